@@ -1,0 +1,152 @@
+"""What each agency can be asked to do: the parameters and result of every action.
+
+A procedure step names an action; the catalog checks the step's inputs against ``params``, the
+agency side validates the command against ``params``, and the hub validates the reply's result
+against ``result`` before any later step may use it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from contracts.identifiers import (
+    BhytCardNumber,
+    PersonalIdNumber,
+    Sex,
+    check_personal_id_matches,
+)
+from contracts.text import PersonName, Text
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ParentRef(_Model):
+    full_name: PersonName
+    personal_id: PersonalIdNumber
+
+
+# population: national population database and residence registry (REST)
+class VerifyCitizen(_Model):
+    personal_id: PersonalIdNumber
+    full_name: PersonName
+
+
+class CitizenRecord(_Model):
+    personal_id: PersonalIdNumber
+    full_name: PersonName
+    date_of_birth: date
+    sex: Sex
+    commune_code: str = Field(pattern=r"^\d{5}$")
+
+    @model_validator(mode="after")
+    def _id_matches_holder(self) -> Self:
+        check_personal_id_matches(self.personal_id, self.date_of_birth, self.sex)
+        return self
+
+
+class AssignPersonalId(_Model):
+    full_name: PersonName
+    date_of_birth: date
+    sex: Sex
+    province_code: str = Field(pattern=r"^\d{2}$", description="Province of birth registration")
+    birth_certificate_no: str = Field(min_length=1)
+
+
+class RegisterResidence(_Model):
+    personal_id: PersonalIdNumber
+    full_name: PersonName
+    commune_code: str = Field(pattern=r"^\d{5}$")
+    household_member_id: PersonalIdNumber = Field(description="The parent the child lives with")
+
+
+class ResidenceRegistered(_Model):
+    residence_id: str
+    personal_id: PersonalIdNumber
+    commune_code: str
+    registered_at: datetime
+
+
+# justice: civil status (hộ tịch), Kafka-native
+class RegisterBirth(_Model):
+    birth_notice_no: str
+    child_full_name: PersonName
+    child_date_of_birth: date
+    child_sex: Sex
+    place_of_birth: Text
+    mother: ParentRef
+    father: ParentRef | None = None
+    commune_code: str = Field(pattern=r"^\d{5}$")
+
+
+class BirthRegistered(_Model):
+    birth_certificate_no: str = Field(min_length=1)
+    registered_at: datetime
+
+
+# insurance: social and health insurance (BHXH/BHYT), legacy SOAP
+class IssueHealthCard(_Model):
+    personal_id: PersonalIdNumber
+    full_name: PersonName
+    date_of_birth: date
+    sex: Sex
+    province_code: str = Field(pattern=r"^\d{2}$")
+
+
+class HealthCardIssued(_Model):
+    card_number: BhytCardNumber
+    beneficiary_group: str = Field(pattern=r"^[A-Z]{2}$")
+    valid_from: date
+    valid_to: date
+
+
+class AssignedPersonalId(_Model):
+    personal_id: PersonalIdNumber
+    full_name: PersonName
+    date_of_birth: date
+    sex: Sex
+
+    @model_validator(mode="after")
+    def _id_matches_holder(self) -> Self:
+        check_personal_id_matches(self.personal_id, self.date_of_birth, self.sex)
+        return self
+
+
+# portal: one-stop shop, Kafka-native
+class ReturnResult(_Model):
+    documents: dict[str, str] = Field(description="Result documents by name, e.g. birth certificate no.")
+
+
+class ResultReturned(_Model):
+    returned_at: datetime
+
+
+@dataclass(frozen=True)
+class Action:
+    agency: str
+    params: type[BaseModel]
+    result: type[BaseModel]
+    description: str
+
+
+ACTIONS: dict[str, Action] = {
+    "verify_citizen": Action("population", VerifyCitizen, CitizenRecord,
+                             "Look a citizen up and check the name matches the registry"),
+    "assign_personal_id": Action("population", AssignPersonalId, AssignedPersonalId,
+                                 "Assign a personal ID number to a newborn"),
+    "register_residence": Action("population", RegisterResidence, ResidenceRegistered,
+                                 "Register permanent residence (đăng ký thường trú)"),
+    "register_birth": Action("justice", RegisterBirth, BirthRegistered,
+                             "Register a birth and issue the e-birth certificate"),
+    "issue_health_card": Action("insurance", IssueHealthCard, HealthCardIssued,
+                                "Issue a child's health-insurance card (thẻ BHYT, group TE)"),
+    "return_result": Action("portal", ReturnResult, ResultReturned,
+                            "Return the result documents to the citizen"),
+}
+
+AGENCIES = ("justice", "population", "insurance", "tax", "payment", "portal")

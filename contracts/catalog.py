@@ -1,0 +1,174 @@
+"""The procedure catalog: each interlinked procedure is one TOML file in ``contracts/procedures/``.
+
+Loading validates the whole file and fails with :class:`CatalogError` naming the file, the step
+and the problem, so a wrong procedure never reaches a running hub.
+"""
+
+from __future__ import annotations
+
+import tomllib
+import types
+import typing
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from contracts.actions import ACTIONS
+from contracts.envelope import describe_error
+from contracts.filings import FILING_MODELS
+from contracts.status import DossierStatus
+
+STEP_ID = r"^[a-z][a-z0-9_]*$"
+
+
+class CatalogError(ValueError):
+    """A procedure file is invalid; the message names the file, the step and the problem."""
+
+
+class StepDef(BaseModel):
+    """One step: ask ``agency`` to perform ``action`` with ``inputs`` drawn from the dossier."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(pattern=STEP_ID)
+    agency: str
+    action: str
+    purpose: str = Field(min_length=1, description="Why the agency receives the inputs")
+    depends_on: tuple[str, ...] = ()
+    inputs: dict[str, str] = Field(
+        description="param (dotted for nested) -> source path: filing.<field…> or steps.<id>.<field…>"
+    )
+    skip_unless: str | None = Field(default=None, description="Skip the step when this path is empty")
+    on_failure: Literal["reject", "stop"] = Field(
+        default="stop",
+        description="reject: the dossier is not accepted (status 3); stop: processing stops (status 8)",
+    )
+    status_on_start: DossierStatus | None = None
+    deadline_working_days: float | None = Field(default=None, ge=0)
+
+
+class Procedure(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(pattern=STEP_ID)
+    title: str = Field(min_length=1)
+    filing: str = Field(description="The filing kind, a key of contracts.filings.FILING_MODELS")
+    deadline_working_days: float = Field(gt=0)
+    steps: tuple[StepDef, ...] = Field(min_length=1)
+
+    def step(self, step_id: str) -> StepDef:
+        return next(s for s in self.steps if s.id == step_id)
+
+    @property
+    def intake_steps(self) -> list[str]:
+        """Steps whose failure means the dossier is not accepted (checks before acceptance)."""
+        return [s.id for s in self.steps if s.on_failure == "reject"]
+
+
+def _fields_of(model: Any) -> dict[str, Any] | None:
+    """The fields of a pydantic model type, looking through ``X | None``; None if not a model."""
+    if isinstance(model, types.UnionType) or typing.get_origin(model) is typing.Union:
+        models = [a for a in typing.get_args(model) if a is not type(None)]
+        model = models[0] if len(models) == 1 else None
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return {name: f.annotation for name, f in model.model_fields.items()}
+    return None
+
+
+def _check_path(path: str, root: Any, where: str) -> None:
+    node = root
+    for part in path.split("."):
+        fields = _fields_of(node)
+        if fields is None:
+            return  # a free-form dict or a scalar: nothing further to check
+        if part not in fields:
+            raise CatalogError(f"{where}: {path!r} has no field {part!r} (known: {', '.join(fields)})")
+        node = fields[part]
+
+
+def _upstream(proc: Procedure, step: StepDef) -> set[str]:
+    seen: set[str] = set()
+    todo = list(step.depends_on)
+    while todo:
+        dep = todo.pop()
+        if dep not in seen:
+            seen.add(dep)
+            todo.extend(proc.step(dep).depends_on)
+    return seen
+
+
+def _check_source(proc: Procedure, step: StepDef, source: str, where: str) -> None:
+    head, _, rest = source.partition(".")
+    if head == "filing":
+        _check_path(rest, FILING_MODELS[proc.filing], where)
+    elif head == "steps":
+        dep, _, field_path = rest.partition(".")
+        if dep not in _upstream(proc, step):
+            raise CatalogError(f"{where}: {source!r} reads step {dep!r}, which this step does not depend on")
+        _check_path(field_path, ACTIONS[proc.step(dep).action].result, where)
+    else:
+        raise CatalogError(f"{where}: source {source!r} must start with 'filing.' or 'steps.'")
+
+
+def _check_step(proc: Procedure, step: StepDef, where: str) -> None:
+    action = ACTIONS.get(step.action)
+    if action is None:
+        raise CatalogError(f"{where}: unknown action {step.action!r} (known: {', '.join(sorted(ACTIONS))})")
+    if action.agency != step.agency:
+        raise CatalogError(f"{where}: action {step.action!r} is performed by {action.agency!r}, not {step.agency!r}")
+    params = action.params.model_fields
+    given = {target.split(".")[0] for target in step.inputs}
+    if unknown := sorted(given - set(params)):
+        raise CatalogError(f"{where}: {step.action!r} takes no input {', '.join(unknown)} (takes: {', '.join(params)})")
+    if missing := sorted(n for n, f in params.items() if f.is_required() and n not in given):
+        raise CatalogError(f"{where}: {step.action!r} needs input {', '.join(missing)}")
+    for source in [*step.inputs.values(), *([step.skip_unless] if step.skip_unless else [])]:
+        _check_source(proc, step, source, where)
+
+
+def validate_procedure(data: dict[str, Any], origin: str) -> Procedure:
+    """Validate a parsed procedure file; ``origin`` names it in errors."""
+    try:
+        proc = Procedure.model_validate(data)
+    except ValidationError as exc:
+        raise CatalogError(f"{origin}: {describe_error(exc)}") from None
+    if proc.filing not in FILING_MODELS:
+        raise CatalogError(f"{origin}: unknown filing kind {proc.filing!r} (known: {', '.join(FILING_MODELS)})")
+    ids = [s.id for s in proc.steps]
+    if dupes := sorted({i for i in ids if ids.count(i) > 1}):
+        raise CatalogError(f"{origin}: step id {', '.join(dupes)} is used more than once")
+    for step in proc.steps:
+        where = f"{origin}: step {step.id!r}"
+        if unknown := [d for d in step.depends_on if d not in ids]:
+            raise CatalogError(f"{where}: depends on unknown step {', '.join(unknown)}")
+        if step.id in _upstream(proc, step):
+            raise CatalogError(f"{where}: depends on itself through a cycle")
+    for step in proc.steps:
+        _check_step(proc, step, f"{origin}: step {step.id!r}")
+    return proc
+
+
+def load_procedure(path: Path) -> Procedure:
+    try:
+        data = tomllib.loads(path.read_text("utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise CatalogError(f"{path.name}: not valid TOML: {exc}") from None
+    proc = validate_procedure(data, path.name)
+    if proc.id != path.stem:
+        raise CatalogError(f"{path.name}: procedure id {proc.id!r} must match the file name {path.stem!r}")
+    return proc
+
+
+def load_catalog(directory: Path) -> dict[str, Procedure]:
+    """Every ``*.toml`` procedure in ``directory``, by id."""
+    return {p.id: p for p in map(load_procedure, sorted(directory.glob("*.toml")))}
+
+
+@cache
+def builtin_catalog() -> dict[str, Procedure]:
+    """The procedures shipped in ``contracts/procedures/``."""
+    with resources.as_file(resources.files("contracts") / "procedures") as directory:
+        return load_catalog(Path(directory))

@@ -1,0 +1,71 @@
+"""The envelope every hub message travels in: CloudEvents 1.0 attribute names plus extensions.
+
+``subject`` is the dossier code and also the Kafka key, so one partition sees one dossier in order.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Literal, TypeVar
+from uuid import uuid4
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from contracts.identifiers import DossierCode
+
+M = TypeVar("M", bound=BaseModel)
+
+SPEC_VERSION = "1.0"
+
+
+class Envelope(BaseModel):
+    """A CloudEvents 1.0 structured-mode JSON event with lienthong's extension attributes."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    specversion: Literal["1.0"] = SPEC_VERSION
+    id: str = Field(default_factory=lambda: str(uuid4()), min_length=1)
+    source: str = Field(min_length=1, description="URI-reference of the producer, e.g. /hub/orchestrate")
+    type: str = Field(min_length=1, description="Reverse-DNS event type, e.g. vn.lienthong.step.command")
+    subject: DossierCode = Field(description="The dossier code (mã hồ sơ); also the Kafka key")
+    time: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    datacontenttype: Literal["application/json"] = "application/json"
+    correlationid: str = Field(min_length=1, description="Shared by every event of one dossier")
+    causationid: str | None = Field(default=None, description="id of the event that caused this one")
+    idempotencykey: str | None = Field(
+        default=None, description="Receivers perform the effect at most once per key"
+    )
+    data: dict[str, Any]
+
+    def payload(self, model: type[M]) -> M:
+        """Validate ``data`` as ``model``."""
+        return model.model_validate(self.data)
+
+    def to_bytes(self) -> bytes:
+        return self.model_dump_json().encode()
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> Envelope:
+        return cls.model_validate_json(raw)
+
+    def caused(self, *, source: str, type: str, data: BaseModel, idempotencykey: str | None = None) -> Envelope:
+        """A new event caused by this one: same subject and correlation, causation = this id."""
+        return Envelope(
+            source=source,
+            type=type,
+            subject=self.subject,
+            correlationid=self.correlationid,
+            causationid=self.id,
+            idempotencykey=idempotencykey,
+            data=data.model_dump(mode="json"),
+        )
+
+
+def describe_error(exc: ValidationError) -> str:
+    """One line naming each failing field and its rule, e.g. ``mother.personal_id: must be 12 digits``."""
+    parts = []
+    for err in exc.errors(include_url=False):
+        loc = ".".join(str(p) for p in err["loc"]) or "(message)"
+        msg = err["msg"].removeprefix("Value error, ")
+        parts.append(f"{loc}: {msg}")
+    return "; ".join(parts)

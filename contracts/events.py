@@ -1,0 +1,99 @@
+"""Event and command payloads (the ``data`` of an :class:`~contracts.envelope.Envelope`)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from contracts.identifiers import DossierCode
+from contracts.status import Channel, DossierStatus
+
+# Event types (the envelope's ``type``).
+DOSSIER_FILED = "vn.lienthong.dossier.filed"
+STEP_COMMAND = "vn.lienthong.step.command"
+STEP_REPLY = "vn.lienthong.step.reply"
+DOSSIER_STATUS = "vn.lienthong.dossier.status"
+TRANSITION = "vn.lienthong.monitor.transition"
+AUDIT = "vn.lienthong.audit.exchange"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DossierFiled(_Model):
+    """A dossier (hồ sơ) entered the hub: the saga for ``procedure`` starts from it."""
+
+    dossier_id: DossierCode
+    procedure: str
+    received_at: datetime
+    channel: Channel
+    filed_by: str = Field(description="Agency code of the filing system")
+    filing: dict[str, Any] = Field(description="The canonical filing, validated by its procedure")
+
+
+class StepCommand(_Model):
+    """Ask an agency to perform one step. ``params`` hold only the fields that step needs."""
+
+    step: str
+    action: str
+    agency: str
+    params: dict[str, Any]
+    purpose: str = Field(description="Why this agency receives these fields (purpose limitation)")
+
+
+class Outcome(StrEnum):
+    SUCCEEDED = "succeeded"
+    REJECTED = "rejected"  # the agency refused on the facts (unknown citizen, ineligible…)
+    FAILED = "failed"  # the exchange failed technically after retries
+
+
+class StepReply(_Model):
+    """An agency's answer to a :class:`StepCommand`."""
+
+    step: str
+    action: str
+    agency: str
+    outcome: Outcome
+    result: dict[str, Any] = Field(default_factory=dict)
+    reason: str | None = None
+
+
+class StatusUpdate(_Model):
+    """A dossier's portal status changed (sent to the portal and to the filing agency)."""
+
+    dossier_id: DossierCode
+    procedure: str
+    status: DossierStatus
+    label: str
+    reason: str | None = None
+    result: dict[str, Any] = Field(default_factory=dict, description="Results returned to the citizen")
+
+
+class Transition(_Model):
+    """An operator-facing record of one state change of a dossier or of one of its steps."""
+
+    dossier_id: DossierCode
+    procedure: str
+    step: str | None = None
+    agency: str | None = None
+    state: str = Field(description="New state: filed/running/succeeded/rejected/failed/skipped or a status label")
+    status: DossierStatus | None = None
+    reason: str | None = None
+    at: datetime
+    duration_ms: int | None = Field(default=None, description="Time the step took, when it ends")
+
+
+class AuditRecord(_Model):
+    """One exchange of personal data with an agency (append-only audit topic)."""
+
+    dossier_id: DossierCode
+    agency: str
+    action: str
+    step: str
+    fields: list[str] = Field(description="Names of the fields sent, never their values")
+    purpose: str
+    at: datetime

@@ -1,0 +1,79 @@
+"""Canonical filings: what a citizen's dossier says, after ingest has translated the filer's format."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from contracts.identifiers import (
+    IdentifierError,
+    PersonalIdNumber,
+    Sex,
+    check_personal_id_matches,
+)
+from contracts.text import PersonName, Text
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Address(_Strict):
+    """A place of residence, always in the current administrative units."""
+
+    commune_code: str = Field(pattern=r"^\d{5}$")
+    commune_name: str
+    province_code: str = Field(pattern=r"^\d{2}$")
+    former_commune_code: str | None = Field(
+        default=None, description="The pre-merger code as filed, kept for the record"
+    )
+    street: Text | None = None
+
+
+class Parent(_Strict):
+    full_name: PersonName
+    personal_id: PersonalIdNumber
+    date_of_birth: date | None = None
+
+
+class Child(_Strict):
+    full_name: PersonName
+    date_of_birth: date
+    sex: Sex
+    place_of_birth: Text
+
+
+class BirthFiling(_Strict):
+    """Khai sinh: the birth-notice data (giấy chứng sinh) plus where the child will live."""
+
+    birth_notice_no: str = Field(min_length=1, max_length=40)
+    child: Child
+    mother: Parent
+    father: Parent | None = None
+    residence: Address
+
+    @model_validator(mode="after")
+    def _parents_consistent(self) -> Self:
+        for role, parent, sex in (("mother", self.mother, Sex.FEMALE), ("father", self.father, Sex.MALE)):
+            if parent is None:
+                continue
+            digit = int(parent.personal_id[3])
+            if (digit % 2 == 1) != (sex is Sex.FEMALE):
+                raise ValueError(
+                    f"{role}.personal_id: century/gender digit {digit} denotes a "
+                    f"{'female' if digit % 2 else 'male'}, but the {role} must be {sex.value}"
+                )
+            if parent.date_of_birth is not None:
+                try:
+                    check_personal_id_matches(parent.personal_id, parent.date_of_birth, sex)
+                except IdentifierError as exc:
+                    raise ValueError(f"{role}.personal_id: {exc}") from None
+        if self.child.date_of_birth > date.today():
+            raise ValueError("child.date_of_birth: the date of birth is in the future")
+        return self
+
+
+FILING_MODELS: dict[str, type[BaseModel]] = {"birth": BirthFiling}
+"""Filing kinds a procedure may declare, by name."""

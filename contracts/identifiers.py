@@ -1,0 +1,122 @@
+"""Vietnamese identifiers, each validated by one function whose errors name the rule broken.
+
+Every rule raises :class:`IdentifierError` (a ``ValueError``), so pydantic reports it against the
+field being validated, e.g. ``mother.personal_id: ... must be 12 digits``.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import AfterValidator, BeforeValidator
+
+from contracts import units
+
+
+class IdentifierError(ValueError):
+    """An identifier breaks a rule; the message names the rule."""
+
+
+class Sex(StrEnum):
+    MALE = "male"
+    FEMALE = "female"
+
+
+_DIGITS_12 = re.compile(r"^\d{12}$")
+_BHYT = re.compile(r"^[A-Z]{2}[1-5]\d{2}\d{10}$")
+_BHXH = re.compile(r"^\d{10}$")
+# Agency e-ID (Decision 20/2020/QĐ-TTg: digits, A–Z, dots, ≤ 35 chars) - yyMMdd - 4-digit sequence.
+_DOSSIER_CODE = re.compile(r"^(?P<agency>[0-9A-Z.]{1,35})-(?P<date>\d{6})-(?P<seq>\d{4})$")
+
+
+def _century_gender_digit(birth_year: int, sex: Sex) -> int:
+    century_index = birth_year // 100 - 19  # 1900s → 0, 2000s → 1, 2100s → 2
+    if not 0 <= century_index <= 4:
+        raise IdentifierError(f"birth year {birth_year} is outside the years the scheme encodes")
+    return century_index * 2 + (1 if sex is Sex.FEMALE else 0)
+
+
+def check_personal_id(value: str) -> str:
+    """Validate the shape of a personal identification number (số định danh cá nhân / CCCD).
+
+    Rules: exactly 12 digits; the first three are "0" + a known province code.
+    """
+    if not isinstance(value, str) or not _DIGITS_12.match(value):
+        raise IdentifierError(
+            f"personal ID number must be 12 digits (got {len(str(value))} characters)"
+        )
+    province = value[:3]
+    if province[0] != "0" or units.province_name(province[1:]) is None:
+        raise IdentifierError(
+            f"personal ID number starts with {province}, which is not a known "
+            "province-of-birth-registration code"
+        )
+    return value
+
+
+def check_personal_id_matches(value: str, date_of_birth: date, sex: Sex) -> None:
+    """Check the century/gender digit and the two year digits against the holder's birth and sex."""
+    expected = _century_gender_digit(date_of_birth.year, Sex(sex))
+    if int(value[3]) != expected:
+        raise IdentifierError(
+            f"personal ID number has century/gender digit {value[3]}, but a {Sex(sex).value} "
+            f"born in {date_of_birth.year} must have {expected}"
+        )
+    if value[4:6] != f"{date_of_birth.year % 100:02d}":
+        raise IdentifierError(
+            f"personal ID number has birth-year digits {value[4:6]}, but the holder was born in "
+            f"{date_of_birth.year}"
+        )
+
+
+def make_personal_id(province_code: str, date_of_birth: date, sex: Sex, serial: int) -> str:
+    """Compose a personal ID number (used by the population registry sandbox)."""
+    digit = _century_gender_digit(date_of_birth.year, sex)
+    return check_personal_id(f"0{province_code}{digit}{date_of_birth.year % 100:02d}{serial:06d}")
+
+
+def check_bhyt_card(value: str) -> str:
+    """Validate a health-insurance card number (mã thẻ BHYT): 2 letters, level 1–5, 2-digit
+    province, 10-digit BHXH code."""
+    if not isinstance(value, str) or not _BHYT.match(value):
+        raise IdentifierError(
+            "health-insurance card number must be 2 capital letters (beneficiary group), a benefit "
+            "level 1-5, a 2-digit province code and a 10-digit social-insurance code, "
+            f"e.g. TE19231012345678 (got {value!r})"
+        )
+    return value
+
+
+def check_bhxh_code(value: str) -> str:
+    """Validate a social-insurance code (mã số BHXH): 10 digits."""
+    if not isinstance(value, str) or not _BHXH.match(value):
+        raise IdentifierError(f"social-insurance code must be 10 digits (got {value!r})")
+    return value
+
+
+def check_dossier_code(value: str) -> str:
+    """Validate a dossier code (mã hồ sơ) shape: ``<agency e-ID>-<yyMMdd>-<NNNN>``."""
+    match = _DOSSIER_CODE.match(value) if isinstance(value, str) else None
+    if match is None:
+        raise IdentifierError(
+            "dossier code must look like <agency e-ID>-<yyMMdd>-<4-digit sequence>, "
+            f"e.g. 000.00.01.H26-260930-0012 (got {value!r})"
+        )
+    try:
+        date(2000 + int(match["date"][:2]), int(match["date"][2:4]), int(match["date"][4:]))
+    except ValueError:
+        raise IdentifierError(f"dossier code {value!r} carries an impossible date") from None
+    return value
+
+
+def _strip(value: object) -> object:
+    return value.strip() if isinstance(value, str) else value
+
+
+PersonalIdNumber = Annotated[str, BeforeValidator(_strip), AfterValidator(check_personal_id)]
+BhytCardNumber = Annotated[str, BeforeValidator(_strip), AfterValidator(check_bhyt_card)]
+BhxhCode = Annotated[str, BeforeValidator(_strip), AfterValidator(check_bhxh_code)]
+DossierCode = Annotated[str, BeforeValidator(_strip), AfterValidator(check_dossier_code)]
