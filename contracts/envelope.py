@@ -65,7 +65,7 @@ def describe_error(exc: ValidationError) -> str:
     """One line naming each failing field and its rule, e.g. ``mother.personal_id: must be 12 digits``."""
     parts = []
     for err in exc.errors(include_url=False):
-        loc = ".".join(str(p) for p in err["loc"]) or "(message)"
+        loc = ".".join(str(p) for p in err["loc"])
         msg = err["msg"].removeprefix("Value error, ")
-        parts.append(f"{loc}: {msg}")
+        parts.append(f"{loc}: {msg}" if loc else msg)
     return "; ".join(parts)

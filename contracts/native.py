@@ -1,0 +1,40 @@
+"""Agency-native formats the hub accepts at its edge, exactly as those systems send them.
+
+The civil-status system (justice, hộ tịch) files births on ``agency.justice.outbox`` as a flat JSON
+object with Vietnamese field names, dd/mm/yyyy dates and possibly pre-2025 unit codes.
+``streams.normalize`` translates it into the canonical :class:`~contracts.filings.BirthFiling`;
+nothing of this shape travels further inward.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from contracts.identifiers import DossierCode, PersonalIdNumber
+
+
+class JusticeBirthFiling(BaseModel):
+    """Hồ sơ khai sinh as the civil-status system writes it (one JSON object per message)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    loai_ho_so: Literal["khai_sinh"] = Field(description="Procedure kind: khai_sinh (birth registration)")
+    ma_ho_so: DossierCode = Field(description="Dossier code, e.g. 000.00.01.H26-261126-0001")
+    ngay_tiep_nhan: str = Field(description="Received at, 'dd/mm/yyyy HH:MM' Vietnam time (or ISO 8601)")
+    kenh_nop: int = Field(default=2, description="Channel: 1 in person, 2 online, 3 postal")
+    so_giay_chung_sinh: str = Field(min_length=1, description="Birth notice (giấy chứng sinh) number")
+    ho_ten_tre: str = Field(description="Child's full name")
+    ngay_sinh_tre: str = Field(description="Child's date of birth, dd/mm/yyyy")
+    gioi_tinh_tre: str = Field(description="Child's sex: Nam (male) or Nữ (female)")
+    noi_sinh: str = Field(description="Place of birth")
+    ho_ten_me: str = Field(description="Mother's full name")
+    so_dinh_danh_me: PersonalIdNumber = Field(description="Mother's personal ID number")
+    ngay_sinh_me: str | None = Field(default=None, description="Mother's date of birth, dd/mm/yyyy")
+    ho_ten_cha: str | None = Field(default=None, description="Father's full name")
+    so_dinh_danh_cha: PersonalIdNumber | None = Field(default=None, description="Father's personal ID number")
+    ngay_sinh_cha: str | None = Field(default=None, description="Father's date of birth, dd/mm/yyyy")
+    ma_tinh: str = Field(pattern=r"^\d{2}$", description="Province code of residence (pre-2025 codes accepted)")
+    ma_xa: str = Field(pattern=r"^\d{5}$", description="Commune code of residence (pre-2025 codes accepted)")
+    dia_chi: str | None = Field(default=None, description="Street address within the commune")

@@ -1,0 +1,139 @@
+"""The ``lienthong`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+
+ENVIRONMENT = """\
+environment (worker):
+  KAFKA_BOOTSTRAP_SERVERS       broker list (default 127.0.0.1:9092)
+  LIENTHONG_TOPIC_NAMESPACE     prefix for every topic name, to share a cluster (default none)
+  LIENTHONG_PARTITIONS          partitions per topic (default 4)
+  LIENTHONG_POPULATION_URL      population registry REST base URL (default http://127.0.0.1:8081)
+  LIENTHONG_INSURANCE_URL       insurance SOAP endpoint (default http://127.0.0.1:8082/soap)
+  LIENTHONG_PROCEDURES_DIR      extra procedure files (*.toml), overriding the shipped catalog
+  LIENTHONG_AGENCY_TIMEOUT_S    per-call timeout to an agency (default 5)
+  LIENTHONG_AGENCY_ATTEMPTS     attempts per agency call before the step fails (default 4)
+  LIENTHONG_AGENCY_BACKOFF_S    first retry delay, doubled each attempt (default 0.2)
+  LIENTHONG_BRIDGE_CONCURRENCY  agency calls in flight per bridge (default 8)
+  LIENTHONG_DATA_DIR            worker state folder (default .lienthong/hub)
+  LIENTHONG_LOG_LEVEL           debug, info, warning, error (default info)
+"""
+
+
+def _worker(_: argparse.Namespace) -> int:
+    from streams.worker import run
+
+    sys.argv = [sys.argv[0], "worker"]
+    run()
+    return 0
+
+
+def _topics(args: argparse.Namespace) -> int:
+    from infra.topics import provision
+
+    created = asyncio.run(provision(args.bootstrap))
+    print("\n".join(f"created {name}" for name in created) or "all topics already exist")
+    return 0
+
+
+def _sandbox(args: argparse.Namespace) -> int:
+    from infra.sandbox.agencies import SandboxAgencies
+
+    async def serve() -> None:
+        sandbox = SandboxAgencies(args.bootstrap, seed=args.seed)
+        await sandbox.start(args.population_port, args.insurance_port)
+        print(f"population REST  {sandbox.population_url}\ninsurance SOAP   {sandbox.insurance_address}"
+              f"  (WSDL at ?wsdl)\njustice, portal  Kafka at {args.bootstrap}\nCtrl-C to stop", flush=True)
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await sandbox.stop()
+
+    try:
+        asyncio.run(serve())
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from infra.demo import run
+
+    return run(timeout_s=args.timeout, port=args.port)
+
+
+def _catalog(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from contracts.catalog import CatalogError, builtin_catalog, load_catalog
+
+    try:
+        procedures = load_catalog(Path(args.dir)) if args.dir else builtin_catalog()
+    except CatalogError as exc:
+        print(f"invalid procedure: {exc}", file=sys.stderr)
+        return 1
+    for proc in procedures.values():
+        print(f"{proc.id}: {proc.title} (deadline {proc.deadline_working_days:g} working days)")
+        for step in proc.steps:
+            after = f" after {', '.join(step.depends_on)}" if step.depends_on else ""
+            print(f"  {step.id:<22} {step.agency:<11} {step.action}{after}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+    top = argparse.ArgumentParser(
+        prog="lienthong",
+        description="lienthong (liên thông): an event-driven integration hub linking a province's "
+                    "agency systems over Apache Kafka.",
+        epilog="Start with `make demo`; see README.md.")
+    sub = top.add_subparsers(dest="command", required=True, metavar="command")
+
+    p = sub.add_parser("worker", help="run one hub worker (ingest, sagas, SOAP/REST bridges)",
+                       description="Run one hub worker in the foreground until SIGINT/SIGTERM. "
+                                   "Configured by environment variables.",
+                       epilog=ENVIRONMENT, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.set_defaults(func=_worker)
+
+    p = sub.add_parser("topics", help="create every topic the hub uses (idempotent)")
+    p.add_argument("--bootstrap", default=bootstrap, help="broker list (default %(default)s)")
+    p.set_defaults(func=_topics)
+
+    p = sub.add_parser("sandbox", help="run the simulated agencies in the foreground")
+    p.add_argument("--bootstrap", default=bootstrap, help="broker list (default %(default)s)")
+    p.add_argument("--population-port", type=int, default=8081, help="REST port (default %(default)s)")
+    p.add_argument("--insurance-port", type=int, default=8082, help="SOAP port (default %(default)s)")
+    p.add_argument("--seed", type=int, default=2026, help="synthetic citizens seed (default %(default)s)")
+    p.set_defaults(func=_sandbox)
+
+    p = sub.add_parser("demo", help="file sample dossiers end to end and show their progress",
+                       description="Start (or reuse) a local broker on --port, the sandbox agencies "
+                                   "and a hub worker; file sample birth dossiers; print progress, "
+                                   "timelines and a summary; stop what was started. Exits 0 when "
+                                   "every dossier reached its expected final state. Set "
+                                   "KAFKA_BOOTSTRAP_SERVERS to use an existing cluster instead.")
+    p.add_argument("--timeout", type=float, default=90, help="seconds to wait for outcomes (default %(default)s)")
+    p.add_argument("--port", type=int, default=9092, help="local broker port (default %(default)s)")
+    p.set_defaults(func=_demo)
+
+    p = sub.add_parser("catalog", help="validate and list procedures")
+    p.add_argument("--dir", help="a folder of procedure files (default: the shipped catalog)")
+    p.set_defaults(func=_catalog)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if args.command != "worker":
+        from streams import logs
+
+        logs.configure(os.environ.get("LIENTHONG_LOG_LEVEL", "warning"))
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

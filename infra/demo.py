@@ -1,0 +1,201 @@
+"""``lienthong demo``: the birth bundle end to end on a real broker, with live progress.
+
+Starts (or reuses) a local broker, creates the topics, starts the sandbox agencies and one hub
+worker, files sample dossiers through the civil-status system, prints each transition as it
+happens, then every dossier's timeline and a summary, and shuts down what it started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from contracts.events import Transition
+from contracts.status import DossierStatus
+from infra.broker import BrokerError, LocalBroker
+from infra.sandbox.agencies import SandboxAgencies
+from infra.sandbox.samples import birth_filing, dossier_code, unknown_mother_id
+from infra.topics import provision
+from infra.watch import DeadLetter, HubWatcher
+from infra.worker_process import WorkerProcess
+from streams.logs import mask
+
+
+@dataclass(frozen=True)
+class Sample:
+    label: str
+    dossier_id: str | None  # None: not a dossier (the malformed message)
+    expect: DossierStatus | None
+
+
+def out(line: str = "") -> None:
+    print(line, flush=True)
+
+
+class Demo:
+    def __init__(self, run_dir: Path, timeout_s: float) -> None:
+        self.run_dir = run_dir
+        self.timeout_s = timeout_s
+        self.t0 = time.monotonic()
+
+    def elapsed(self) -> str:
+        return f"{time.monotonic() - self.t0:6.1f}s"
+
+    def show_transition(self, t: Transition) -> None:
+        if t.step is None:
+            what = f"status {int(t.status)} {t.state}" + (f" — {t.reason}" if t.reason else "")
+        else:
+            took = f" ({t.duration_ms} ms)" if t.duration_ms is not None else ""
+            what = f"{t.step:<20} {t.agency:<10} {t.state}{took}" + (f" — {t.reason}" if t.reason else "")
+        out(f"  [{self.elapsed()}] {t.dossier_id}  {mask(what)}")
+
+    def show_dead_letter(self, letter: DeadLetter) -> None:
+        out(f"  [{self.elapsed()}] dead-lettered from {letter.headers.get('topic')}: {letter.reason}")
+
+    async def run(self, bootstrap: str) -> int:
+        out("• creating topics")
+        created = await provision(bootstrap)
+        out(f"  {len(created)} created" if created else "  all present")
+        sandbox = SandboxAgencies(bootstrap, effects_dir=self.run_dir / "effects")
+        await sandbox.start()
+        out(f"• sandbox agencies up: population REST {sandbox.population_url}, "
+            f"insurance SOAP {sandbox.insurance_address}, justice and portal on Kafka")
+        worker = WorkerProcess({
+            "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+            "LIENTHONG_POPULATION_URL": sandbox.population_url,
+            "LIENTHONG_INSURANCE_URL": sandbox.insurance_address,
+            "LIENTHONG_DATA_DIR": str(self.run_dir / "hub"),
+        }, self.run_dir / "worker.log")
+        watcher = HubWatcher(bootstrap, self.show_transition, self.show_dead_letter)
+        try:
+            await watcher.start()
+            worker.start()
+            out(f"• hub worker started (pid log: {worker.log_path})")
+            samples = await self.file_samples(sandbox)
+            dossiers = [s for s in samples if s.dossier_id]
+            letters = len(samples) - len(dossiers)
+            out("• progress (live from hub.monitor.transitions and hub.deadletter)")
+            try:
+                await watcher.wait_for(
+                    lambda: all(watcher.final_status(s.dossier_id) for s in dossiers)
+                    and len(watcher.dead_letters) >= letters,
+                    self.timeout_s, "every dossier to reach a final status")
+            except TimeoutError as exc:
+                out(f"\n✗ {exc}")
+                if not worker.running:
+                    out("  the hub worker exited; last lines of its log:")
+                    out(worker.tail())
+            self.print_timelines(watcher, dossiers)
+            return self.print_summary(watcher, samples, sandbox)
+        finally:
+            await watcher.stop()
+            code = worker.stop()
+            out(f"• hub worker stopped (exit code {code})")
+            await sandbox.stop()
+            out("• sandbox agencies stopped")
+
+    async def file_samples(self, sandbox: SandboxAgencies) -> list[Sample]:
+        rng = random.Random()
+        seq = rng.randrange(1000, 9000)
+        registry = sandbox.population
+        plan = [
+            ("valid birth, both parents", DossierStatus.RESULT_RETURNED,
+             birth_filing(registry, rng, seq)),
+            ("valid birth, parents filed under pre-2025 Hậu Giang codes (ma_tinh 93, ma_xa 31359)",
+             DossierStatus.RESULT_RETURNED, birth_filing(registry, rng, seq + 1, pre_merger_units=True)),
+            ("valid birth, mother only", DossierStatus.RESULT_RETURNED,
+             birth_filing(registry, rng, seq + 2, with_father=False)),
+            ("mother's personal ID unknown to the population registry", DossierStatus.NOT_ACCEPTED,
+             birth_filing(registry, rng, seq + 3, mother_id=unknown_mother_id(registry, rng))),
+        ]
+        out(f"• filing {len(plan) + 2} messages on the justice outbox")
+        samples = []
+        for label, expect, filing in plan:
+            await sandbox.justice.file_birth(filing)
+            samples.append(Sample(label, filing["ma_ho_so"], expect))
+            out(f"  {filing['ma_ho_so']}  {label}")
+        bad_id = birth_filing(registry, rng, seq + 4) | {"so_dinh_danh_me": "09319500012"}
+        await sandbox.justice.file_birth(bad_id)
+        samples.append(Sample("malformed: mother's ID has 11 digits", None, None))
+        out(f"  {bad_id['ma_ho_so']}  malformed: mother's ID has 11 digits")
+        await sandbox.justice.send_outbox(dossier_code(seq + 5), b'{"loai_ho_so": "khai_sinh", "ma_ho_so": ')
+        samples.append(Sample("malformed: truncated JSON", None, None))
+        out(f"  {dossier_code(seq + 5)}  malformed: truncated JSON")
+        return samples
+
+    def print_timelines(self, watcher: HubWatcher, dossiers: list[Sample]) -> None:
+        out("\n• timelines")
+        for sample in dossiers:
+            out(f"\n  {sample.dossier_id} — {sample.label}")
+            out(f"    {'step':<20} {'agency':<11} {'outcome':<10} {'duration':>9}")
+            for t in watcher.transitions.get(sample.dossier_id, []):
+                if t.step is None:
+                    reason = f" — {mask(t.reason)}" if t.reason else ""
+                    out(f"    → status {int(t.status)} {t.state}{reason}")
+                elif t.state != "running":
+                    took = f"{t.duration_ms} ms" if t.duration_ms is not None else "-"
+                    out(f"    {t.step:<20} {t.agency:<11} {t.state:<10} {took:>9}")
+
+    def print_summary(self, watcher: HubWatcher, samples: list[Sample], sandbox: SandboxAgencies) -> int:
+        out("\n• summary")
+        failures = 0
+        for sample in samples:
+            if sample.dossier_id is None:
+                continue
+            final = watcher.final_status(sample.dossier_id)
+            got = f"{int(final.status)} {final.state}" if final else "no final status"
+            ok = final is not None and final.status == sample.expect
+            failures += not ok
+            out(f"  {'✓' if ok else '✗'} {sample.dossier_id}  {got:<28} {sample.label}")
+        expected_letters = sum(1 for s in samples if s.dossier_id is None)
+        for letter in watcher.dead_letters:
+            out(f"  ✓ dead letter  {letter.reason}")
+        if len(watcher.dead_letters) < expected_letters:
+            failures += 1
+            out(f"  ✗ expected {expected_letters} dead letters, saw {len(watcher.dead_letters)}")
+        p, i = sandbox.population.effects, sandbox.insurance.effects
+        out(f"\n  agency records: justice {len(sandbox.justice.effects)} births registered, population "
+            f"{len(p.of_kind('personal_id_assigned'))} IDs assigned and "
+            f"{len(p.of_kind('residence_registered'))} residences, insurance {len(i)} TE cards, "
+            f"portal {len(sandbox.portal.effects)} results returned; effect logs in {self.run_dir / 'effects'}")
+        if failures:
+            out(f"\n✗ {failures} expectation(s) not met — see above and {self.run_dir / 'worker.log'}")
+            return 1
+        out(f"\n✓ every dossier reached its final state in {self.elapsed().strip()}")
+        return 0
+
+
+def run(timeout_s: float = 90, port: int = 9092) -> int:
+    """Run the demo; returns the process exit code."""
+    run_dir = Path(".lienthong/demo").resolve()
+    shutil.rmtree(run_dir, ignore_errors=True)
+    run_dir.mkdir(parents=True)
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    broker = None
+    demo = Demo(run_dir, timeout_s)
+    try:
+        if bootstrap:
+            out(f"• using the Kafka cluster at {bootstrap} (KAFKA_BOOTSTRAP_SERVERS)")
+        else:
+            out(f"• starting a local Apache Kafka broker on 127.0.0.1:{port}")
+            broker = LocalBroker(port, run_dir / "kafka").start()
+            bootstrap = broker.bootstrap
+            out("  started" if broker.started else "  reusing the healthy broker already running there")
+        return asyncio.run(demo.run(bootstrap))
+    except BrokerError as exc:
+        out(f"✗ could not start the broker: {exc}")
+        return 2
+    except KeyboardInterrupt:
+        out("✗ interrupted")
+        return 130
+    finally:
+        if broker is not None and broker.started:
+            broker.stop()
+            out("• local broker stopped")
+        sys.stdout.flush()

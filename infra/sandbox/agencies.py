@@ -1,0 +1,42 @@
+"""All sandbox agencies together, as the demo and the integration tests run them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from infra.sandbox.insurance import InsuranceService
+from infra.sandbox.justice import JusticeAgency
+from infra.sandbox.population import PopulationRegistry
+from infra.sandbox.portal import PortalAgency
+
+
+class SandboxAgencies:
+    """justice and portal on Kafka, population over REST, insurance over SOAP, on 127.0.0.1."""
+
+    def __init__(self, bootstrap: str, *, seed: int = 2026, citizens: int = 300,
+                 effects_dir: Path | None = None) -> None:
+        def path(agency: str) -> Path | None:
+            return effects_dir / f"{agency}.effects.jsonl" if effects_dir else None
+
+        self.population = PopulationRegistry(seed, citizens, path("population"))
+        self.insurance = InsuranceService(path("insurance"))
+        self.justice = JusticeAgency(bootstrap, path("justice"))
+        self.portal = PortalAgency(bootstrap, path("portal"))
+
+    async def start(self, population_port: int = 0, insurance_port: int = 0) -> None:
+        await self.population.start(population_port)
+        await self.insurance.start(insurance_port)
+        await self.justice.start()
+        await self.portal.start()
+
+    async def stop(self) -> None:
+        for agency in (self.portal, self.justice, self.insurance, self.population):
+            await agency.stop()
+
+    @property
+    def population_url(self) -> str:
+        return self.population.server.base_url
+
+    @property
+    def insurance_address(self) -> str:
+        return self.insurance.address

@@ -1,0 +1,36 @@
+"""Small helpers the HTTP sandbox servers share: start/stop on 127.0.0.1, problem responses."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+
+def problem(status: int, title: str, detail: str) -> web.Response:
+    """An RFC 9457 problem document."""
+    return web.json_response({"type": "about:blank", "title": title, "status": status, "detail": detail},
+                             status=status, content_type="application/problem+json")
+
+
+class HttpServer:
+    """Runs an aiohttp application on 127.0.0.1; port 0 picks a free port."""
+
+    def __init__(self, app: web.Application) -> None:
+        self._app = app
+        self._runner: web.AppRunner | None = None
+        self.port: int | None = None
+
+    async def start(self, port: int = 0) -> None:
+        self._runner = web.AppRunner(self._app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", port)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # the real port when 0 was asked
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None

@@ -1,0 +1,152 @@
+"""Population registry sandbox (CSDLQG về dân cư): a REST server over seeded synthetic citizens.
+
+    GET  /v1/citizens/{personal_id}   look a citizen up                  200 | 404
+    POST /v1/citizens/verify          check ID and name match the registry 200 | 404 | 409
+    POST /v1/personal-ids             assign a newborn's personal ID      201 (200 on a repeat)
+    POST /v1/residences               register permanent residence        201 (200 on a repeat) | 404 | 422
+
+Writes need an ``Idempotency-Key`` header; a repeated key returns the first answer and performs
+nothing. Errors are RFC 9457 problem documents naming the field and the rule.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from contracts import units
+from contracts.actions import AssignPersonalId, RegisterResidence, VerifyCitizen
+from contracts.envelope import describe_error
+from contracts.identifiers import IdentifierError, check_personal_id, make_personal_id
+from contracts.text import same_name
+from infra.sandbox.citizens import Citizen, generate
+from infra.sandbox.effects import EffectLog
+from infra.sandbox.http import HttpServer, problem
+
+
+class PopulationRegistry:
+    def __init__(self, seed: int = 2026, count: int = 300, effects_path: Path | None = None) -> None:
+        self.citizens: dict[str, Citizen] = {c.personal_id: c for c in generate(seed, count)}
+        self.effects = EffectLog("population", effects_path)
+        self.residences: dict[str, dict[str, Any]] = {}
+        self._rng = random.Random(seed + 1)
+        self.unavailable_for = 0  # answer this many requests with 503 (to exercise retries)
+        app = web.Application(middlewares=[self._outage])
+        app.add_routes([
+            web.get("/healthz", self._health),
+            web.get("/v1/citizens/{personal_id}", self._get_citizen),
+            web.post("/v1/citizens/verify", self._verify),
+            web.post("/v1/personal-ids", self._assign_id),
+            web.post("/v1/residences", self._register_residence),
+        ])
+        self.server = HttpServer(app)
+
+    @web.middleware
+    async def _outage(self, request: web.Request, handler):
+        if self.unavailable_for > 0 and request.path != "/healthz":
+            self.unavailable_for -= 1
+            return problem(503, "Service Unavailable", "population registry is under maintenance")
+        return await handler(request)
+
+    async def _health(self, _: web.Request) -> web.Response:
+        return web.json_response({"status": "ok", "citizens": len(self.citizens)})
+
+    async def _get_citizen(self, request: web.Request) -> web.Response:
+        pid = request.match_info["personal_id"]
+        try:
+            check_personal_id(pid)
+        except IdentifierError as exc:
+            return problem(422, "Invalid personal ID number", f"personal_id: {exc}")
+        citizen = self.citizens.get(pid)
+        if citizen is None:
+            return problem(404, "Citizen not found", f"personal ID {pid} is not in the population registry")
+        return web.json_response(_record(citizen))
+
+    async def _verify(self, request: web.Request) -> web.Response:
+        body = await _parse(request, VerifyCitizen)
+        if isinstance(body, web.Response):
+            return body
+        citizen = self.citizens.get(body.personal_id)
+        if citizen is None:
+            return problem(404, "Citizen not found",
+                           f"personal ID {body.personal_id} is not in the population registry")
+        if not same_name(citizen.full_name, body.full_name):
+            return problem(409, "Name does not match",
+                           f"the name filed for personal ID {body.personal_id} does not match the registry")
+        return web.json_response(_record(citizen))
+
+    async def _assign_id(self, request: web.Request) -> web.Response:
+        key = request.headers.get("Idempotency-Key")
+        if not key:
+            return problem(400, "Idempotency-Key required", "header Idempotency-Key: required on writes")
+        if (done := self.effects.get(key)) is not None:
+            self.effects.repeats += 1
+            return web.json_response(done.data, status=200)
+        body = await _parse(request, AssignPersonalId)
+        if isinstance(body, web.Response):
+            return body
+        while True:
+            pid = make_personal_id(body.province_code, body.date_of_birth, body.sex, self._rng.randrange(1_000_000))
+            if pid not in self.citizens:
+                break
+        self.citizens[pid] = Citizen(pid, body.full_name, body.date_of_birth, body.sex, commune_code="")
+        data = {"personal_id": pid, "full_name": body.full_name,
+                "date_of_birth": body.date_of_birth.isoformat(), "sex": body.sex.value}
+        self.effects.record(key, "personal_id_assigned", data | {"birth_certificate_no": body.birth_certificate_no})
+        return web.json_response(data, status=201)
+
+    async def _register_residence(self, request: web.Request) -> web.Response:
+        key = request.headers.get("Idempotency-Key")
+        if not key:
+            return problem(400, "Idempotency-Key required", "header Idempotency-Key: required on writes")
+        if (done := self.effects.get(key)) is not None:
+            self.effects.repeats += 1
+            return web.json_response(done.data, status=200)
+        body = await _parse(request, RegisterResidence)
+        if isinstance(body, web.Response):
+            return body
+        for field in ("personal_id", "household_member_id"):
+            if getattr(body, field) not in self.citizens:
+                return problem(404, "Citizen not found", f"{field}: {getattr(body, field)} is not in the registry")
+        try:
+            commune = units.canonical_commune(body.commune_code)
+        except units.UnknownUnitError as exc:
+            return problem(422, "Unknown commune", f"commune_code: {exc}")
+        if commune.former_code is not None:
+            return problem(422, "Abolished commune",
+                           f"commune_code: {body.commune_code} was abolished; register under {commune.code}")
+        citizen = self.citizens[body.personal_id]
+        self.citizens[body.personal_id] = Citizen(citizen.personal_id, citizen.full_name,
+                                                  citizen.date_of_birth, citizen.sex, commune.code)
+        data = {"residence_id": f"TT-{commune.code}-{len(self.residences) + 1:06d}",
+                "personal_id": body.personal_id, "commune_code": commune.code,
+                "registered_at": datetime.now(UTC).isoformat()}
+        self.residences[body.personal_id] = data | {"household_member_id": body.household_member_id}
+        self.effects.record(key, "residence_registered", data)
+        return web.json_response(data, status=201)
+
+    def add_citizen(self, citizen: Citizen) -> None:
+        self.citizens[citizen.personal_id] = citizen
+
+    async def start(self, port: int = 0) -> None:
+        await self.server.start(port)
+
+    async def stop(self) -> None:
+        await self.server.stop()
+
+
+def _record(c: Citizen) -> dict[str, Any]:
+    return {"personal_id": c.personal_id, "full_name": c.full_name,
+            "date_of_birth": c.date_of_birth.isoformat(), "sex": c.sex.value, "commune_code": c.commune_code}
+
+
+async def _parse(request: web.Request, model: type[BaseModel]) -> Any:
+    try:
+        return model.model_validate_json(await request.read())
+    except ValidationError as exc:
+        return problem(422, "Invalid request", describe_error(exc))

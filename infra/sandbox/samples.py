@@ -1,0 +1,63 @@
+"""Sample birth filings in the civil-status system's native format, drawn from the registry."""
+
+from __future__ import annotations
+
+import random
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from contracts.identifiers import Sex, make_personal_id
+from infra.sandbox.citizens import Citizen, random_name
+from infra.sandbox.population import PopulationRegistry
+
+AGENCY_EID = "000.00.31.H26"  # the commune one-stop shop's e-ID in the sample dossier codes
+
+
+def dossier_code(seq: int, on: date | None = None) -> str:
+    return f"{AGENCY_EID}-{(on or date.today()):%y%m%d}-{seq:04d}"
+
+
+def _pick(registry: PopulationRegistry, rng: random.Random, sex: Sex) -> Citizen:
+    adults = sorted((c for c in registry.citizens.values() if c.sex is sex and c.commune_code),
+                    key=lambda c: c.personal_id)
+    return rng.choice(adults)
+
+
+def unknown_mother_id(registry: PopulationRegistry, rng: random.Random) -> str:
+    """A well-formed female personal ID number that the registry does not hold."""
+    while True:
+        pid = make_personal_id("93", date(1995, 5, 5), Sex.FEMALE, rng.randrange(1_000_000))
+        if pid not in registry.citizens:
+            return pid
+
+
+def birth_filing(registry: PopulationRegistry, rng: random.Random, seq: int, *,
+                 pre_merger_units: bool = False, with_father: bool = True,
+                 mother_id: str | None = None) -> dict[str, Any]:
+    """A khai sinh filing; with ``pre_merger_units`` the address uses Hậu Giang's old codes."""
+    mother = _pick(registry, rng, Sex.FEMALE)
+    father = _pick(registry, rng, Sex.MALE) if with_father else None
+    sex = rng.choice([Sex.MALE, Sex.FEMALE])
+    family = (father or mother).full_name.split()[0]
+    filing: dict[str, Any] = {
+        "loai_ho_so": "khai_sinh",
+        "ma_ho_so": dossier_code(seq),
+        "ngay_tiep_nhan": f"{datetime.now():%d/%m/%Y %H:%M}",
+        "kenh_nop": 2,
+        "so_giay_chung_sinh": f"GCS-{seq:06d}",
+        "ho_ten_tre": random_name(rng, sex, family),
+        "ngay_sinh_tre": f"{date.today() - timedelta(days=rng.randrange(1, 20)):%d/%m/%Y}",
+        "gioi_tinh_tre": "Nam" if sex is Sex.MALE else "Nữ",
+        "noi_sinh": "Bệnh viện Đa khoa tỉnh Hậu Giang",
+        "ho_ten_me": mother.full_name,
+        "so_dinh_danh_me": mother_id or mother.personal_id,
+        "ngay_sinh_me": f"{mother.date_of_birth:%d/%m/%Y}",
+        "ma_tinh": "93" if pre_merger_units else "92",
+        "ma_xa": "31359" if pre_merger_units else "31360",
+        "dia_chi": "Ấp Láng Hầm",
+    }
+    if mother_id:
+        del filing["ngay_sinh_me"]
+    if father is not None:
+        filing |= {"ho_ten_cha": father.full_name, "so_dinh_danh_cha": father.personal_id}
+    return filing

@@ -1,0 +1,48 @@
+"""Run a hub worker as a child process (for the demo and the integration tests)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+
+class WorkerProcess:
+    """``lienthong worker`` in a child process, its output in ``log_path``."""
+
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        self._env = dict(os.environ, **env)
+        self.log_path = log_path
+        self._proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = self.log_path.open("ab")
+        self._proc = subprocess.Popen([sys.executable, "-m", "infra.cli", "worker"], env=self._env,
+                                      stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        log.close()
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def stop(self, timeout_s: float = 30) -> int | None:
+        """SIGTERM, then SIGKILL after ``timeout_s``; returns the exit code."""
+        if self._proc is None:
+            return None
+        if self._proc.poll() is None:
+            self._proc.send_signal(signal.SIGTERM)
+            try:
+                self._proc.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                os.killpg(self._proc.pid, signal.SIGKILL)
+                self._proc.wait()
+        return self._proc.returncode
+
+    def tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return "(no worker log)"

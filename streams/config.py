@@ -1,0 +1,62 @@
+"""Every setting of the hub worker, read from the environment in one place.
+
+Throughput-relevant Faust settings (poll batch size, linger, commit cadence) live here too, so a
+benchmark changes one module.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from contracts import topics
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(name, default)
+
+
+@dataclass(frozen=True)
+class HubSettings:
+    bootstrap: str
+    app_id: str
+    data_dir: Path
+    partitions: int
+    procedures_dir: Path | None
+    population_url: str
+    insurance_address: str
+    agency_timeout_s: float
+    agency_attempts: int
+    agency_backoff_s: float
+    bridge_concurrency: int
+    max_poll_records: int
+    producer_linger_ms: int
+    commit_every: int
+    commit_interval_s: float
+    log_level: str
+
+    @classmethod
+    def from_env(cls) -> HubSettings:
+        procedures = _env("LIENTHONG_PROCEDURES_DIR", "")
+        return cls(
+            bootstrap=_env("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
+            app_id=topics.namespace() + _env("LIENTHONG_APP_ID", "lienthong-hub"),
+            data_dir=Path(_env("LIENTHONG_DATA_DIR", ".lienthong/hub")),
+            partitions=topics.partitions(),
+            procedures_dir=Path(procedures) if procedures else None,
+            population_url=_env("LIENTHONG_POPULATION_URL", "http://127.0.0.1:8081"),
+            insurance_address=_env("LIENTHONG_INSURANCE_URL", "http://127.0.0.1:8082/soap"),
+            agency_timeout_s=float(_env("LIENTHONG_AGENCY_TIMEOUT_S", "5")),
+            agency_attempts=int(_env("LIENTHONG_AGENCY_ATTEMPTS", "4")),
+            agency_backoff_s=float(_env("LIENTHONG_AGENCY_BACKOFF_S", "0.2")),
+            bridge_concurrency=int(_env("LIENTHONG_BRIDGE_CONCURRENCY", "8")),
+            max_poll_records=int(_env("LIENTHONG_MAX_POLL_RECORDS", "500")),
+            producer_linger_ms=int(_env("LIENTHONG_PRODUCER_LINGER_MS", "5")),
+            commit_every=int(_env("LIENTHONG_COMMIT_EVERY", "1000")),
+            commit_interval_s=float(_env("LIENTHONG_COMMIT_INTERVAL_S", "1.0")),
+            log_level=_env("LIENTHONG_LOG_LEVEL", "info"),
+        )
+
+    def kafka_url(self) -> str:
+        return ",".join(f"kafka://{h.strip()}" for h in self.bootstrap.split(","))

@@ -1,0 +1,108 @@
+"""Ingest: agency outboxes → canonical events on ``hub.dossier.events``, keyed by dossier code.
+
+An outbox carries two kinds of message:
+
+* replies to the hub's commands, as contract envelopes (``vn.lienthong.step.reply``); ingest
+  checks the reply names the agency whose outbox it arrived on and forwards it unchanged;
+* filings in the agency's own format (only justice files today); ingest validates and
+  normalises them into a ``vn.lienthong.dossier.filed`` envelope with a new correlation id.
+
+Anything else, or anything invalid, goes to the dead-letter topic with the reason.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+from uuid import uuid4
+
+import structlog
+from faust.types import EventT, StreamT
+from pydantic import ValidationError
+
+from contracts import topics
+from contracts.envelope import Envelope, describe_error
+from contracts.events import DOSSIER_FILED, STEP_REPLY, DossierFiled, StepReply
+from streams import normalize
+from streams.app import app, dossier_events, raw_topic
+from streams.deadletter import dead_letter
+
+log = structlog.get_logger("lienthong.ingest")
+
+# Agencies that file dossiers in their own format, and the translator for each.
+NATIVE_FILINGS: dict[str, Callable[[dict[str, Any]], DossierFiled]] = {
+    "justice": normalize.justice_birth,
+}
+# Agencies whose outbox the hub reads (Kafka-native ones, and the bridged ones via connectors).
+SOURCES = ("justice", "population", "insurance", "portal")
+
+
+class Rejected(Exception):
+    """The message cannot enter the hub; the message is the reason."""
+
+
+def to_canonical(agency: str, raw: bytes) -> Envelope:
+    """Decode one outbox message into the canonical envelope to forward, or raise Rejected."""
+    try:
+        doc = json.loads(raw)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise Rejected(f"not JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise Rejected(f"expected a JSON object, got {type(doc).__name__}")
+    if "specversion" in doc:
+        return _reply(agency, doc)
+    translate = NATIVE_FILINGS.get(agency)
+    if translate is None:
+        raise Rejected(f"not an envelope, and {agency} has no native filing format")
+    try:
+        filed = translate(doc)
+    except normalize.FilingRejected as exc:
+        raise Rejected(f"invalid filing: {exc}") from None
+    return Envelope(source=f"/agency/{agency}", type=DOSSIER_FILED, subject=filed.dossier_id,
+                    correlationid=str(uuid4()), idempotencykey=f"filing/{filed.dossier_id}",
+                    data=filed.model_dump(mode="json"))
+
+
+def _reply(agency: str, doc: dict[str, Any]) -> Envelope:
+    try:
+        envelope = Envelope.model_validate(doc)
+    except ValidationError as exc:
+        raise Rejected(f"invalid envelope: {describe_error(exc)}") from None
+    if envelope.type != STEP_REPLY:
+        raise Rejected(f"unexpected event type {envelope.type!r} on {agency}'s outbox")
+    try:
+        reply = envelope.payload(StepReply)
+    except ValidationError as exc:
+        raise Rejected(f"invalid step reply: {describe_error(exc)}") from None
+    if reply.agency != agency:
+        raise Rejected(f"reply claims to come from {reply.agency!r} but arrived on {agency}'s outbox")
+    return envelope
+
+
+async def ingest_one(agency: str, event: EventT) -> None:
+    try:
+        envelope = to_canonical(agency, event.value)
+    except Rejected as exc:
+        await dead_letter(event, f"ingest.{agency}", str(exc))
+        return
+    await dossier_events().send(key=envelope.subject.encode(), value=envelope.to_bytes())
+    if envelope.type == DOSSIER_FILED:
+        log.info("dossier filed", agency=agency, dossier_id=envelope.subject,
+                 correlation_id=envelope.correlationid)
+
+
+def _register(agency: str) -> None:
+    async def ingest(stream: StreamT) -> None:
+        async for event in stream.events():
+            try:
+                await ingest_one(agency, event)
+            except Exception as exc:  # never lose a message to a bug: dead-letter it
+                log.exception("ingest failed", agency=agency)
+                await dead_letter(event, f"ingest.{agency}", f"internal error: {type(exc).__name__}: {exc}")
+
+    app.agent(raw_topic(topics.outbox(agency)), name=f"ingest-{agency}")(ingest)
+
+
+for _agency in SOURCES:
+    _register(_agency)

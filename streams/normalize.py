@@ -1,0 +1,147 @@
+"""Translate agency-native filings into canonical dossier events (pure functions, no I/O).
+
+Every rejection is a :class:`FilingRejected` whose message names the field as the filer wrote it
+and the rule it broke.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+
+from pydantic import ValidationError
+
+from contracts import units
+from contracts.envelope import describe_error
+from contracts.events import DossierFiled
+from contracts.filings import Address, BirthFiling
+from contracts.identifiers import Sex
+from contracts.native import JusticeBirthFiling
+from contracts.status import Channel
+from contracts.text import normalize_text
+
+VIETNAM_TIME = timezone(timedelta(hours=7), "ICT")
+
+# Canonical path -> the filer's field name, so errors speak the filer's language.
+_JUSTICE_FIELDS = {
+    "birth_notice_no": "so_giay_chung_sinh",
+    "child.full_name": "ho_ten_tre",
+    "child.date_of_birth": "ngay_sinh_tre",
+    "child.sex": "gioi_tinh_tre",
+    "child.place_of_birth": "noi_sinh",
+    "mother.full_name": "ho_ten_me",
+    "mother.personal_id": "so_dinh_danh_me",
+    "mother.date_of_birth": "ngay_sinh_me",
+    "father.full_name": "ho_ten_cha",
+    "father.personal_id": "so_dinh_danh_cha",
+    "father.date_of_birth": "ngay_sinh_cha",
+    "residence.street": "dia_chi",
+}
+_CANONICAL_PATH = re.compile(r"\b(" + "|".join(re.escape(k) for k in _JUSTICE_FIELDS) + r")\b")
+
+
+class FilingRejected(ValueError):
+    """A filing that cannot become a dossier event; the message names the field and the rule."""
+
+
+def parse_date(value: str, field: str) -> date:
+    """dd/mm/yyyy (as Vietnamese systems write dates) or ISO yyyy-mm-dd."""
+    for fmt in ("%d/%m/%Y", "%Y-%m-%d"):
+        try:
+            return datetime.strptime(value.strip(), fmt).date()
+        except ValueError:
+            continue
+    raise FilingRejected(f"{field}: {value!r} is not a date in dd/mm/yyyy or yyyy-mm-dd form")
+
+
+def parse_received_at(value: str, field: str) -> datetime:
+    """'dd/mm/yyyy HH:MM' in Vietnam time, or ISO 8601 (naive values are Vietnam time)."""
+    value = value.strip()
+    for fmt in ("%d/%m/%Y %H:%M", "%d/%m/%Y %H:%M:%S"):
+        try:
+            return datetime.strptime(value, fmt).replace(tzinfo=VIETNAM_TIME)
+        except ValueError:
+            continue
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise FilingRejected(f"{field}: {value!r} is not a time in 'dd/mm/yyyy HH:MM' or ISO 8601 form") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=VIETNAM_TIME)
+
+
+def parse_sex(value: str, field: str) -> Sex:
+    word = normalize_text(value).casefold()
+    if word in ("nam", "male"):
+        return Sex.MALE
+    if word in ("nữ", "nu", "female"):
+        return Sex.FEMALE
+    raise FilingRejected(f"{field}: {value!r} is not a sex (expected Nam or Nữ)")
+
+
+def _address(filing: JusticeBirthFiling) -> Address:
+    try:
+        province = units.current_province(filing.ma_tinh)
+    except units.UnknownUnitError as exc:
+        raise FilingRejected(f"ma_tinh: {exc}") from None
+    try:
+        commune = units.canonical_commune(filing.ma_xa)
+    except units.UnknownUnitError as exc:
+        raise FilingRejected(f"ma_xa: {exc}") from None
+    if province != commune.province_code:
+        raise FilingRejected(
+            f"ma_xa: commune {filing.ma_xa} ({commune.name}) does not lie in province {filing.ma_tinh}"
+        )
+    return Address(
+        commune_code=commune.code,
+        commune_name=commune.name,
+        province_code=commune.province_code,
+        former_commune_code=commune.former_code,
+        street=filing.dia_chi or None,
+    )
+
+
+def _parent(name: str | None, pid: str | None, dob: str | None, prefix: str, suffix: str) -> dict | None:
+    if name is None and pid is None:
+        return None
+    if name is None or pid is None:
+        missing = f"ho_ten_{suffix}" if name is None else f"so_dinh_danh_{suffix}"
+        raise FilingRejected(f"{missing}: required when the {prefix} is named")
+    return {"full_name": name, "personal_id": pid,
+            "date_of_birth": parse_date(dob, f"ngay_sinh_{suffix}") if dob else None}
+
+
+def justice_birth(raw: dict[str, Any]) -> DossierFiled:
+    """A civil-status birth filing (native format) → the canonical ``DossierFiled`` event."""
+    try:
+        native = JusticeBirthFiling.model_validate(raw)
+    except ValidationError as exc:
+        raise FilingRejected(describe_error(exc)) from None
+    try:
+        channel = Channel(native.kenh_nop)
+    except ValueError:
+        raise FilingRejected(f"kenh_nop: {native.kenh_nop} is not a channel (1, 2 or 3)") from None
+    try:
+        filing = BirthFiling(
+            birth_notice_no=native.so_giay_chung_sinh,
+            child={
+                "full_name": native.ho_ten_tre,
+                "date_of_birth": parse_date(native.ngay_sinh_tre, "ngay_sinh_tre"),
+                "sex": parse_sex(native.gioi_tinh_tre, "gioi_tinh_tre"),
+                "place_of_birth": native.noi_sinh,
+            },
+            mother=_parent(native.ho_ten_me, native.so_dinh_danh_me, native.ngay_sinh_me, "mother", "me"),
+            father=_parent(native.ho_ten_cha, native.so_dinh_danh_cha, native.ngay_sinh_cha, "father", "cha"),
+            residence=_address(native),
+        )
+    except ValidationError as exc:
+        message = describe_error(exc)
+        raise FilingRejected(_CANONICAL_PATH.sub(lambda m: _JUSTICE_FIELDS[m[1]], message)) from None
+    return DossierFiled(
+        dossier_id=native.ma_ho_so,
+        procedure="birth_bundle",
+        received_at=parse_received_at(native.ngay_tiep_nhan, "ngay_tiep_nhan"),
+        channel=channel,
+        filed_by="justice",
+        filing=filing.model_dump(mode="json"),
+    )

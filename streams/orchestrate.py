@@ -1,0 +1,154 @@
+"""Orchestrate: one saga per dossier, its state in a changelog-backed Faust table.
+
+Reads ``hub.dossier.events`` (filings and agency replies, keyed by dossier code, so the table is
+co-partitioned with its input), runs :mod:`streams.saga`, and carries out its effects: commands to
+agency inboxes (with an audit record of the fields sent), status updates to the portal and the
+filing agency, and a transition on ``hub.monitor.transitions`` for every change.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import faust
+import structlog
+from faust.types import EventT, StreamT
+from pydantic import ValidationError
+
+from contracts import topics
+from contracts.envelope import Envelope, describe_error
+from contracts.events import (
+    AUDIT,
+    DOSSIER_FILED,
+    DOSSIER_STATUS,
+    STEP_COMMAND,
+    STEP_REPLY,
+    TRANSITION,
+    AuditRecord,
+    DossierFiled,
+    StatusUpdate,
+    StepCommand,
+    StepReply,
+    Transition,
+)
+from contracts.filings import FILING_MODELS
+from streams import saga
+from streams.app import app, catalog, dossier_events, raw_topic, settings
+from streams.deadletter import dead_letter
+
+log = structlog.get_logger("lienthong.orchestrate")
+SOURCE = "/hub/orchestrate"
+
+sagas = app.Table("sagas", default=None, partitions=settings.partitions,
+                  schema=faust.Schema(key_serializer="json", value_serializer="json"),
+                  help="Saga state per dossier code")
+
+
+class Unprocessable(Exception):
+    """The event cannot be applied to any saga; the message is the reason."""
+
+
+@app.agent(dossier_events(), name="orchestrate")
+async def orchestrate(stream: StreamT) -> None:
+    async for event in stream.events():
+        try:
+            await handle(event)
+        except Unprocessable as exc:
+            await dead_letter(event, "orchestrate", str(exc))
+        except Exception as exc:  # never lose a message to a bug: dead-letter it
+            log.exception("orchestrate failed")
+            await dead_letter(event, "orchestrate", f"internal error: {type(exc).__name__}: {exc}")
+
+
+async def handle(event: EventT) -> None:
+    try:
+        envelope = Envelope.from_bytes(event.value)
+    except ValidationError as exc:
+        raise Unprocessable(f"invalid envelope: {describe_error(exc)}") from None
+    now = datetime.now(UTC)
+    bound = log.bind(dossier_id=envelope.subject, correlation_id=envelope.correlationid)
+    if envelope.type == DOSSIER_FILED:
+        if sagas.get(envelope.subject) is not None:
+            bound.info("duplicate filing ignored")
+            return
+        filed = _payload(envelope, DossierFiled)
+        proc = catalog().get(filed.procedure)
+        if proc is None:
+            raise Unprocessable(f"unknown procedure {filed.procedure!r}")
+        try:
+            FILING_MODELS[proc.filing].model_validate(filed.filing)
+        except ValidationError as exc:
+            raise Unprocessable(f"filing does not fit procedure {proc.id}: {describe_error(exc)}") from None
+        state, effects = saga.start(proc, filed, envelope.correlationid, now)
+        state["filed_by"] = filed.filed_by
+    elif envelope.type == STEP_REPLY:
+        state = sagas.get(envelope.subject)
+        if state is None:
+            raise Unprocessable("reply for a dossier the hub does not know")
+        reply = _payload(envelope, StepReply)
+        state, effects = saga.apply_reply(catalog()[state["procedure"]], state, reply, now)
+        if not effects:
+            bound.info("duplicate reply ignored", step=reply.step)
+            return
+    else:
+        raise Unprocessable(f"unexpected event type {envelope.type!r}")
+    await perform(effects, state, envelope, now)
+    sagas[envelope.subject] = state
+
+
+def _payload(envelope: Envelope, model):
+    try:
+        return envelope.payload(model)
+    except ValidationError as exc:
+        raise Unprocessable(f"invalid {envelope.type}: {describe_error(exc)}") from None
+
+
+async def perform(effects: list[saga.Effect], state: saga.State, cause: Envelope, now: datetime) -> None:
+    """Carry out the saga's effects, in order. Sends are buffered, not awaited one by one."""
+    key = cause.subject.encode()
+    bound = log.bind(dossier_id=cause.subject, correlation_id=cause.correlationid)
+    for effect in effects:
+        if isinstance(effect, saga.Dispatch):
+            command = StepCommand(step=effect.step, action=effect.action, agency=effect.agency,
+                                  params=effect.params, purpose=effect.purpose)
+            out = cause.caused(source=SOURCE, type=STEP_COMMAND, data=command,
+                               idempotencykey=effect.idempotency_key)
+            await raw_topic(topics.inbox(effect.agency)).send(key=key, value=out.to_bytes())
+            audit = AuditRecord(dossier_id=cause.subject, agency=effect.agency, action=effect.action,
+                                step=effect.step, fields=sorted(_field_names(effect.params)),
+                                purpose=effect.purpose, at=now)
+            await _emit(topics.audit(), cause, AUDIT, audit)
+            bound.info("command dispatched", step=effect.step, agency=effect.agency, action=effect.action)
+        elif isinstance(effect, saga.StatusChange):
+            update = StatusUpdate(dossier_id=cause.subject, procedure=state["procedure"],
+                                  status=effect.status, label=effect.status.label, reason=effect.reason)
+            for agency in sorted({"portal", state.get("filed_by") or "portal"}):
+                await _emit(topics.inbox(agency), cause, DOSSIER_STATUS, update)
+            await _emit(topics.monitor(), cause, TRANSITION, Transition(
+                dossier_id=cause.subject, procedure=state["procedure"], state=effect.status.label,
+                status=effect.status, reason=effect.reason, at=now))
+            bound.info("dossier status changed", status=int(effect.status), label=effect.status.label,
+                       reason=effect.reason)
+        else:
+            await _emit(topics.monitor(), cause, TRANSITION, Transition(
+                dossier_id=cause.subject, procedure=state["procedure"], step=effect.step,
+                agency=effect.agency, state=effect.state, reason=effect.reason, at=now,
+                duration_ms=effect.duration_ms))
+            if effect.state not in (saga.RUNNING, saga.SUCCEEDED, saga.SKIPPED):
+                bound.warning("step ended without success", step=effect.step, agency=effect.agency,
+                              state=effect.state, reason=effect.reason)
+
+
+async def _emit(topic: str, cause: Envelope, type_: str, data) -> None:
+    out = cause.caused(source=SOURCE, type=type_, data=data)
+    await raw_topic(topic).send(key=cause.subject.encode(), value=out.to_bytes())
+
+
+def _field_names(params: dict, prefix: str = "") -> list[str]:
+    names = []
+    for name, value in params.items():
+        if isinstance(value, dict):
+            names += _field_names(value, f"{prefix}{name}.")
+        else:
+            names.append(prefix + name)
+    return names

@@ -1,0 +1,204 @@
+"""One saga per dossier: a pure state machine over a procedure definition.
+
+The saga neither reads Kafka nor writes it. :func:`start` and :func:`apply_reply` take the stored
+state (a JSON-able dict, kept in a changelog-backed Faust table) and an event, and return the new
+state plus the effects to carry out: commands to dispatch, status changes, and transitions for the
+monitoring topic. ``streams.orchestrate`` performs the effects.
+
+Rules, the same for every procedure:
+
+* filing → status 1; once every intake step (``on_failure = "reject"``) has succeeded → status 2;
+* a step starts when all its dependencies succeeded or were skipped; steps with no dependency
+  between them are dispatched together, so they run in parallel;
+* a step's ``status_on_start`` moves the dossier forward (e.g. 4 processing, 9 processed);
+* all steps done → status 10 (result returned);
+* a failed intake step → status 3 (not accepted); any other failed step → status 8 (stopped);
+  pending steps are cancelled and late replies are recorded without moving the dossier;
+* a reply for a step that is not running is a duplicate and changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from contracts.actions import ACTIONS
+from contracts.catalog import Procedure, StepDef
+from contracts.envelope import describe_error
+from contracts.events import DossierFiled, Outcome, StepReply
+from contracts.status import DossierStatus
+
+State = dict[str, Any]
+
+PENDING, RUNNING, SUCCEEDED, SKIPPED, CANCELLED = "pending", "running", "succeeded", "skipped", "cancelled"
+DONE_OK = {SUCCEEDED, SKIPPED}
+
+
+@dataclass(frozen=True)
+class Dispatch:
+    """Send a command for ``step`` to its agency."""
+
+    step: str
+    agency: str
+    action: str
+    params: dict[str, Any]
+    purpose: str
+    idempotency_key: str
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    status: DossierStatus
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class StepTransition:
+    step: str
+    agency: str
+    state: str
+    reason: str | None = None
+    duration_ms: int | None = None
+
+
+Effect = Dispatch | StatusChange | StepTransition
+
+
+def idempotency_key(dossier_id: str, step_id: str) -> str:
+    """The key an agency uses to perform a step's effect at most once."""
+    return f"{dossier_id}/{step_id}"
+
+
+def start(proc: Procedure, filed: DossierFiled, correlation_id: str, now: datetime) -> tuple[State, list[Effect]]:
+    """Open the saga for a newly filed dossier and dispatch the first steps."""
+    state: State = {
+        "dossier_id": filed.dossier_id,
+        "procedure": proc.id,
+        "correlation_id": correlation_id,
+        "received_at": filed.received_at.isoformat(),
+        "filing": filed.filing,
+        "status": int(DossierStatus.NEWLY_REGISTERED),
+        "reason": None,
+        "done": False,
+        "steps": {s.id: {"state": PENDING, "started_at": None, "finished_at": None,
+                         "result": {}, "reason": None} for s in proc.steps},
+    }
+    effects: list[Effect] = [StatusChange(DossierStatus.NEWLY_REGISTERED)]
+    _advance(proc, state, now, effects)
+    return state, effects
+
+
+def apply_reply(proc: Procedure, state: State, reply: StepReply, now: datetime) -> tuple[State, list[Effect]]:
+    """Apply an agency's reply; returns the state unchanged and no effects for a duplicate."""
+    step_state = state["steps"].get(reply.step)
+    if step_state is None or step_state["state"] != RUNNING:
+        return state, []
+    step = proc.step(reply.step)
+    outcome, result, reason = _checked_outcome(step, reply)
+    step_state.update(state=outcome.value, finished_at=now.isoformat(), result=result, reason=reason)
+    effects: list[Effect] = [
+        StepTransition(step.id, step.agency, outcome.value, reason, _duration_ms(step_state))
+    ]
+    if state["done"]:
+        return state, effects  # a late reply after the dossier ended: recorded, nothing more
+    if outcome is not Outcome.SUCCEEDED:
+        final = DossierStatus.NOT_ACCEPTED if step.on_failure == "reject" else DossierStatus.PROCESSING_STOPPED
+        _finish(proc, state, final, f"{step.id} ({step.agency}): {reason}", now, effects)
+        return state, effects
+    _advance(proc, state, now, effects)
+    return state, effects
+
+
+def _checked_outcome(step: StepDef, reply: StepReply) -> tuple[Outcome, dict[str, Any], str | None]:
+    if reply.outcome is not Outcome.SUCCEEDED:
+        return reply.outcome, {}, reply.reason or "no reason given"
+    try:
+        result = ACTIONS[step.action].result.model_validate(reply.result)
+    except ValidationError as exc:
+        return Outcome.FAILED, {}, f"{step.agency} returned an invalid result: {describe_error(exc)}"
+    return Outcome.SUCCEEDED, result.model_dump(mode="json"), None
+
+
+def _advance(proc: Procedure, state: State, now: datetime, effects: list[Effect]) -> None:
+    steps = state["steps"]
+    progressed = True
+    while progressed:
+        progressed = False
+        if state["status"] == DossierStatus.NEWLY_REGISTERED and all(
+            steps[s]["state"] in DONE_OK for s in proc.intake_steps
+        ):
+            _set_status(state, DossierStatus.ACCEPTED, None, effects)
+        for step in proc.steps:
+            if steps[step.id]["state"] != PENDING:
+                continue
+            if not all(steps[d]["state"] in DONE_OK for d in step.depends_on):
+                continue
+            progressed = True
+            if step.skip_unless and _resolve(step.skip_unless, state) in (None, "", {}, []):
+                steps[step.id].update(state=SKIPPED, finished_at=now.isoformat())
+                effects.append(StepTransition(step.id, step.agency, SKIPPED))
+                continue
+            if step.status_on_start and step.status_on_start > state["status"]:
+                _set_status(state, step.status_on_start, None, effects)
+            steps[step.id].update(state=RUNNING, started_at=now.isoformat())
+            effects.append(StepTransition(step.id, step.agency, RUNNING))
+            effects.append(Dispatch(step.id, step.agency, step.action, _params(step, state),
+                                    step.purpose, idempotency_key(state["dossier_id"], step.id)))
+    if all(s["state"] in DONE_OK for s in steps.values()):
+        _finish(proc, state, DossierStatus.RESULT_RETURNED, None, now, effects)
+
+
+def _finish(proc: Procedure, state: State, status: DossierStatus, reason: str | None,
+            now: datetime, effects: list[Effect]) -> None:
+    for step in proc.steps:
+        if state["steps"][step.id]["state"] == PENDING:
+            state["steps"][step.id].update(state=CANCELLED, finished_at=now.isoformat())
+            effects.append(StepTransition(step.id, step.agency, CANCELLED))
+    state["done"] = True
+    _set_status(state, status, reason, effects)
+
+
+def _set_status(state: State, status: DossierStatus, reason: str | None, effects: list[Effect]) -> None:
+    state["status"] = int(status)
+    state["reason"] = reason
+    effects.append(StatusChange(status, reason))
+
+
+def _duration_ms(step_state: dict[str, Any]) -> int | None:
+    if not step_state["started_at"]:
+        return None
+    started = datetime.fromisoformat(step_state["started_at"])
+    return int((datetime.fromisoformat(step_state["finished_at"]) - started).total_seconds() * 1000)
+
+
+def _resolve(path: str, state: State) -> Any:
+    """Value at ``filing.<…>`` or ``steps.<id>.<…>`` in the saga state, or None."""
+    head, _, rest = path.partition(".")
+    if head == "filing":
+        node: Any = state["filing"]
+    else:
+        step_id, _, rest = rest.partition(".")
+        node = state["steps"][step_id]["result"]
+    for part in rest.split(".") if rest else []:
+        if not isinstance(node, dict):
+            return None
+        node = node.get(part)
+    return node
+
+
+def _params(step: StepDef, state: State) -> dict[str, Any]:
+    """The step's inputs, and nothing else: dotted targets build nested objects, empty ones vanish."""
+    params: dict[str, Any] = {}
+    for target, source in step.inputs.items():
+        value = _resolve(source, state)
+        if value is None:
+            continue
+        *parents, leaf = target.split(".")
+        node = params
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return params
