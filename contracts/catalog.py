@@ -78,14 +78,14 @@ def _fields_of(model: Any) -> dict[str, Any] | None:
     return None
 
 
-def _check_path(path: str, root: Any, where: str) -> None:
+def _check_path(path: str, root: Any, where: str, source: str) -> None:
     node = root
     for part in path.split("."):
         fields = _fields_of(node)
         if fields is None:
             return  # a free-form dict or a scalar: nothing further to check
         if part not in fields:
-            raise CatalogError(f"{where}: {path!r} has no field {part!r} (known: {', '.join(fields)})")
+            raise CatalogError(f"{where}: {source!r} has no field {part!r} (known: {', '.join(fields)})")
         node = fields[part]
 
 
@@ -103,12 +103,12 @@ def _upstream(proc: Procedure, step: StepDef) -> set[str]:
 def _check_source(proc: Procedure, step: StepDef, source: str, where: str) -> None:
     head, _, rest = source.partition(".")
     if head == "filing":
-        _check_path(rest, FILING_MODELS[proc.filing], where)
+        _check_path(rest, FILING_MODELS[proc.filing], where, source)
     elif head == "steps":
         dep, _, field_path = rest.partition(".")
         if dep not in _upstream(proc, step):
             raise CatalogError(f"{where}: {source!r} reads step {dep!r}, which this step does not depend on")
-        _check_path(field_path, ACTIONS[proc.step(dep).action].result, where)
+        _check_path(field_path, ACTIONS[proc.step(dep).action].result, where, source)
     else:
         raise CatalogError(f"{where}: source {source!r} must start with 'filing.' or 'steps.'")
 

@@ -16,9 +16,11 @@ class BrokerError(RuntimeError):
 class LocalBroker:
     """A single-node broker on 127.0.0.1:``port`` with its data in ``data_dir``."""
 
-    def __init__(self, port: int = 9092, data_dir: Path | None = None) -> None:
+    def __init__(self, port: int = 9092, data_dir: Path | None = None,
+                 controller_port: int | None = None) -> None:
         self.port = port
         self.data_dir = data_dir
+        self.controller_port = controller_port
         self.started = False  # True when this object started it (False when it reused one)
 
     @property
@@ -29,6 +31,8 @@ class LocalBroker:
         env = dict(os.environ, KAFKA_PORT=str(self.port))
         if self.data_dir is not None:
             env["KAFKA_DATA_DIR"] = str(self.data_dir)
+        if self.controller_port is not None:
+            env["KAFKA_CONTROLLER_PORT"] = str(self.controller_port)
         proc = subprocess.run(["bash", str(KAFKA_SH), command], env=env, capture_output=True, text=True)
         if proc.returncode != 0:
             raise BrokerError(f"kafka.sh {command} failed:\n{proc.stderr.strip()}")

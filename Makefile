@@ -1,0 +1,65 @@
+# lienthong — `make demo` runs the birth bundle end to end; `make test` runs every test.
+# Both install what they need: a virtualenv from constraints.txt and the Kafka jars via Maven.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+JARS   := infra/kafka/target/libs/.fetched-stamp
+
+.PHONY: help demo test unit integration venv jars prereqs broker-start broker-stop lock clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
+
+demo: $(STAMP) $(JARS)  ## run the sample dossiers end to end on a local broker it starts itself
+	$(BIN)/lienthong demo
+
+test: $(STAMP) $(JARS)  ## unit and integration tests (starts its own broker unless KAFKA_BOOTSTRAP_SERVERS)
+	$(BIN)/pytest
+
+unit: $(STAMP)  ## unit tests only (no broker)
+	$(BIN)/pytest tests/unit
+
+integration: $(STAMP) $(JARS)  ## integration tests only
+	$(BIN)/pytest tests/integration
+
+venv: $(STAMP)  ## create .venv with the pinned dependencies
+
+$(STAMP): pyproject.toml constraints.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -e '.[test]'
+	@touch $@
+
+jars: $(JARS)  ## fetch the Apache Kafka jars from Maven Central
+
+$(JARS): infra/kafka/pom.xml | prereqs
+	cd infra/kafka && mvn -q -B dependency:copy-dependencies
+	@touch $@
+
+prereqs:  ## make sure Java 17+ and Maven are installed (apt-get when root)
+	@missing=""; \
+	command -v java >/dev/null || missing="$$missing openjdk-17-jre-headless"; \
+	command -v mvn  >/dev/null || missing="$$missing maven"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing$$missing with apt-get"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  else \
+	    echo "lienthong needs Java 17+ and Maven to run Apache Kafka; please install:$$missing" >&2; exit 1; \
+	  fi; \
+	fi
+
+broker-start: $(JARS)  ## start (or reuse) the local broker on 127.0.0.1:9092
+	infra/kafka/kafka.sh start
+
+broker-stop:  ## stop the local broker
+	infra/kafka/kafka.sh stop
+
+lock: $(STAMP)  ## refresh constraints.txt from the current virtualenv
+	$(BIN)/pip freeze --exclude-editable > constraints.txt
+
+clean:  ## remove the virtualenv, jars and run data
+	-infra/kafka/kafka.sh stop
+	rm -rf $(VENV) infra/kafka/target infra/kafka/run .lienthong .pytest_cache

@@ -1,0 +1,128 @@
+"""The birth bundle end to end: real broker, hub worker, sandbox agencies over Kafka, REST, SOAP."""
+
+from __future__ import annotations
+
+import re
+
+from contracts.status import DossierStatus as S
+from infra.sandbox.samples import birth_filing, dossier_code, unknown_mother_id
+from tests.integration.conftest import Hub, wait_until
+
+HAPPY_TIMELINE = [S.NEWLY_REGISTERED, S.ACCEPTED, S.PROCESSING, S.PROCESSED, S.RESULT_RETURNED]
+
+
+def timeline(hub: Hub, dossier_id: str) -> list[S]:
+    return [u.status for u in hub.sandbox.portal.timelines[dossier_id]]
+
+
+def effects_for(log, dossier_id: str):
+    return [e for e in log._by_key.values() if e.key.startswith(dossier_id + "/")]
+
+
+async def test_birth_dossier_reaches_result_returned_with_records_at_every_agency(hub: Hub):
+    filing = birth_filing(hub.sandbox.population, hub.rng, hub.seq())
+    dossier = filing["ma_ho_so"]
+    await hub.sandbox.justice.file_birth(filing)
+
+    assert await hub.wait_final(dossier) is S.RESULT_RETURNED
+    assert timeline(hub, dossier) == HAPPY_TIMELINE
+
+    population, insurance = hub.sandbox.population, hub.sandbox.insurance
+    (assigned,) = [e for e in effects_for(population.effects, dossier) if e.kind == "personal_id_assigned"]
+    child_id = assigned.data["personal_id"]
+    child = population.citizens[child_id]
+    assert child.full_name == filing["ho_ten_tre"]
+    assert child_id.startswith("092")  # registered in today's Cần Thơ
+    assert population.residences[child_id]["commune_code"] == "31360"
+    assert population.residences[child_id]["household_member_id"] == filing["so_dinh_danh_me"]
+
+    card = insurance.cards[child_id]
+    assert card["BeneficiaryGroup"] == "TE"
+    assert re.fullmatch(r"TE192\d{10}", card["CardNumber"]) and card["CardNumber"].endswith(child_id[-10:])
+    assert len(effects_for(insurance.effects, dossier)) == 1
+
+    (birth,) = effects_for(hub.sandbox.justice.effects, dossier)
+    assert hub.sandbox.portal.documents[dossier] == {
+        "birth_certificate_no": birth.data["birth_certificate_no"], "personal_id": child_id,
+        "residence_id": population.residences[child_id]["residence_id"], "health_card_number": card["CardNumber"]}
+    # the filing agency hears every status too
+    await wait_until(lambda: len(hub.sandbox.justice.statuses[dossier]) == len(HAPPY_TIMELINE), 30,
+                     "justice to receive every status")
+
+
+async def test_pre_merger_commune_codes_are_registered_under_the_current_unit(hub: Hub):
+    filing = birth_filing(hub.sandbox.population, hub.rng, hub.seq(), pre_merger_units=True)
+    assert (filing["ma_tinh"], filing["ma_xa"]) == ("93", "31359")
+    await hub.sandbox.justice.file_birth(filing)
+
+    assert await hub.wait_final(filing["ma_ho_so"]) is S.RESULT_RETURNED
+    child_id = hub.sandbox.portal.documents[filing["ma_ho_so"]]["personal_id"]
+    assert hub.sandbox.population.residences[child_id]["commune_code"] == "31360"
+
+
+async def test_unknown_mother_is_not_accepted_and_the_portal_shows_why(hub: Hub):
+    mother_id = unknown_mother_id(hub.sandbox.population, hub.rng)
+    filing = birth_filing(hub.sandbox.population, hub.rng, hub.seq(), mother_id=mother_id)
+    dossier = filing["ma_ho_so"]
+    await hub.sandbox.justice.file_birth(filing)
+
+    assert await hub.wait_final(dossier) is S.NOT_ACCEPTED
+    final = hub.sandbox.portal.current(dossier)
+    assert final.label == "Không được tiếp nhận"
+    assert final.reason == f"verify_mother (population): personal ID {mother_id} is not in the population registry"
+    assert timeline(hub, dossier) == [S.NEWLY_REGISTERED, S.NOT_ACCEPTED]
+    assert effects_for(hub.sandbox.justice.effects, dossier) == []
+    assert effects_for(hub.sandbox.insurance.effects, dossier) == []
+
+
+async def test_malformed_messages_are_dead_lettered_and_the_next_dossier_still_completes(hub: Hub):
+    garbage = b'{"loai_ho_so": "khai_sinh", "ma_ho_so": '
+    bad_key = dossier_code(hub.seq())
+    await hub.sandbox.justice.send_outbox(bad_key, garbage)
+    bad_id = birth_filing(hub.sandbox.population, hub.rng, hub.seq()) | {"so_dinh_danh_me": "0931950001"}
+    await hub.sandbox.justice.file_birth(bad_id)
+    good = birth_filing(hub.sandbox.population, hub.rng, hub.seq())
+    await hub.sandbox.justice.file_birth(good)
+
+    assert await hub.wait_final(good["ma_ho_so"]) is S.RESULT_RETURNED
+    await hub.watcher.wait_for(lambda: {bad_key, bad_id["ma_ho_so"]} <= {
+        letter.key.decode() for letter in hub.watcher.dead_letters}, 30, "both dead letters")
+    letters = {letter.key.decode(): letter for letter in hub.watcher.dead_letters}
+
+    unparseable = letters[bad_key]
+    assert unparseable.value == garbage  # the original bytes, untouched
+    assert unparseable.reason.startswith("not JSON")
+    assert unparseable.headers["stage"] == "ingest.justice"
+    assert unparseable.headers["topic"].endswith("agency.justice.outbox")
+
+    invalid = letters[bad_id["ma_ho_so"]]
+    assert invalid.reason == "invalid filing: so_dinh_danh_me: personal ID number must be 12 digits (got 10 characters)"
+    assert bad_id["ma_ho_so"] not in hub.sandbox.portal.timelines
+
+
+async def test_agency_outage_is_retried_and_every_effect_happens_once(hub: Hub):
+    hub.sandbox.population.unavailable_for = 2
+    hub.sandbox.insurance.server_faults_for = 1
+    filing = birth_filing(hub.sandbox.population, hub.rng, hub.seq())
+    dossier = filing["ma_ho_so"]
+    await hub.sandbox.justice.file_birth(filing)
+
+    assert await hub.wait_final(dossier) is S.RESULT_RETURNED
+    assert hub.sandbox.population.unavailable_for == 0 and hub.sandbox.insurance.server_faults_for == 0
+    kinds = sorted(e.kind for e in effects_for(hub.sandbox.population.effects, dossier))
+    assert kinds == ["personal_id_assigned", "residence_registered"]
+    assert len(effects_for(hub.sandbox.insurance.effects, dossier)) == 1
+
+
+async def test_a_dossier_filed_twice_is_processed_once(hub: Hub):
+    filing = birth_filing(hub.sandbox.population, hub.rng, hub.seq())
+    dossier = filing["ma_ho_so"]
+    await hub.sandbox.justice.file_birth(filing)
+    await hub.sandbox.justice.file_birth(filing)
+
+    # Both filings share the dossier's partition and precede every reply in it, so by the time the
+    # dossier is final the hub has seen the duplicate.
+    assert await hub.wait_final(dossier) is S.RESULT_RETURNED
+    assert timeline(hub, dossier) == HAPPY_TIMELINE
+    assert len(effects_for(hub.sandbox.justice.effects, dossier)) == 1
+    assert len(effects_for(hub.sandbox.insurance.effects, dossier)) == 1

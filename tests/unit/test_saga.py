@@ -1,0 +1,160 @@
+from datetime import UTC, datetime, timedelta
+
+from contracts.catalog import builtin_catalog
+from contracts.events import DossierFiled, Outcome, StepReply
+from contracts.status import DossierStatus as S
+from streams import saga
+
+PROC = builtin_catalog()["birth_bundle"]
+T0 = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
+DOSSIER = "000.00.31.H26-261120-0001"
+FILING = {
+    "birth_notice_no": "GCS-1",
+    "child": {"full_name": "Lê Minh Khang", "date_of_birth": "2026-11-15", "sex": "male", "place_of_birth": "BV"},
+    "mother": {"full_name": "Trần Thị Lan", "personal_id": "093195000123", "date_of_birth": "1995-05-05"},
+    "father": {"full_name": "Lê Văn Hùng", "personal_id": "093092000456", "date_of_birth": None},
+    "residence": {"commune_code": "31360", "commune_name": "xã Thạnh Xuân", "province_code": "92",
+                  "former_commune_code": "31359", "street": None},
+}
+RESULTS = {
+    "verify_mother": {"personal_id": "093195000123", "full_name": "Trần Thị Lan", "date_of_birth": "1995-05-05",
+                      "sex": "female", "commune_code": "31360"},
+    "verify_father": {"personal_id": "093092000456", "full_name": "Lê Văn Hùng", "date_of_birth": "1992-01-01",
+                      "sex": "male", "commune_code": "31360"},
+    "register_birth": {"birth_certificate_no": "KS-1", "registered_at": "2026-11-20T08:00:00Z"},
+    "assign_personal_id": {"personal_id": "092226000001", "full_name": "Lê Minh Khang",
+                           "date_of_birth": "2026-11-15", "sex": "male"},
+    "register_residence": {"residence_id": "TT-1", "personal_id": "092226000001", "commune_code": "31360",
+                           "registered_at": "2026-11-20T08:00:00Z"},
+    "issue_health_card": {"card_number": "TE1922226000001", "beneficiary_group": "TE",
+                          "valid_from": "2026-11-15", "valid_to": "2032-11-14"},
+    "return_result": {"returned_at": "2026-11-20T08:00:00Z"},
+}
+
+
+def filed(filing=FILING):
+    return DossierFiled(dossier_id=DOSSIER, procedure="birth_bundle", received_at=T0, channel=2,
+                        filed_by="justice", filing=filing)
+
+
+def reply(step, outcome=Outcome.SUCCEEDED, result=None, reason=None):
+    agency = PROC.step(step).agency
+    return StepReply(step=step, action=PROC.step(step).action, agency=agency, outcome=outcome,
+                     result=RESULTS[step] if result is None and outcome is Outcome.SUCCEEDED else (result or {}),
+                     reason=reason)
+
+
+def dispatched(effects):
+    return [e.step for e in effects if isinstance(e, saga.Dispatch)]
+
+
+def statuses(effects):
+    return [e.status for e in effects if isinstance(e, saga.StatusChange)]
+
+
+def run(state, *steps, now=T0):
+    effects = []
+    for step in steps:
+        state, more = saga.apply_reply(PROC, state, reply(step), now)
+        effects += more
+    return state, effects
+
+
+def test_filing_registers_dossier_and_verifies_both_parents_in_parallel():
+    state, effects = saga.start(PROC, filed(), "corr-1", T0)
+    assert statuses(effects) == [S.NEWLY_REGISTERED]
+    assert dispatched(effects) == ["verify_mother", "verify_father"]
+    assert state["status"] == S.NEWLY_REGISTERED
+
+
+def test_happy_path_moves_through_the_portal_statuses_to_result_returned():
+    state, effects = saga.start(PROC, filed(), "corr-1", T0)
+    state, e1 = run(state, "verify_mother")
+    assert dispatched(e1) == [] and statuses(e1) == []  # still waiting for the father
+    state, e2 = run(state, "verify_father")
+    assert statuses(e2) == [S.ACCEPTED, S.PROCESSING]
+    assert dispatched(e2) == ["register_birth"]
+    state, e3 = run(state, "register_birth", "assign_personal_id")
+    assert dispatched(e3) == ["assign_personal_id", "register_residence", "issue_health_card"]
+    state, e4 = run(state, "issue_health_card", "register_residence")
+    assert statuses(e4) == [S.PROCESSED] and dispatched(e4) == ["return_result"]
+    state, e5 = run(state, "return_result")
+    assert statuses(e5) == [S.RESULT_RETURNED]
+    assert state["done"] and all(s["state"] == "succeeded" for s in state["steps"].values())
+
+
+def test_commands_carry_only_the_declared_inputs_and_a_stable_idempotency_key():
+    state, _ = saga.start(PROC, filed(), "corr-1", T0)
+    state, effects = run(state, "verify_mother", "verify_father")
+    (command,) = [e for e in effects if isinstance(e, saga.Dispatch)]
+    assert command.params == {
+        "birth_notice_no": "GCS-1", "child_full_name": "Lê Minh Khang", "child_date_of_birth": "2026-11-15",
+        "child_sex": "male", "place_of_birth": "BV", "commune_code": "31360",
+        "mother": {"full_name": "Trần Thị Lan", "personal_id": "093195000123"},
+        "father": {"full_name": "Lê Văn Hùng", "personal_id": "093092000456"},
+    }
+    assert command.idempotency_key == f"{DOSSIER}/register_birth"
+    state, effects = run(state, "register_birth", "assign_personal_id")
+    card = next(e for e in effects if isinstance(e, saga.Dispatch) and e.step == "issue_health_card")
+    assert card.params["personal_id"] == "092226000001"  # taken from the earlier step's result
+    assert "mother" not in card.params
+
+
+def test_missing_father_skips_his_verification_and_omits_him_from_registration():
+    state, effects = saga.start(PROC, filed(FILING | {"father": None}), "corr-1", T0)
+    assert dispatched(effects) == ["verify_mother"]
+    assert state["steps"]["verify_father"]["state"] == "skipped"
+    state, effects = run(state, "verify_mother")
+    (command,) = [e for e in effects if isinstance(e, saga.Dispatch)]
+    assert "father" not in command.params
+
+
+def test_unknown_mother_means_not_accepted_with_the_reason_and_pending_steps_cancelled():
+    state, _ = saga.start(PROC, filed(), "corr-1", T0)
+    state, effects = saga.apply_reply(PROC, state, reply(
+        "verify_mother", Outcome.REJECTED, reason="personal ID 093195000123 is not in the population registry"), T0)
+    assert statuses(effects) == [S.NOT_ACCEPTED]
+    assert state["reason"] == "verify_mother (population): personal ID 093195000123 is not in the population registry"
+    assert state["steps"]["register_birth"]["state"] == "cancelled"
+    # the father's verification was in flight: its late reply is recorded but moves nothing
+    state, late = run(state, "verify_father")
+    assert statuses(late) == [] and dispatched(late) == []
+    assert state["steps"]["verify_father"]["state"] == "succeeded"
+    assert state["status"] == S.NOT_ACCEPTED
+
+
+def test_failure_after_acceptance_stops_processing():
+    state, _ = saga.start(PROC, filed(), "corr-1", T0)
+    state, _ = run(state, "verify_mother", "verify_father", "register_birth", "assign_personal_id")
+    state, effects = saga.apply_reply(PROC, state, reply(
+        "issue_health_card", Outcome.FAILED, reason="insurance unavailable after 4 attempts"), T0)
+    assert statuses(effects) == [S.PROCESSING_STOPPED]
+    assert state["steps"]["return_result"]["state"] == "cancelled"
+    assert state["steps"]["register_residence"]["state"] == "running"  # in flight, not cancelled
+
+
+def test_an_invalid_result_from_an_agency_fails_the_step():
+    state, _ = saga.start(PROC, filed(), "corr-1", T0)
+    state, _ = run(state, "verify_mother", "verify_father", "register_birth")
+    bad = RESULTS["assign_personal_id"] | {"sex": "female"}  # ID digit 2 says male
+    state, effects = saga.apply_reply(PROC, state, reply("assign_personal_id", result=bad), T0)
+    assert statuses(effects) == [S.PROCESSING_STOPPED]
+    assert "population returned an invalid result" in state["reason"]
+    assert "century/gender digit 2" in state["reason"]
+
+
+def test_duplicate_and_unknown_replies_change_nothing():
+    state, _ = saga.start(PROC, filed(), "corr-1", T0)
+    state, _ = run(state, "verify_mother")
+    before = repr(state)
+    for duplicate in (reply("verify_mother"), reply("register_birth")):
+        state, effects = saga.apply_reply(PROC, state, duplicate, T0)
+        assert effects == []
+    assert repr(state) == before
+
+
+def test_step_durations_are_reported_when_steps_end():
+    state, _ = saga.start(PROC, filed(), "corr-1", T0)
+    state, effects = run(state, "verify_mother", now=T0 + timedelta(milliseconds=250))
+    (transition,) = [e for e in effects if isinstance(e, saga.StepTransition)]
+    assert (transition.step, transition.state, transition.duration_ms) == ("verify_mother", "succeeded", 250)
