@@ -15,6 +15,7 @@ from contracts.status import Channel, DossierStatus
 DOSSIER_FILED = "vn.lienthong.dossier.filed"
 STEP_COMMAND = "vn.lienthong.step.command"
 STEP_REPLY = "vn.lienthong.step.reply"
+STEP_TIMEOUT = "vn.lienthong.step.timeout"
 DOSSIER_STATUS = "vn.lienthong.dossier.status"
 TRANSITION = "vn.lienthong.monitor.transition"
 AUDIT = "vn.lienthong.audit.exchange"
@@ -60,6 +61,13 @@ class StepReply(_Model):
     outcome: Outcome
     result: dict[str, Any] = Field(default_factory=dict)
     reason: str | None = None
+
+
+class StepTimeout(_Model):
+    """No reply to attempt ``attempt`` of ``step`` arrived in time (emitted by the hub's sweeper)."""
+
+    step: str
+    attempt: int = Field(ge=1)
 
 
 class StatusUpdate(_Model):

@@ -19,6 +19,9 @@ environment (worker):
   LIENTHONG_AGENCY_ATTEMPTS     attempts per agency call before the step fails (default 4)
   LIENTHONG_AGENCY_BACKOFF_S    first retry delay, doubled each attempt (default 0.2)
   LIENTHONG_BRIDGE_CONCURRENCY  agency calls in flight per bridge (default 8)
+  LIENTHONG_STEP_TIMEOUT_S      a step with no reply this long is sent again (default 60)
+  LIENTHONG_STEP_ATTEMPTS       sends of a step before it fails for want of a reply (default 3)
+  LIENTHONG_SWEEP_INTERVAL_S    how often running steps are checked for timeouts (default 5)
   LIENTHONG_DATA_DIR            worker state folder (default .lienthong/hub)
   LIENTHONG_LOG_LEVEL           debug, info, warning, error (default info)
 """
@@ -84,6 +87,22 @@ def _catalog(args: argparse.Namespace) -> int:
     return 0
 
 
+def _schema(args: argparse.Namespace) -> int:
+    import json
+
+    from contracts.schemas import models, schema
+
+    if args.list or not args.name:
+        print("\n".join(sorted(models())))
+        return 0
+    try:
+        print(json.dumps(schema(args.name), ensure_ascii=False, indent=2))
+    except KeyError as exc:
+        print(exc.args[0], file=sys.stderr)
+        return 2
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
     top = argparse.ArgumentParser(
@@ -123,6 +142,11 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("catalog", help="validate and list procedures")
     p.add_argument("--dir", help="a folder of procedure files (default: the shipped catalog)")
     p.set_defaults(func=_catalog)
+
+    p = sub.add_parser("schema", help="print the JSON Schema of a contract (for agency developers)")
+    p.add_argument("name", nargs="?", help="e.g. envelope, justice-birth-filing, step-reply")
+    p.add_argument("--list", action="store_true", help="list the schema names")
+    p.set_defaults(func=_schema)
     return top
 
 

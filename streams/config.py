@@ -30,6 +30,9 @@ class HubSettings:
     agency_attempts: int
     agency_backoff_s: float
     bridge_concurrency: int
+    step_timeout_s: float
+    step_attempts: int
+    sweep_interval_s: float
     max_poll_records: int
     producer_linger_ms: int
     commit_every: int
@@ -51,6 +54,9 @@ class HubSettings:
             agency_attempts=int(_env("LIENTHONG_AGENCY_ATTEMPTS", "4")),
             agency_backoff_s=float(_env("LIENTHONG_AGENCY_BACKOFF_S", "0.2")),
             bridge_concurrency=int(_env("LIENTHONG_BRIDGE_CONCURRENCY", "8")),
+            step_timeout_s=float(_env("LIENTHONG_STEP_TIMEOUT_S", "60")),
+            step_attempts=int(_env("LIENTHONG_STEP_ATTEMPTS", "3")),
+            sweep_interval_s=float(_env("LIENTHONG_SWEEP_INTERVAL_S", "5")),
             max_poll_records=int(_env("LIENTHONG_MAX_POLL_RECORDS", "500")),
             producer_linger_ms=int(_env("LIENTHONG_PRODUCER_LINGER_MS", "5")),
             commit_every=int(_env("LIENTHONG_COMMIT_EVERY", "1000")),

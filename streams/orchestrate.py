@@ -23,12 +23,14 @@ from contracts.events import (
     DOSSIER_STATUS,
     STEP_COMMAND,
     STEP_REPLY,
+    STEP_TIMEOUT,
     TRANSITION,
     AuditRecord,
     DossierFiled,
     StatusUpdate,
     StepCommand,
     StepReply,
+    StepTimeout,
     Transition,
 )
 from contracts.filings import FILING_MODELS
@@ -90,10 +92,37 @@ async def handle(event: EventT) -> None:
         if not effects:
             bound.info("duplicate reply ignored", step=reply.step)
             return
+    elif envelope.type == STEP_TIMEOUT:
+        state = sagas.get(envelope.subject)
+        if state is None:
+            raise Unprocessable("timeout for a dossier the hub does not know")
+        timeout = _payload(envelope, StepTimeout)
+        state, effects = saga.apply_timeout(catalog()[state["procedure"]], state, timeout.step,
+                                            timeout.attempt, now, settings.step_attempts)
+        if not effects:
+            return  # the reply, or a newer dispatch, came first
+        bound.warning("step timed out", step=timeout.step, attempt=timeout.attempt)
     else:
         raise Unprocessable(f"unexpected event type {envelope.type!r}")
     await perform(effects, state, envelope, now)
     sagas[envelope.subject] = state
+
+
+@app.timer(interval=settings.sweep_interval_s, on_leader=False)
+async def sweep_timeouts() -> None:
+    """Turn steps that waited too long for a reply into timeout events on the dossier's partition.
+
+    The saga table can only change while processing an event of its partition, so the sweeper
+    does not touch it: the orchestrate agent applies the timeout event in order with the replies.
+    Each worker sweeps the partitions it owns.
+    """
+    now = datetime.now(UTC)
+    for dossier_id, state in list(sagas.items()):
+        for step_id, attempt in saga.overdue_steps(state, now, settings.step_timeout_s):
+            event = Envelope(source="/hub/sweeper", type=STEP_TIMEOUT, subject=dossier_id,
+                             correlationid=state["correlation_id"],
+                             data=StepTimeout(step=step_id, attempt=attempt).model_dump(mode="json"))
+            await dossier_events().send(key=dossier_id.encode(), value=event.to_bytes())
 
 
 def _payload(envelope: Envelope, model):

@@ -12,8 +12,11 @@ Rules, the same for every procedure:
   between them are dispatched together, so they run in parallel;
 * a step's ``status_on_start`` moves the dossier forward (e.g. 4 processing, 9 processed);
 * all steps done → status 10 (result returned);
-* a failed intake step → status 3 (not accepted); any other failed step → status 8 (stopped);
-  pending steps are cancelled and late replies are recorded without moving the dossier;
+* an intake step the agency refuses (``rejected``) → status 3 (not accepted); any other refusal,
+  and any technical failure, → status 8 (stopped); pending steps are cancelled and late replies
+  are recorded without moving the dossier;
+* a step with no reply in time is dispatched again with the same idempotency key (the agency
+  performs it at most once), up to the attempt limit; then it fails;
 * a reply for a step that is not running is a duplicate and changes nothing.
 """
 
@@ -34,6 +37,7 @@ from contracts.status import DossierStatus
 State = dict[str, Any]
 
 PENDING, RUNNING, SUCCEEDED, SKIPPED, CANCELLED = "pending", "running", "succeeded", "skipped", "cancelled"
+REDISPATCHED = "redispatched"
 DONE_OK = {SUCCEEDED, SKIPPED}
 
 
@@ -83,8 +87,8 @@ def start(proc: Procedure, filed: DossierFiled, correlation_id: str, now: dateti
         "status": int(DossierStatus.NEWLY_REGISTERED),
         "reason": None,
         "done": False,
-        "steps": {s.id: {"state": PENDING, "started_at": None, "finished_at": None,
-                         "result": {}, "reason": None} for s in proc.steps},
+        "steps": {s.id: {"state": PENDING, "started_at": None, "sent_at": None, "attempt": 0,
+                         "finished_at": None, "result": {}, "reason": None} for s in proc.steps},
     }
     effects: list[Effect] = [StatusChange(DossierStatus.NEWLY_REGISTERED)]
     _advance(proc, state, now, effects)
@@ -105,11 +109,43 @@ def apply_reply(proc: Procedure, state: State, reply: StepReply, now: datetime) 
     if state["done"]:
         return state, effects  # a late reply after the dossier ended: recorded, nothing more
     if outcome is not Outcome.SUCCEEDED:
-        final = DossierStatus.NOT_ACCEPTED if step.on_failure == "reject" else DossierStatus.PROCESSING_STOPPED
+        refused_at_intake = outcome is Outcome.REJECTED and step.on_failure == "reject"
+        final = DossierStatus.NOT_ACCEPTED if refused_at_intake else DossierStatus.PROCESSING_STOPPED
         _finish(proc, state, final, f"{step.id} ({step.agency}): {reason}", now, effects)
         return state, effects
     _advance(proc, state, now, effects)
     return state, effects
+
+
+def overdue_steps(state: State, now: datetime, timeout_s: float) -> list[tuple[str, int]]:
+    """Running steps whose last dispatch got no reply within ``timeout_s``: (step, attempt)."""
+    if state["done"]:
+        return []
+    return [(step_id, s["attempt"]) for step_id, s in state["steps"].items()
+            if s["state"] == RUNNING
+            and (now - datetime.fromisoformat(s["sent_at"])).total_seconds() >= timeout_s]
+
+
+def apply_timeout(proc: Procedure, state: State, step_id: str, attempt: int, now: datetime,
+                  max_attempts: int) -> tuple[State, list[Effect]]:
+    """Dispatch a step again after a timeout, or fail it once ``max_attempts`` went unanswered.
+
+    A timeout for an attempt that is no longer current (a reply or a newer dispatch came first)
+    changes nothing.
+    """
+    step_state = state["steps"].get(step_id)
+    if state["done"] or step_state is None or step_state["state"] != RUNNING or step_state["attempt"] != attempt:
+        return state, []
+    step = proc.step(step_id)
+    if attempt >= max_attempts:
+        return apply_reply(proc, state, StepReply(
+            step=step.id, action=step.action, agency=step.agency, outcome=Outcome.FAILED,
+            reason=f"no reply from {step.agency} after {attempt} attempts"), now)
+    step_state.update(attempt=attempt + 1, sent_at=now.isoformat())
+    return state, [
+        StepTransition(step.id, step.agency, REDISPATCHED, f"no reply to attempt {attempt}; sending again"),
+        _dispatch(step, state),
+    ]
 
 
 def _checked_outcome(step: StepDef, reply: StepReply) -> tuple[Outcome, dict[str, Any], str | None]:
@@ -143,12 +179,16 @@ def _advance(proc: Procedure, state: State, now: datetime, effects: list[Effect]
                 continue
             if step.status_on_start and step.status_on_start > state["status"]:
                 _set_status(state, step.status_on_start, None, effects)
-            steps[step.id].update(state=RUNNING, started_at=now.isoformat())
+            steps[step.id].update(state=RUNNING, started_at=now.isoformat(), sent_at=now.isoformat(), attempt=1)
             effects.append(StepTransition(step.id, step.agency, RUNNING))
-            effects.append(Dispatch(step.id, step.agency, step.action, _params(step, state),
-                                    step.purpose, idempotency_key(state["dossier_id"], step.id)))
+            effects.append(_dispatch(step, state))
     if all(s["state"] in DONE_OK for s in steps.values()):
         _finish(proc, state, DossierStatus.RESULT_RETURNED, None, now, effects)
+
+
+def _dispatch(step: StepDef, state: State) -> Dispatch:
+    return Dispatch(step.id, step.agency, step.action, _params(step, state), step.purpose,
+                    idempotency_key(state["dossier_id"], step.id))
 
 
 def _finish(proc: Procedure, state: State, status: DossierStatus, reason: str | None,

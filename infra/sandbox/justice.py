@@ -28,6 +28,7 @@ class JusticeAgency(KafkaAgency):
         super().__init__(bootstrap)
         self.effects = EffectLog("justice", effects_path)
         self.statuses: dict[str, list[StatusUpdate]] = defaultdict(list)
+        self.drop_commands = 0  # silently ignore this many commands (a lost message, for tests)
 
     async def file_birth(self, filing: dict[str, Any]) -> None:
         """File a birth dossier (native format) on the justice outbox, keyed by its dossier code."""
@@ -40,6 +41,9 @@ class JusticeAgency(KafkaAgency):
             await self._command(envelope)
 
     async def _command(self, envelope: Envelope) -> None:
+        if self.drop_commands > 0:
+            self.drop_commands -= 1
+            return
         command = envelope.payload(StepCommand)
         key = envelope.idempotencykey or ""
         if (done := self.effects.get(key)) is not None:

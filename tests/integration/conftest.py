@@ -100,6 +100,8 @@ async def hub(kafka, tmp_path_factory) -> Hub:
         "LIENTHONG_INSURANCE_URL": sandbox.insurance_address,
         "LIENTHONG_DATA_DIR": str(run_dir / "worker"),
         "LIENTHONG_AGENCY_BACKOFF_S": "0.05",
+        "LIENTHONG_STEP_TIMEOUT_S": "2",
+        "LIENTHONG_SWEEP_INTERVAL_S": "0.5",
     }, run_dir / "worker.log")
     worker.start()
     try:

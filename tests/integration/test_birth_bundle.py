@@ -126,3 +126,15 @@ async def test_a_dossier_filed_twice_is_processed_once(hub: Hub):
     assert timeline(hub, dossier) == HAPPY_TIMELINE
     assert len(effects_for(hub.sandbox.justice.effects, dossier)) == 1
     assert len(effects_for(hub.sandbox.insurance.effects, dossier)) == 1
+
+
+async def test_a_lost_command_is_sent_again_and_performed_once(hub: Hub):
+    hub.sandbox.justice.drop_commands = 1  # justice never answers the first register_birth
+    filing = birth_filing(hub.sandbox.population, hub.rng, hub.seq())
+    dossier = filing["ma_ho_so"]
+    await hub.sandbox.justice.file_birth(filing)
+
+    assert await hub.wait_final(dossier) is S.RESULT_RETURNED
+    assert hub.sandbox.justice.drop_commands == 0
+    assert len(effects_for(hub.sandbox.justice.effects, dossier)) == 1
+    assert "register_birth" in [t.step for t in hub.watcher.transitions[dossier] if t.state == "redispatched"]

@@ -158,3 +158,40 @@ def test_step_durations_are_reported_when_steps_end():
     state, effects = run(state, "verify_mother", now=T0 + timedelta(milliseconds=250))
     (transition,) = [e for e in effects if isinstance(e, saga.StepTransition)]
     assert (transition.step, transition.state, transition.duration_ms) == ("verify_mother", "succeeded", 250)
+
+
+def test_a_technical_failure_at_intake_stops_processing_rather_than_refusing_the_dossier():
+    state, _ = saga.start(PROC, filed(), "corr-1", T0)
+    state, effects = saga.apply_reply(PROC, state, reply(
+        "verify_mother", Outcome.FAILED, reason="population unavailable after 4 attempts"), T0)
+    assert statuses(effects) == [S.PROCESSING_STOPPED]
+
+
+def test_a_step_without_reply_is_sent_again_with_the_same_key_then_fails():
+    state, _ = saga.start(PROC, filed(), "corr-1", T0)
+    state, _ = run(state, "verify_mother", "verify_father")
+    later = T0 + timedelta(seconds=61)
+    assert saga.overdue_steps(state, T0 + timedelta(seconds=59), 60) == []
+    assert saga.overdue_steps(state, later, 60) == [("register_birth", 1)]
+
+    state, effects = saga.apply_timeout(PROC, state, "register_birth", 1, later, max_attempts=2)
+    (again,) = [e for e in effects if isinstance(e, saga.Dispatch)]
+    assert again.idempotency_key == f"{DOSSIER}/register_birth"
+    assert state["steps"]["register_birth"]["attempt"] == 2
+    assert saga.overdue_steps(state, later + timedelta(seconds=30), 60) == []
+
+    stale, nothing = saga.apply_timeout(PROC, state, "register_birth", 1, later, max_attempts=2)
+    assert nothing == []
+
+    state, effects = saga.apply_timeout(PROC, state, "register_birth", 2, later + timedelta(seconds=61), 2)
+    assert statuses(effects) == [S.PROCESSING_STOPPED]
+    assert state["reason"] == "register_birth (justice): no reply from justice after 2 attempts"
+
+
+def test_a_reply_after_a_redispatch_completes_the_step_once():
+    state, _ = saga.start(PROC, filed(), "corr-1", T0)
+    state, _ = run(state, "verify_mother", "verify_father")
+    state, _ = saga.apply_timeout(PROC, state, "register_birth", 1, T0 + timedelta(seconds=61), 3)
+    state, first = run(state, "register_birth")
+    state, second = run(state, "register_birth")
+    assert dispatched(first) == ["assign_personal_id"] and second == []
