@@ -103,6 +103,29 @@ def _schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def _dlq(args: argparse.Namespace) -> int:
+    from infra.dlq import read_all, replay
+    from streams.logs import mask
+
+    letters = asyncio.run(read_all(args.bootstrap))
+    chosen = [letter for letter in letters
+              if (args.key is None or (letter.key or b"").decode(errors="replace") == args.key)
+              and (args.stage is None or letter.headers.get("stage") == args.stage)]
+    for letter in chosen:
+        key = (letter.key or b"").decode(errors="replace")
+        print(f"{letter.partition}:{letter.offset}  {letter.headers.get('at', '?')}  "
+              f"{letter.headers.get('stage', '?')}  key={key}  {mask(letter.headers.get('reason', ''))}")
+    if args.action == "replay":
+        if not chosen:
+            print("nothing to replay", file=sys.stderr)
+            return 1
+        count = asyncio.run(replay(args.bootstrap, chosen))
+        print(f"replayed {count} record(s) to their source topics")
+    elif not chosen:
+        print("the dead-letter topic holds no matching records")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
     top = argparse.ArgumentParser(
@@ -142,6 +165,16 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("catalog", help="validate and list procedures")
     p.add_argument("--dir", help="a folder of procedure files (default: the shipped catalog)")
     p.set_defaults(func=_catalog)
+
+    p = sub.add_parser("dlq", help="list or replay dead-lettered messages",
+                       description="List the records on the dead-letter topic with their reasons, "
+                                   "or replay the chosen ones to the topic they came from (after the "
+                                   "cause is fixed). Replayed records keep their original bytes.")
+    p.add_argument("action", choices=["list", "replay"])
+    p.add_argument("--key", help="only records with this key (a dossier code)")
+    p.add_argument("--stage", help="only records dead-lettered at this stage, e.g. ingest.justice")
+    p.add_argument("--bootstrap", default=bootstrap, help="broker list (default %(default)s)")
+    p.set_defaults(func=_dlq)
 
     p = sub.add_parser("schema", help="print the JSON Schema of a contract (for agency developers)")
     p.add_argument("name", nargs="?", help="e.g. envelope, justice-birth-filing, step-reply")

@@ -19,12 +19,14 @@ from pathlib import Path
 from contracts.events import Transition
 from contracts.status import DossierStatus
 from infra.broker import BrokerError, LocalBroker
+from infra.lag import lag_report
 from infra.sandbox.agencies import SandboxAgencies
 from infra.sandbox.samples import birth_filing, dossier_code, unknown_mother_id
 from infra.topics import provision
 from infra.watch import DeadLetter, HubWatcher
 from infra.worker_process import WorkerProcess
 from streams.logs import mask
+from streams.diagnostics import dump_tasks
 
 
 @dataclass(frozen=True)
@@ -76,7 +78,7 @@ class Demo:
         try:
             await watcher.start()
             worker.start()
-            out(f"• hub worker started (pid log: {worker.log_path})")
+            out(f"• hub worker started (log: {worker.log_path})")
             samples = await self.file_samples(sandbox)
             dossiers = [s for s in samples if s.dossier_id]
             letters = len(samples) - len(dossiers)
@@ -88,6 +90,7 @@ class Demo:
                     self.timeout_s, "every dossier to reach a final status")
             except TimeoutError as exc:
                 out(f"\n✗ {exc}")
+                await self.diagnose(bootstrap, worker)
                 if not worker.running:
                     out("  the hub worker exited; last lines of its log:")
                     out(worker.tail())
@@ -99,6 +102,17 @@ class Demo:
             out(f"• hub worker stopped (exit code {code})")
             await sandbox.stop()
             out("• sandbox agencies stopped")
+
+    async def diagnose(self, bootstrap: str, worker: WorkerProcess) -> None:
+        """Say where messages stopped: per-topic backlog of the hub, and every task's await chain."""
+        worker.dump_tasks()  # the worker writes its tasks to its log
+        with (self.run_dir / "demo-tasks.log").open("w") as tasks_log:
+            dump_tasks(tasks_log)
+        out("  hub backlog per topic (written / committed by the hub's consumer group):")
+        for name, written, committed in await lag_report(bootstrap, os.environ.get("LIENTHONG_APP_ID", "lienthong-hub")):
+            if written:
+                out(f"    {name:<32} {written:>5} / {committed:<5}{'  ← behind' if committed < written else ''}")
+        out(f"  task dumps: {worker.log_path} and {self.run_dir / 'demo-tasks.log'}")
 
     async def file_samples(self, sandbox: SandboxAgencies) -> list[Sample]:
         rng = random.Random()

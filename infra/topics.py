@@ -6,6 +6,7 @@ import asyncio
 import time
 
 import structlog
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
@@ -49,3 +50,12 @@ async def _wait_for_leaders(admin: AIOKafkaAdminClient, names: list[str], timeou
         if time.monotonic() > deadline:
             raise TimeoutError(f"topics without a partition leader after {timeout_s:.0f}s: {', '.join(leaderless)}")
         await asyncio.sleep(0.2)
+
+
+async def partitions_of(consumer: AIOKafkaConsumer, name: str) -> list[TopicPartition]:
+    """The partitions of topic ``name``, fetching metadata first if the consumer lacks it."""
+    parts = consumer.partitions_for_topic(name)
+    if not parts:
+        await consumer._client.force_metadata_update()
+        parts = consumer.partitions_for_topic(name) or set()
+    return [TopicPartition(name, p) for p in sorted(parts)]

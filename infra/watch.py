@@ -12,11 +12,12 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 
 from contracts import topics
 from contracts.envelope import Envelope
 from contracts.events import Transition
+from infra.topics import partitions_of
 from streams.deadletter import HEADER_PREFIX
 
 
@@ -49,13 +50,8 @@ class HubWatcher:
         self._consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, group_id=None,
                                           enable_auto_commit=False)
         await self._consumer.start()
-        tps = []
-        for name in (topics.monitor(), topics.deadletter()):
-            parts = self._consumer.partitions_for_topic(name) or set()
-            if not parts:
-                await self._consumer._client.force_metadata_update()
-                parts = self._consumer.partitions_for_topic(name) or set()
-            tps += [TopicPartition(name, p) for p in parts]
+        tps = [*await partitions_of(self._consumer, topics.monitor()),
+               *await partitions_of(self._consumer, topics.deadletter())]
         self._consumer.assign(tps)
         await self._consumer.seek_to_end(*tps)
         for tp in tps:  # pin the positions now, so nothing produced from here on is skipped

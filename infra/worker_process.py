@@ -41,6 +41,11 @@ class WorkerProcess:
                 self._proc.wait()
         return self._proc.returncode
 
+    def dump_tasks(self) -> None:
+        """Ask the worker to write every asyncio task's stack to its log (SIGUSR1)."""
+        if self.running:
+            self._proc.send_signal(signal.SIGUSR1)
+
     def tail(self, lines: int = 30) -> str:
         try:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])

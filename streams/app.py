@@ -30,6 +30,9 @@ app = faust.App(
     processing_guarantee="at_least_once",
     broker_max_poll_records=settings.max_poll_records,
     producer_linger_ms=settings.producer_linger_ms,
+    # Faust waits up to 20 minutes by default for a send (including topic metadata); a stalled
+    # send should fail soon and visibly, so the message is dead-lettered or the step re-sent.
+    producer_request_timeout=settings.producer_request_timeout_s,
     producer_acks=-1,
     broker_commit_every=settings.commit_every,
     broker_commit_interval=settings.commit_interval_s,

@@ -35,6 +35,7 @@ class HubSettings:
     sweep_interval_s: float
     max_poll_records: int
     producer_linger_ms: int
+    producer_request_timeout_s: float
     commit_every: int
     commit_interval_s: float
     log_level: str
@@ -59,6 +60,7 @@ class HubSettings:
             sweep_interval_s=float(_env("LIENTHONG_SWEEP_INTERVAL_S", "5")),
             max_poll_records=int(_env("LIENTHONG_MAX_POLL_RECORDS", "500")),
             producer_linger_ms=int(_env("LIENTHONG_PRODUCER_LINGER_MS", "5")),
+            producer_request_timeout_s=float(_env("LIENTHONG_PRODUCER_REQUEST_TIMEOUT_S", "30")),
             commit_every=int(_env("LIENTHONG_COMMIT_EVERY", "1000")),
             commit_interval_s=float(_env("LIENTHONG_COMMIT_INTERVAL_S", "1.0")),
             log_level=_env("LIENTHONG_LOG_LEVEL", "info"),

@@ -18,7 +18,8 @@ from typing import Any
 class Effect:
     key: str
     kind: str
-    data: dict[str, Any]
+    data: dict[str, Any]  # what was done, for inspection
+    response: dict[str, Any]  # what was answered; a repeated request gets exactly this again
     at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
@@ -29,24 +30,33 @@ class EffectLog:
         self._path = path
         self.repeats = 0  # commands that arrived again with a key already performed
 
-    def get(self, key: str) -> Effect | None:
-        return self._by_key.get(key)
+    def repeat(self, key: str) -> dict[str, Any] | None:
+        """The answer already given for ``key`` (counting the repeat), or None if it is new."""
+        effect = self._by_key.get(key)
+        if effect is None:
+            return None
+        self.repeats += 1
+        return effect.response
 
-    def record(self, key: str, kind: str, data: dict[str, Any]) -> Effect:
-        """Record a new effect; the caller has checked :meth:`get` first."""
+    def record(self, key: str, kind: str, response: dict[str, Any], **details: Any) -> Effect:
+        """Record a new effect answered with ``response``; ``details`` add what else was done."""
         if key in self._by_key:
             raise ValueError(f"{self.agency}: effect {key!r} already recorded")
-        effect = Effect(key, kind, data)
+        effect = Effect(key, kind, response | details, response)
         self._by_key[key] = effect
         if self._path is not None:
             self._path.parent.mkdir(parents=True, exist_ok=True)
             with self._path.open("a", encoding="utf-8") as out:
                 out.write(json.dumps({"agency": self.agency, "key": key, "kind": kind,
-                                      "at": effect.at.isoformat(), "data": data}, ensure_ascii=False) + "\n")
+                                      "at": effect.at.isoformat(), "data": effect.data}, ensure_ascii=False) + "\n")
         return effect
 
     def of_kind(self, kind: str) -> list[Effect]:
         return [e for e in self._by_key.values() if e.kind == kind]
+
+    def for_dossier(self, dossier_id: str) -> list[Effect]:
+        """Effects of the hub's commands for one dossier (keys are ``<dossier>/<step>``)."""
+        return [e for e in self._by_key.values() if e.key.startswith(dossier_id + "/")]
 
     def __len__(self) -> int:
         return len(self._by_key)

@@ -85,9 +85,8 @@ class InsuranceService:
             return _fault("soap:Client", str(exc))
 
     def _issue(self, v: dict[str, str]) -> dict[str, str]:
-        if (done := self.effects.get(v["IdempotencyKey"] or "")) is not None:
-            self.effects.repeats += 1
-            return done.data
+        if (answer := self.effects.repeat(v["IdempotencyKey"])) is not None:
+            return answer
         for field in _FIELDS:
             if not v[field]:
                 raise ClientFault(f"{field}: required")
@@ -110,8 +109,8 @@ class InsuranceService:
             "ValidTo": (sixth_birthday(dob) - timedelta(days=1)).isoformat(),
         }
         self.cards[v["PersonalId"]] = card
-        self.effects.record(v["IdempotencyKey"], "health_card_issued",
-                            card | {"PersonalId": v["PersonalId"], "FullName": v["FullName"]})
+        self.effects.record(v["IdempotencyKey"], "health_card_issued", card,
+                            PersonalId=v["PersonalId"], FullName=v["FullName"])
         return card
 
 

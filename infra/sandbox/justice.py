@@ -28,7 +28,7 @@ class JusticeAgency(KafkaAgency):
         super().__init__(bootstrap)
         self.effects = EffectLog("justice", effects_path)
         self.statuses: dict[str, list[StatusUpdate]] = defaultdict(list)
-        self.drop_commands = 0  # silently ignore this many commands (a lost message, for tests)
+        self.drop_replies = 0  # perform this many commands but lose the reply (for tests)
 
     async def file_birth(self, filing: dict[str, Any]) -> None:
         """File a birth dossier (native format) on the justice outbox, keyed by its dossier code."""
@@ -41,14 +41,10 @@ class JusticeAgency(KafkaAgency):
             await self._command(envelope)
 
     async def _command(self, envelope: Envelope) -> None:
-        if self.drop_commands > 0:
-            self.drop_commands -= 1
-            return
         command = envelope.payload(StepCommand)
         key = envelope.idempotencykey or ""
-        if (done := self.effects.get(key)) is not None:
-            self.effects.repeats += 1
-            await self.reply(envelope, Outcome.SUCCEEDED, BirthRegistered.model_validate(done.data))
+        if (answer := self.effects.repeat(key)) is not None:
+            await self.reply(envelope, Outcome.SUCCEEDED, BirthRegistered.model_validate(answer))
             return
         if command.action != "register_birth" or not key:
             await self.reply(envelope, Outcome.REJECTED,
@@ -63,7 +59,9 @@ class JusticeAgency(KafkaAgency):
         now = datetime.now(UTC)
         result = BirthRegistered(birth_certificate_no=f"KS-{params.commune_code}-{now:%Y}-{len(self.effects) + 1:05d}",
                                  registered_at=now)
-        self.effects.record(key, "birth_registered",
-                            result.model_dump(mode="json") | {"child_full_name": params.child_full_name,
-                                                              "dossier_id": envelope.subject})
+        self.effects.record(key, "birth_registered", result.model_dump(mode="json"),
+                            child_full_name=params.child_full_name, dossier_id=envelope.subject)
+        if self.drop_replies > 0:
+            self.drop_replies -= 1
+            return
         await self.reply(envelope, Outcome.SUCCEEDED, result)

@@ -29,6 +29,26 @@ from infra.sandbox.effects import EffectLog
 from infra.sandbox.http import HttpServer, problem
 
 
+def _idempotent(model: type[BaseModel]):
+    """A write endpoint: needs an Idempotency-Key, answers a repeated key with the first answer."""
+
+    def wrap(handler):
+        async def route(self: PopulationRegistry, request: web.Request) -> web.Response:
+            key = request.headers.get("Idempotency-Key")
+            if not key:
+                return problem(400, "Idempotency-Key required", "header Idempotency-Key: required on writes")
+            if (answer := self.effects.repeat(key)) is not None:
+                return web.json_response(answer, status=200)
+            body = await _parse(request, model)
+            if isinstance(body, web.Response):
+                return body
+            return await handler(self, body, key)
+
+        return route
+
+    return wrap
+
+
 class PopulationRegistry:
     def __init__(self, seed: int = 2026, count: int = 300, effects_path: Path | None = None) -> None:
         self.citizens: dict[str, Citizen] = {c.personal_id: c for c in generate(seed, count)}
@@ -80,16 +100,8 @@ class PopulationRegistry:
                            f"the name filed for personal ID {body.personal_id} does not match the registry")
         return web.json_response(_record(citizen))
 
-    async def _assign_id(self, request: web.Request) -> web.Response:
-        key = request.headers.get("Idempotency-Key")
-        if not key:
-            return problem(400, "Idempotency-Key required", "header Idempotency-Key: required on writes")
-        if (done := self.effects.get(key)) is not None:
-            self.effects.repeats += 1
-            return web.json_response(done.data, status=200)
-        body = await _parse(request, AssignPersonalId)
-        if isinstance(body, web.Response):
-            return body
+    @_idempotent(AssignPersonalId)
+    async def _assign_id(self, body: AssignPersonalId, key: str) -> web.Response:
         while True:
             pid = make_personal_id(body.province_code, body.date_of_birth, body.sex, self._rng.randrange(1_000_000))
             if pid not in self.citizens:
@@ -97,19 +109,11 @@ class PopulationRegistry:
         self.citizens[pid] = Citizen(pid, body.full_name, body.date_of_birth, body.sex, commune_code="")
         data = {"personal_id": pid, "full_name": body.full_name,
                 "date_of_birth": body.date_of_birth.isoformat(), "sex": body.sex.value}
-        self.effects.record(key, "personal_id_assigned", data | {"birth_certificate_no": body.birth_certificate_no})
+        self.effects.record(key, "personal_id_assigned", data, birth_certificate_no=body.birth_certificate_no)
         return web.json_response(data, status=201)
 
-    async def _register_residence(self, request: web.Request) -> web.Response:
-        key = request.headers.get("Idempotency-Key")
-        if not key:
-            return problem(400, "Idempotency-Key required", "header Idempotency-Key: required on writes")
-        if (done := self.effects.get(key)) is not None:
-            self.effects.repeats += 1
-            return web.json_response(done.data, status=200)
-        body = await _parse(request, RegisterResidence)
-        if isinstance(body, web.Response):
-            return body
+    @_idempotent(RegisterResidence)
+    async def _register_residence(self, body: RegisterResidence, key: str) -> web.Response:
         for field in ("personal_id", "household_member_id"):
             if getattr(body, field) not in self.citizens:
                 return problem(404, "Citizen not found", f"{field}: {getattr(body, field)} is not in the registry")

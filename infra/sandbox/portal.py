@@ -39,12 +39,11 @@ class PortalAgency(KafkaAgency):
             if command.action != "return_result" or not key:
                 await self.reply(envelope, Outcome.REJECTED, reason=f"portal does not perform {command.action!r}")
                 return
-            if (done := self.effects.get(key)) is not None:
-                self.effects.repeats += 1
-                await self.reply(envelope, Outcome.SUCCEEDED, ResultReturned.model_validate(done.data))
+            if (answer := self.effects.repeat(key)) is not None:
+                await self.reply(envelope, Outcome.SUCCEEDED, ResultReturned.model_validate(answer))
                 return
             params = ReturnResult.model_validate(command.params)
             result = ResultReturned(returned_at=datetime.now(UTC))
             self.documents[envelope.subject] = params.documents
-            self.effects.record(key, "result_returned", result.model_dump(mode="json") | {"documents": params.documents})
+            self.effects.record(key, "result_returned", result.model_dump(mode="json"), documents=params.documents)
             await self.reply(envelope, Outcome.SUCCEEDED, result)

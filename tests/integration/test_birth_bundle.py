@@ -15,10 +15,6 @@ def timeline(hub: Hub, dossier_id: str) -> list[S]:
     return [u.status for u in hub.sandbox.portal.timelines[dossier_id]]
 
 
-def effects_for(log, dossier_id: str):
-    return [e for e in log._by_key.values() if e.key.startswith(dossier_id + "/")]
-
-
 async def test_birth_dossier_reaches_result_returned_with_records_at_every_agency(hub: Hub):
     filing = birth_filing(hub.sandbox.population, hub.rng, hub.seq())
     dossier = filing["ma_ho_so"]
@@ -28,7 +24,7 @@ async def test_birth_dossier_reaches_result_returned_with_records_at_every_agenc
     assert timeline(hub, dossier) == HAPPY_TIMELINE
 
     population, insurance = hub.sandbox.population, hub.sandbox.insurance
-    (assigned,) = [e for e in effects_for(population.effects, dossier) if e.kind == "personal_id_assigned"]
+    (assigned,) = [e for e in population.effects.for_dossier(dossier) if e.kind == "personal_id_assigned"]
     child_id = assigned.data["personal_id"]
     child = population.citizens[child_id]
     assert child.full_name == filing["ho_ten_tre"]
@@ -39,9 +35,9 @@ async def test_birth_dossier_reaches_result_returned_with_records_at_every_agenc
     card = insurance.cards[child_id]
     assert card["BeneficiaryGroup"] == "TE"
     assert re.fullmatch(r"TE192\d{10}", card["CardNumber"]) and card["CardNumber"].endswith(child_id[-10:])
-    assert len(effects_for(insurance.effects, dossier)) == 1
+    assert len(insurance.effects.for_dossier(dossier)) == 1
 
-    (birth,) = effects_for(hub.sandbox.justice.effects, dossier)
+    (birth,) = hub.sandbox.justice.effects.for_dossier(dossier)
     assert hub.sandbox.portal.documents[dossier] == {
         "birth_certificate_no": birth.data["birth_certificate_no"], "personal_id": child_id,
         "residence_id": population.residences[child_id]["residence_id"], "health_card_number": card["CardNumber"]}
@@ -71,8 +67,8 @@ async def test_unknown_mother_is_not_accepted_and_the_portal_shows_why(hub: Hub)
     assert final.label == "Không được tiếp nhận"
     assert final.reason == f"verify_mother (population): personal ID {mother_id} is not in the population registry"
     assert timeline(hub, dossier) == [S.NEWLY_REGISTERED, S.NOT_ACCEPTED]
-    assert effects_for(hub.sandbox.justice.effects, dossier) == []
-    assert effects_for(hub.sandbox.insurance.effects, dossier) == []
+    assert hub.sandbox.justice.effects.for_dossier(dossier) == []
+    assert hub.sandbox.insurance.effects.for_dossier(dossier) == []
 
 
 async def test_malformed_messages_are_dead_lettered_and_the_next_dossier_still_completes(hub: Hub):
@@ -109,9 +105,9 @@ async def test_agency_outage_is_retried_and_every_effect_happens_once(hub: Hub):
 
     assert await hub.wait_final(dossier) is S.RESULT_RETURNED
     assert hub.sandbox.population.unavailable_for == 0 and hub.sandbox.insurance.server_faults_for == 0
-    kinds = sorted(e.kind for e in effects_for(hub.sandbox.population.effects, dossier))
+    kinds = sorted(e.kind for e in hub.sandbox.population.effects.for_dossier(dossier))
     assert kinds == ["personal_id_assigned", "residence_registered"]
-    assert len(effects_for(hub.sandbox.insurance.effects, dossier)) == 1
+    assert len(hub.sandbox.insurance.effects.for_dossier(dossier)) == 1
 
 
 async def test_a_dossier_filed_twice_is_processed_once(hub: Hub):
@@ -124,17 +120,37 @@ async def test_a_dossier_filed_twice_is_processed_once(hub: Hub):
     # dossier is final the hub has seen the duplicate.
     assert await hub.wait_final(dossier) is S.RESULT_RETURNED
     assert timeline(hub, dossier) == HAPPY_TIMELINE
-    assert len(effects_for(hub.sandbox.justice.effects, dossier)) == 1
-    assert len(effects_for(hub.sandbox.insurance.effects, dossier)) == 1
+    assert len(hub.sandbox.justice.effects.for_dossier(dossier)) == 1
+    assert len(hub.sandbox.insurance.effects.for_dossier(dossier)) == 1
 
 
-async def test_a_lost_command_is_sent_again_and_performed_once(hub: Hub):
-    hub.sandbox.justice.drop_commands = 1  # justice never answers the first register_birth
+async def test_a_lost_reply_makes_the_hub_send_again_and_the_agency_answers_from_its_record(hub: Hub):
+    hub.sandbox.justice.drop_replies = 1  # justice registers the birth, but the reply is lost
     filing = birth_filing(hub.sandbox.population, hub.rng, hub.seq())
     dossier = filing["ma_ho_so"]
     await hub.sandbox.justice.file_birth(filing)
 
     assert await hub.wait_final(dossier) is S.RESULT_RETURNED
-    assert hub.sandbox.justice.drop_commands == 0
-    assert len(effects_for(hub.sandbox.justice.effects, dossier)) == 1
+    assert hub.sandbox.justice.drop_replies == 0
+    (birth,) = hub.sandbox.justice.effects.for_dossier(dossier)  # registered once
+    assert hub.sandbox.portal.documents[dossier]["birth_certificate_no"] == birth.data["birth_certificate_no"]
     assert "register_birth" in [t.step for t in hub.watcher.transitions[dossier] if t.state == "redispatched"]
+
+
+async def test_dead_letters_replay_to_their_source_topic_byte_for_byte(hub: Hub, kafka: str):
+    from infra.dlq import read_all, replay
+
+    key = dossier_code(hub.seq())
+    original = b"\x00not json at all\xff"
+    await hub.sandbox.justice.send_outbox(key, original)
+    await hub.watcher.wait_for(lambda: any(l.key == key.encode() for l in hub.watcher.dead_letters), 30,
+                               "the first dead letter")
+
+    stored = [letter for letter in await read_all(kafka) if letter.key == key.encode()]
+    assert [letter.value for letter in stored] == [original]
+    assert await replay(kafka, stored) == 1
+
+    await hub.watcher.wait_for(lambda: sum(l.key == key.encode() for l in hub.watcher.dead_letters) == 2, 30,
+                               "the replayed record to come back through ingest")
+    again = [l for l in hub.watcher.dead_letters if l.key == key.encode()][-1]
+    assert again.value == original and again.headers["stage"] == "ingest.justice"

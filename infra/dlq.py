@@ -1,0 +1,56 @@
+"""Inspect the dead-letter topic and replay records to the topic they came from, byte for byte."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from contracts import topics
+from infra.topics import partitions_of
+from streams.deadletter import HEADER_PREFIX
+
+
+@dataclass(frozen=True)
+class StoredLetter:
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    headers: dict[str, str]
+
+
+async def read_all(bootstrap: str) -> list[StoredLetter]:
+    """Every record now on the dead-letter topic, oldest first per partition."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        tps = await partitions_of(consumer, topics.deadletter())
+        if not tps:
+            raise LookupError(f"topic {topics.deadletter()} does not exist; run `lienthong topics`")
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        ends = await consumer.end_offsets(tps)
+        letters: list[StoredLetter] = []
+        while [tp for tp in tps if await consumer.position(tp) < ends[tp]]:
+            for tp, records in (await consumer.getmany(timeout_ms=1000)).items():
+                letters += [StoredLetter(tp.partition, r.offset, r.key, r.value,
+                                         {k.removeprefix(HEADER_PREFIX): v.decode() for k, v in r.headers
+                                          if k.startswith(HEADER_PREFIX)}) for r in records]
+        return letters
+    finally:
+        await consumer.stop()
+
+
+async def replay(bootstrap: str, letters: list[StoredLetter]) -> int:
+    """Produce each letter's original key and value to its source topic; returns how many."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    await producer.start()
+    try:
+        for letter in letters:
+            await producer.send(letter.headers["topic"], key=letter.key, value=letter.value,
+                                headers=[("lienthong.replayed-from", f"{letter.partition}:{letter.offset}".encode())])
+        await producer.flush()
+    finally:
+        await producer.stop()
+    return len(letters)

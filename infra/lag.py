@@ -1,0 +1,29 @@
+"""How far a consumer group is behind on every hub topic (for diagnosing a stalled hub)."""
+
+from __future__ import annotations
+
+from aiokafka import AIOKafkaConsumer
+from aiokafka.admin import AIOKafkaAdminClient
+
+from contracts import topics
+from infra.topics import partitions_of
+
+
+async def lag_report(bootstrap: str, group: str) -> list[tuple[str, int, int]]:
+    """(topic, messages written, messages the group has committed) for every declared topic."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    await admin.start()
+    await consumer.start()
+    try:
+        committed = await admin.list_consumer_group_offsets(group)
+        rows = []
+        for spec in topics.all_topics():
+            tps = await partitions_of(consumer, spec.name)
+            ends = await consumer.end_offsets(tps)
+            done = sum(committed[tp].offset for tp in tps if tp in committed and committed[tp].offset >= 0)
+            rows.append((spec.name, sum(ends.values()), done))
+        return rows
+    finally:
+        await consumer.stop()
+        await admin.close()
