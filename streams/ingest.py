@@ -1,11 +1,13 @@
 """Ingest: agency outboxes → canonical events on ``hub.dossier.events``, keyed by dossier code.
 
-An outbox carries two kinds of message:
+An outbox carries three kinds of message:
 
 * replies to the hub's commands, as contract envelopes (``vn.lienthong.step.reply``); ingest
   checks the reply names the agency whose outbox it arrived on and forwards it unchanged;
-* filings in the agency's own format (only justice files today); ingest validates and
-  normalises them into a ``vn.lienthong.dossier.filed`` envelope with a new correlation id.
+* filings already in the contract (``vn.lienthong.dossier.filed``, from filing agencies such as
+  the portal), checked against the procedure they name and forwarded unchanged;
+* filings in the agency's own format (justice's birth filings); ingest validates and normalises
+  them into a ``vn.lienthong.dossier.filed`` envelope with a new correlation id.
 
 Anything else, or anything invalid, goes to the dead-letter topic with the reason.
 """
@@ -24,8 +26,9 @@ from pydantic import ValidationError
 from contracts import topics
 from contracts.envelope import Envelope, describe_error
 from contracts.events import DOSSIER_FILED, STEP_REPLY, DossierFiled, StepReply
+from contracts.filings import FILING_MODELS
 from streams import normalize
-from streams.app import app, dossier_events, raw_topic
+from streams.app import app, catalog, dossier_events, raw_topic
 from streams.deadletter import dead_letter
 
 log = structlog.get_logger("lienthong.ingest")
@@ -36,6 +39,10 @@ NATIVE_FILINGS: dict[str, Callable[[dict[str, Any]], DossierFiled]] = {
 }
 # Agencies whose outbox the hub reads (Kafka-native ones, and the bridged ones via connectors).
 SOURCES = ("justice", "population", "insurance", "portal")
+
+
+# Agencies that may file dossiers as contract envelopes.
+FILERS = ("portal", "justice")
 
 
 class Rejected(Exception):
@@ -51,7 +58,7 @@ def to_canonical(agency: str, raw: bytes) -> Envelope:
     if not isinstance(doc, dict):
         raise Rejected(f"expected a JSON object, got {type(doc).__name__}")
     if "specversion" in doc:
-        return _reply(agency, doc)
+        return _envelope(agency, doc)
     translate = NATIVE_FILINGS.get(agency)
     if translate is None:
         raise Rejected(f"not an envelope, and {agency} has no native filing format")
@@ -64,11 +71,13 @@ def to_canonical(agency: str, raw: bytes) -> Envelope:
                     data=filed.model_dump(mode="json"))
 
 
-def _reply(agency: str, doc: dict[str, Any]) -> Envelope:
+def _envelope(agency: str, doc: dict[str, Any]) -> Envelope:
     try:
         envelope = Envelope.model_validate(doc)
     except ValidationError as exc:
         raise Rejected(f"invalid envelope: {describe_error(exc)}") from None
+    if envelope.type == DOSSIER_FILED and agency in FILERS:
+        return _filing(agency, envelope)
     if envelope.type != STEP_REPLY:
         raise Rejected(f"unexpected event type {envelope.type!r} on {agency}'s outbox")
     try:
@@ -77,6 +86,26 @@ def _reply(agency: str, doc: dict[str, Any]) -> Envelope:
         raise Rejected(f"invalid step reply: {describe_error(exc)}") from None
     if reply.agency != agency:
         raise Rejected(f"reply claims to come from {reply.agency!r} but arrived on {agency}'s outbox")
+    return envelope
+
+
+def _filing(agency: str, envelope: Envelope) -> Envelope:
+    try:
+        filed = envelope.payload(DossierFiled)
+    except ValidationError as exc:
+        raise Rejected(f"invalid filing: {describe_error(exc)}") from None
+    if filed.filed_by != agency:
+        raise Rejected(f"filing claims to come from {filed.filed_by!r} but arrived on {agency}'s outbox")
+    if filed.dossier_id != envelope.subject:
+        raise Rejected(f"subject {envelope.subject!r} is not the dossier code {filed.dossier_id!r}")
+    procedure = catalog().get(filed.procedure)
+    if procedure is None:
+        raise Rejected(f"invalid filing: procedure: unknown procedure {filed.procedure!r} "
+                       f"(known: {', '.join(sorted(catalog()))})")
+    try:
+        FILING_MODELS[procedure.filing].model_validate(filed.filing)
+    except ValidationError as exc:
+        raise Rejected(f"invalid filing: {describe_error(exc)}") from None
     return envelope
 
 

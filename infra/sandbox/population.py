@@ -11,6 +11,7 @@ nothing. Errors are RFC 9457 problem documents naming the field and the rule.
 
 from __future__ import annotations
 
+import asyncio
 import random
 from datetime import UTC, datetime
 from pathlib import Path
@@ -49,6 +50,36 @@ def _idempotent(model: type[BaseModel]):
     return wrap
 
 
+class Gate:
+    """Holds requests until ``expected`` distinct ones are in flight at once, or ``timeout_s``.
+
+    Tests use it to prove the hub sends independent steps in parallel: ``met`` is True only if
+    all expected requests (distinct idempotency keys, so a re-sent step does not count twice)
+    were waiting together.
+    """
+
+    def __init__(self, expected: int, timeout_s: float = 10) -> None:
+        self.expected = expected
+        self.timeout_s = timeout_s
+        self.keys: set[str] = set()
+        self.met = False
+        self._all_in = asyncio.Event()
+
+    @property
+    def arrived(self) -> int:
+        return len(self.keys)
+
+    async def pass_through(self, key: str) -> None:
+        self.keys.add(key)
+        if self.arrived >= self.expected:
+            self.met = True
+            self._all_in.set()
+        try:
+            await asyncio.wait_for(self._all_in.wait(), self.timeout_s)
+        except TimeoutError:
+            pass
+
+
 class PopulationRegistry:
     def __init__(self, seed: int = 2026, count: int = 300, effects_path: Path | None = None) -> None:
         self.citizens: dict[str, Citizen] = {c.personal_id: c for c in generate(seed, count)}
@@ -56,6 +87,7 @@ class PopulationRegistry:
         self.residences: dict[str, dict[str, Any]] = {}
         self._rng = random.Random(seed + 1)
         self.unavailable_for = 0  # answer this many requests with 503 (to exercise retries)
+        self.verify_gate: Gate | None = None  # hold verifications together (to prove parallelism)
         app = web.Application(middlewares=[self._outage])
         app.add_routes([
             web.get("/healthz", self._health),
@@ -91,6 +123,8 @@ class PopulationRegistry:
         body = await _parse(request, VerifyCitizen)
         if isinstance(body, web.Response):
             return body
+        if self.verify_gate is not None:
+            await self.verify_gate.pass_through(request.headers.get("Idempotency-Key", ""))
         citizen = self.citizens.get(body.personal_id)
         if citizen is None:
             return problem(404, "Citizen not found",

@@ -9,10 +9,19 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
+from uuid import uuid4
 
 from contracts.actions import ResultReturned, ReturnResult
 from contracts.envelope import Envelope
-from contracts.events import DOSSIER_STATUS, STEP_COMMAND, Outcome, StatusUpdate, StepCommand
+from contracts.events import (
+    DOSSIER_FILED,
+    DOSSIER_STATUS,
+    STEP_COMMAND,
+    DossierFiled,
+    Outcome,
+    StatusUpdate,
+    StepCommand,
+)
 from infra.sandbox.effects import EffectLog
 from infra.sandbox.kafka_agency import KafkaAgency
 
@@ -25,6 +34,16 @@ class PortalAgency(KafkaAgency):
         self.effects = EffectLog("portal", effects_path)
         self.timelines: dict[str, list[StatusUpdate]] = defaultdict(list)
         self.documents: dict[str, dict[str, str]] = {}
+
+    async def file(self, procedure: str, dossier_id: str, filing: dict, channel: int = 2) -> Envelope:
+        """File a dossier for ``procedure`` on the portal outbox as a contract envelope."""
+        filed = DossierFiled(dossier_id=dossier_id, procedure=procedure, received_at=datetime.now(UTC),
+                             channel=channel, filed_by="portal", filing=filing)
+        envelope = Envelope(source="/agency/portal", type=DOSSIER_FILED, subject=dossier_id,
+                            correlationid=str(uuid4()), idempotencykey=f"filing/{dossier_id}",
+                            data=filed.model_dump(mode="json"))
+        await self.send_outbox(dossier_id, envelope.to_bytes())
+        return envelope
 
     def current(self, dossier_id: str) -> StatusUpdate | None:
         timeline = self.timelines.get(dossier_id)

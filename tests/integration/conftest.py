@@ -24,6 +24,7 @@ from infra.watch import HubWatcher
 from infra.worker_process import WorkerProcess
 
 OUTCOME_TIMEOUT_S = 60
+FIXTURE_PROCEDURES = Path(__file__).parent / "procedures"
 
 
 def free_port() -> int:
@@ -101,6 +102,7 @@ async def hub(kafka, tmp_path_factory) -> Hub:
         "LIENTHONG_DATA_DIR": str(run_dir / "worker"),
         "LIENTHONG_AGENCY_BACKOFF_S": "0.05",
         "LIENTHONG_STEP_TIMEOUT_S": "2",
+        "LIENTHONG_PROCEDURES_DIR": str(FIXTURE_PROCEDURES),
         "LIENTHONG_SWEEP_INTERVAL_S": "0.5",
     }, run_dir / "worker.log")
     worker.start()
