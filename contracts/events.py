@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -16,6 +16,8 @@ DOSSIER_FILED = "vn.lienthong.dossier.filed"
 STEP_COMMAND = "vn.lienthong.step.command"
 STEP_REPLY = "vn.lienthong.step.reply"
 STEP_TIMEOUT = "vn.lienthong.step.timeout"
+DEADLINE_PASSED = "vn.lienthong.deadline.passed"
+DOSSIER_OVERDUE = "vn.lienthong.dossier.overdue"
 DOSSIER_STATUS = "vn.lienthong.dossier.status"
 TRANSITION = "vn.lienthong.monitor.transition"
 AUDIT = "vn.lienthong.audit.exchange"
@@ -68,6 +70,22 @@ class StepTimeout(_Model):
 
     step: str
     attempt: int = Field(ge=1)
+
+
+class DeadlinePassed(_Model):
+    """The dossier (``step`` None) or a step may be past its due date (emitted by the sweeper)."""
+
+    step: str | None = None
+
+
+class OverdueNotice(_Model):
+    """Phiếu xin lỗi và hẹn lại ngày trả kết quả: the apology and new date for a late dossier."""
+
+    dossier_id: DossierCode
+    procedure: str
+    due_date: date
+    new_due_date: date
+    apology: str
 
 
 class StatusUpdate(_Model):

@@ -12,6 +12,8 @@ import faust
 
 from contracts import topics
 from contracts.catalog import Procedure, builtin_catalog, load_catalog
+from contracts.working_days import WorkingCalendar, load_calendar
+from streams.clock import Clock
 from streams.config import HubSettings
 
 settings = HubSettings.from_env()
@@ -52,6 +54,15 @@ def catalog() -> dict[str, Procedure]:
     if settings.procedures_dir is not None:
         procedures.update(load_catalog(settings.procedures_dir))
     return procedures
+
+
+clock = Clock(settings.clock_offset_file)
+
+
+@cache
+def calendar() -> WorkingCalendar:
+    """Working days and holidays (``LIENTHONG_HOLIDAYS_FILE``, else the shipped holidays.toml)."""
+    return load_calendar(settings.holidays_file)
 
 
 def dossier_events() -> faust.TopicT:

@@ -39,6 +39,9 @@ class HubSettings:
     commit_every: int
     commit_interval_s: float
     log_level: str
+    holidays_file: Path | None
+    clock_offset_file: Path | None
+    apology_extension_days: float
 
     @classmethod
     def from_env(cls) -> HubSettings:
@@ -64,6 +67,9 @@ class HubSettings:
             commit_every=int(_env("LIENTHONG_COMMIT_EVERY", "1000")),
             commit_interval_s=float(_env("LIENTHONG_COMMIT_INTERVAL_S", "1.0")),
             log_level=_env("LIENTHONG_LOG_LEVEL", "info"),
+            holidays_file=Path(p) if (p := _env("LIENTHONG_HOLIDAYS_FILE", "")) else None,
+            clock_offset_file=Path(p) if (p := _env("LIENTHONG_CLOCK_OFFSET_FILE", "")) else None,
+            apology_extension_days=float(_env("LIENTHONG_APOLOGY_EXTENSION_DAYS", "2")),
         )
 
     def kafka_url(self) -> str:

@@ -8,7 +8,7 @@ filing agency, and a transition on ``hub.monitor.transitions`` for every change.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 import faust
 import structlog
@@ -19,14 +19,18 @@ from contracts import topics
 from contracts.envelope import Envelope, describe_error
 from contracts.events import (
     AUDIT,
+    DEADLINE_PASSED,
     DOSSIER_FILED,
+    DOSSIER_OVERDUE,
     DOSSIER_STATUS,
     STEP_COMMAND,
     STEP_REPLY,
     STEP_TIMEOUT,
     TRANSITION,
     AuditRecord,
+    DeadlinePassed,
     DossierFiled,
+    OverdueNotice,
     StatusUpdate,
     StepCommand,
     StepReply,
@@ -35,7 +39,7 @@ from contracts.events import (
 )
 from contracts.filings import FILING_MODELS
 from streams import saga
-from streams.app import app, catalog, dossier_events, raw_topic, settings
+from streams.app import app, calendar, catalog, clock, dossier_events, raw_topic, settings
 from streams.deadletter import dead_letter
 
 log = structlog.get_logger("lienthong.orchestrate")
@@ -67,7 +71,7 @@ async def handle(event: EventT) -> None:
         envelope = Envelope.from_bytes(event.value)
     except ValidationError as exc:
         raise Unprocessable(f"invalid envelope: {describe_error(exc)}") from None
-    now = datetime.now(UTC)
+    now = clock.now()
     bound = log.bind(dossier_id=envelope.subject, correlation_id=envelope.correlationid)
     if envelope.type == DOSSIER_FILED:
         if sagas.get(envelope.subject) is not None:
@@ -81,14 +85,14 @@ async def handle(event: EventT) -> None:
             FILING_MODELS[proc.filing].model_validate(filed.filing)
         except ValidationError as exc:
             raise Unprocessable(f"filing does not fit procedure {proc.id}: {describe_error(exc)}") from None
-        state, effects = saga.start(proc, filed, envelope.correlationid, now)
+        state, effects = saga.start(proc, filed, envelope.correlationid, now, calendar())
         state["filed_by"] = filed.filed_by
     elif envelope.type == STEP_REPLY:
         state = sagas.get(envelope.subject)
         if state is None:
             raise Unprocessable("reply for a dossier the hub does not know")
         reply = _payload(envelope, StepReply)
-        state, effects = saga.apply_reply(catalog()[state["procedure"]], state, reply, now)
+        state, effects = saga.apply_reply(catalog()[state["procedure"]], state, reply, now, calendar())
         if not effects:
             bound.info("duplicate reply ignored", step=reply.step)
             return
@@ -102,6 +106,15 @@ async def handle(event: EventT) -> None:
         if not effects:
             return  # the reply, or a newer dispatch, came first
         bound.warning("step timed out", step=timeout.step, attempt=timeout.attempt)
+    elif envelope.type == DEADLINE_PASSED:
+        state = sagas.get(envelope.subject)
+        if state is None:
+            raise Unprocessable("deadline for a dossier the hub does not know")
+        passed = _payload(envelope, DeadlinePassed)
+        state, effects = saga.apply_overdue(catalog()[state["procedure"]], state, passed.step, now,
+                                            calendar(), settings.apology_extension_days)
+        if not effects:
+            return
     else:
         raise Unprocessable(f"unexpected event type {envelope.type!r}")
     await perform(effects, state, envelope, now)
@@ -109,20 +122,25 @@ async def handle(event: EventT) -> None:
 
 
 @app.timer(interval=settings.sweep_interval_s, on_leader=False)
-async def sweep_timeouts() -> None:
-    """Turn steps that waited too long for a reply into timeout events on the dossier's partition.
+async def sweep() -> None:
+    """Turn unanswered steps and passed deadlines into events on the dossier's own partition.
 
     The saga table can only change while processing an event of its partition, so the sweeper
-    does not touch it: the orchestrate agent applies the timeout event in order with the replies.
+    does not touch it: the orchestrate agent applies these events in order with the replies.
     Each worker sweeps the partitions it owns.
     """
-    now = datetime.now(UTC)
+    now = clock.now()
     for dossier_id, state in list(sagas.items()):
         for step_id, attempt in saga.overdue_steps(state, now, settings.step_timeout_s):
-            event = Envelope(source="/hub/sweeper", type=STEP_TIMEOUT, subject=dossier_id,
-                             correlationid=state["correlation_id"],
-                             data=StepTimeout(step=step_id, attempt=attempt).model_dump(mode="json"))
-            await dossier_events().send(key=dossier_id.encode(), value=event.to_bytes())
+            await _tick(dossier_id, state, STEP_TIMEOUT, StepTimeout(step=step_id, attempt=attempt))
+        for target in saga.overdue_targets(state, now, calendar()):
+            await _tick(dossier_id, state, DEADLINE_PASSED, DeadlinePassed(step=target))
+
+
+async def _tick(dossier_id: str, state: saga.State, type_: str, data) -> None:
+    event = Envelope(source="/hub/sweeper", type=type_, subject=dossier_id,
+                     correlationid=state["correlation_id"], data=data.model_dump(mode="json"))
+    await dossier_events().send(key=dossier_id.encode(), value=event.to_bytes())
 
 
 def _payload(envelope: Envelope, model):
@@ -158,6 +176,8 @@ async def perform(effects: list[saga.Effect], state: saga.State, cause: Envelope
                 status=effect.status, reason=effect.reason, at=now))
             bound.info("dossier status changed", status=int(effect.status), label=effect.status.label,
                        reason=effect.reason)
+        elif isinstance(effect, saga.Overdue):
+            await _overdue(effect, state, cause, now, bound)
         else:
             await _emit(topics.monitor(), cause, TRANSITION, Transition(
                 dossier_id=cause.subject, procedure=state["procedure"], step=effect.step,
@@ -166,6 +186,25 @@ async def perform(effects: list[saga.Effect], state: saga.State, cause: Envelope
             if effect.state not in (saga.RUNNING, saga.SUCCEEDED, saga.SKIPPED):
                 bound.warning("step ended without success", step=effect.step, agency=effect.agency,
                               state=effect.state, reason=effect.reason)
+
+
+async def _overdue(effect: saga.Overdue, state: saga.State, cause: Envelope, now: datetime, bound) -> None:
+    if effect.step is None:
+        notice = OverdueNotice(
+            dossier_id=cause.subject, procedure=state["procedure"], due_date=effect.due_date,
+            new_due_date=effect.new_due_date,
+            apology=(f"Hồ sơ {cause.subject} đã quá hạn giải quyết ngày {effect.due_date}. Cơ quan xin lỗi "
+                     f"và hẹn trả kết quả ngày {effect.new_due_date}. (The dossier is overdue; we apologise "
+                     f"and will return the result by {effect.new_due_date}.)"))
+        for agency in sorted({"portal", state.get("filed_by") or "portal"}):
+            await _emit(topics.inbox(agency), cause, DOSSIER_OVERDUE, notice)
+        reason = f"due {effect.due_date}; apology sent, new date {effect.new_due_date}"
+    else:
+        reason = f"step due {effect.due_date}"
+    await _emit(topics.monitor(), cause, TRANSITION, Transition(
+        dossier_id=cause.subject, procedure=state["procedure"], step=effect.step, agency=effect.agency,
+        state="overdue", reason=reason, at=now))
+    bound.warning("overdue", step=effect.step, reason=reason)
 
 
 async def _emit(topic: str, cause: Envelope, type_: str, data) -> None:

@@ -17,13 +17,16 @@ Rules, the same for every procedure:
   are recorded without moving the dossier;
 * a step with no reply in time is dispatched again with the same idempotency key (the agency
   performs it at most once), up to the attempt limit; then it fails;
-* a reply for a step that is not running is a duplicate and changes nothing.
+* a reply for a step that is not running is a duplicate and changes nothing;
+* the dossier is due at the end of the procedure's deadline in working days from receipt, a step
+  at the end of its own deadline from dispatch; once the due day has passed the dossier (or step)
+  is flagged overdue, once, and an overdue dossier gets an apology with a new date.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -33,6 +36,7 @@ from contracts.catalog import Procedure, StepDef
 from contracts.envelope import describe_error
 from contracts.events import DossierFiled, Outcome, StepReply
 from contracts.status import DossierStatus
+from contracts.working_days import WorkingCalendar, default_calendar
 
 State = dict[str, Any]
 
@@ -60,6 +64,16 @@ class StatusChange:
 
 
 @dataclass(frozen=True)
+class Overdue:
+    """The dossier (``step`` None) or one of its steps passed its due date."""
+
+    step: str | None
+    agency: str | None
+    due_date: str
+    new_due_date: str | None = None  # for the dossier: the date promised in the apology
+
+
+@dataclass(frozen=True)
 class StepTransition:
     step: str
     agency: str
@@ -68,7 +82,7 @@ class StepTransition:
     duration_ms: int | None = None
 
 
-Effect = Dispatch | StatusChange | StepTransition
+Effect = Dispatch | StatusChange | StepTransition | Overdue
 
 
 def idempotency_key(dossier_id: str, step_id: str) -> str:
@@ -76,26 +90,32 @@ def idempotency_key(dossier_id: str, step_id: str) -> str:
     return f"{dossier_id}/{step_id}"
 
 
-def start(proc: Procedure, filed: DossierFiled, correlation_id: str, now: datetime) -> tuple[State, list[Effect]]:
+def start(proc: Procedure, filed: DossierFiled, correlation_id: str, now: datetime,
+          calendar: WorkingCalendar | None = None) -> tuple[State, list[Effect]]:
     """Open the saga for a newly filed dossier and dispatch the first steps."""
+    calendar = calendar or default_calendar()
     state: State = {
         "dossier_id": filed.dossier_id,
         "procedure": proc.id,
         "correlation_id": correlation_id,
         "received_at": filed.received_at.isoformat(),
+        "due_date": calendar.due_date(filed.received_at, proc.deadline_working_days).isoformat(),
+        "overdue": False,
         "filing": filed.filing,
         "status": int(DossierStatus.NEWLY_REGISTERED),
         "reason": None,
         "done": False,
         "steps": {s.id: {"state": PENDING, "started_at": None, "sent_at": None, "attempt": 0,
-                         "finished_at": None, "result": {}, "reason": None} for s in proc.steps},
+                         "finished_at": None, "result": {}, "reason": None, "due_date": None,
+                         "overdue": False} for s in proc.steps},
     }
     effects: list[Effect] = [StatusChange(DossierStatus.NEWLY_REGISTERED)]
-    _advance(proc, state, now, effects)
+    _advance(proc, state, now, effects, calendar)
     return state, effects
 
 
-def apply_reply(proc: Procedure, state: State, reply: StepReply, now: datetime) -> tuple[State, list[Effect]]:
+def apply_reply(proc: Procedure, state: State, reply: StepReply, now: datetime,
+                calendar: WorkingCalendar | None = None) -> tuple[State, list[Effect]]:
     """Apply an agency's reply; returns the state unchanged and no effects for a duplicate."""
     step_state = state["steps"].get(reply.step)
     if step_state is None or step_state["state"] != RUNNING:
@@ -113,8 +133,42 @@ def apply_reply(proc: Procedure, state: State, reply: StepReply, now: datetime) 
         final = DossierStatus.NOT_ACCEPTED if refused_at_intake else DossierStatus.PROCESSING_STOPPED
         _finish(proc, state, final, f"{step.id} ({step.agency}): {reason}", now, effects)
         return state, effects
-    _advance(proc, state, now, effects)
+    _advance(proc, state, now, effects, calendar or default_calendar())
     return state, effects
+
+
+def overdue_targets(state: State, now: datetime, calendar: WorkingCalendar) -> list[str | None]:
+    """What has passed its due date and is not yet flagged: None for the dossier, or step ids."""
+    if state["done"]:
+        return []
+    targets: list[str | None] = []
+    if not state["overdue"] and calendar.is_overdue(date.fromisoformat(state["due_date"]), now):
+        targets.append(None)
+    for step_id, s in state["steps"].items():
+        if s["state"] == RUNNING and s["due_date"] and not s["overdue"] and calendar.is_overdue(
+                date.fromisoformat(s["due_date"]), now):
+            targets.append(step_id)
+    return targets
+
+
+def apply_overdue(proc: Procedure, state: State, step_id: str | None, now: datetime,
+                  calendar: WorkingCalendar, extension_working_days: float = 2) -> tuple[State, list[Effect]]:
+    """Flag the dossier or a step overdue (once). An overdue dossier is promised a new date
+    ``extension_working_days`` from today, for the apology letter."""
+    if state["done"]:
+        return state, []
+    if step_id is None:
+        if state["overdue"] or not calendar.is_overdue(date.fromisoformat(state["due_date"]), now):
+            return state, []
+        new_due = calendar.due_date(now, extension_working_days).isoformat()
+        state.update(overdue=True, new_due_date=new_due)
+        return state, [Overdue(None, None, state["due_date"], new_due)]
+    step_state = state["steps"].get(step_id)
+    if (step_state is None or step_state["state"] != RUNNING or step_state["overdue"]
+            or not step_state["due_date"] or not calendar.is_overdue(date.fromisoformat(step_state["due_date"]), now)):
+        return state, []
+    step_state["overdue"] = True
+    return state, [Overdue(step_id, proc.step(step_id).agency, step_state["due_date"])]
 
 
 def overdue_steps(state: State, now: datetime, timeout_s: float) -> list[tuple[str, int]]:
@@ -158,7 +212,8 @@ def _checked_outcome(step: StepDef, reply: StepReply) -> tuple[Outcome, dict[str
     return Outcome.SUCCEEDED, result.model_dump(mode="json"), None
 
 
-def _advance(proc: Procedure, state: State, now: datetime, effects: list[Effect]) -> None:
+def _advance(proc: Procedure, state: State, now: datetime, effects: list[Effect],
+             calendar: WorkingCalendar) -> None:
     steps = state["steps"]
     progressed = True
     while progressed:
@@ -179,7 +234,10 @@ def _advance(proc: Procedure, state: State, now: datetime, effects: list[Effect]
                 continue
             if step.status_on_start and step.status_on_start > state["status"]:
                 _set_status(state, step.status_on_start, None, effects)
-            steps[step.id].update(state=RUNNING, started_at=now.isoformat(), sent_at=now.isoformat(), attempt=1)
+            due = (calendar.due_date(now, step.deadline_working_days).isoformat()
+                   if step.deadline_working_days else None)
+            steps[step.id].update(state=RUNNING, started_at=now.isoformat(), sent_at=now.isoformat(),
+                                  attempt=1, due_date=due)
             effects.append(StepTransition(step.id, step.agency, RUNNING))
             effects.append(_dispatch(step, state))
     if all(s["state"] in DONE_OK for s in steps.values()):

@@ -16,7 +16,15 @@ from pydantic import ValidationError
 
 from contracts.actions import BirthRegistered, RegisterBirth
 from contracts.envelope import Envelope, describe_error
-from contracts.events import DOSSIER_STATUS, STEP_COMMAND, Outcome, StatusUpdate, StepCommand
+from contracts.events import (
+    DOSSIER_OVERDUE,
+    DOSSIER_STATUS,
+    STEP_COMMAND,
+    Outcome,
+    OverdueNotice,
+    StatusUpdate,
+    StepCommand,
+)
 from infra.sandbox.effects import EffectLog
 from infra.sandbox.kafka_agency import KafkaAgency
 
@@ -28,6 +36,7 @@ class JusticeAgency(KafkaAgency):
         super().__init__(bootstrap)
         self.effects = EffectLog("justice", effects_path)
         self.statuses: dict[str, list[StatusUpdate]] = defaultdict(list)
+        self.apologies: dict[str, list[OverdueNotice]] = defaultdict(list)
         self.drop_replies = 0  # perform this many commands but lose the reply (for tests)
 
     async def file_birth(self, filing: dict[str, Any]) -> None:
@@ -37,6 +46,8 @@ class JusticeAgency(KafkaAgency):
     async def handle(self, envelope: Envelope) -> None:
         if envelope.type == DOSSIER_STATUS:
             self.statuses[envelope.subject].append(envelope.payload(StatusUpdate))
+        elif envelope.type == DOSSIER_OVERDUE:
+            self.apologies[envelope.subject].append(envelope.payload(OverdueNotice))
         elif envelope.type == STEP_COMMAND:
             await self._command(envelope)
 

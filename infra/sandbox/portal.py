@@ -15,10 +15,12 @@ from contracts.actions import ResultReturned, ReturnResult
 from contracts.envelope import Envelope
 from contracts.events import (
     DOSSIER_FILED,
+    DOSSIER_OVERDUE,
     DOSSIER_STATUS,
     STEP_COMMAND,
     DossierFiled,
     Outcome,
+    OverdueNotice,
     StatusUpdate,
     StepCommand,
 )
@@ -34,6 +36,7 @@ class PortalAgency(KafkaAgency):
         self.effects = EffectLog("portal", effects_path)
         self.timelines: dict[str, list[StatusUpdate]] = defaultdict(list)
         self.documents: dict[str, dict[str, str]] = {}
+        self.apologies: dict[str, list[OverdueNotice]] = defaultdict(list)
 
     async def file(self, procedure: str, dossier_id: str, filing: dict, channel: int = 2) -> Envelope:
         """File a dossier for ``procedure`` on the portal outbox as a contract envelope."""
@@ -52,6 +55,8 @@ class PortalAgency(KafkaAgency):
     async def handle(self, envelope: Envelope) -> None:
         if envelope.type == DOSSIER_STATUS:
             self.timelines[envelope.subject].append(envelope.payload(StatusUpdate))
+        elif envelope.type == DOSSIER_OVERDUE:
+            self.apologies[envelope.subject].append(envelope.payload(OverdueNotice))
         elif envelope.type == STEP_COMMAND:
             command = envelope.payload(StepCommand)
             key = envelope.idempotencykey or ""

@@ -52,7 +52,12 @@ class Hub:
     watcher: HubWatcher
     worker: WorkerProcess
     rng: random.Random
+    clock_offset_file: Path
     next_seq: int = 1
+
+    def move_clock(self, seconds: float) -> None:
+        """Move the hub worker's clock (deadlines are judged against it)."""
+        self.clock_offset_file.write_text(str(seconds))
 
     def seq(self) -> int:
         self.next_seq += 1
@@ -102,12 +107,14 @@ async def hub(kafka, tmp_path_factory) -> Hub:
         "LIENTHONG_DATA_DIR": str(run_dir / "worker"),
         "LIENTHONG_AGENCY_BACKOFF_S": "0.05",
         "LIENTHONG_STEP_TIMEOUT_S": "2",
+        "LIENTHONG_STEP_ATTEMPTS": "10",
         "LIENTHONG_PROCEDURES_DIR": str(FIXTURE_PROCEDURES),
+        "LIENTHONG_CLOCK_OFFSET_FILE": str(run_dir / "clock-offset"),
         "LIENTHONG_SWEEP_INTERVAL_S": "0.5",
     }, run_dir / "worker.log")
     worker.start()
     try:
-        yield Hub(sandbox, watcher, worker, random.Random(7))
+        yield Hub(sandbox, watcher, worker, random.Random(7), run_dir / "clock-offset")
     finally:
         code = worker.stop()
         await watcher.stop()

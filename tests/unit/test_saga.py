@@ -1,8 +1,9 @@
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from contracts.catalog import builtin_catalog
 from contracts.events import DossierFiled, Outcome, StepReply
 from contracts.status import DossierStatus as S
+from contracts.working_days import WorkingCalendar, default_calendar
 from streams import saga
 
 PROC = builtin_catalog()["birth_bundle"]
@@ -33,7 +34,11 @@ RESULTS = {
 
 
 def filed(filing=FILING):
-    return DossierFiled(dossier_id=DOSSIER, procedure="birth_bundle", received_at=T0, channel=2,
+    return filed_at(T0, filing)
+
+
+def filed_at(received_at, filing=FILING):
+    return DossierFiled(dossier_id=DOSSIER, procedure="birth_bundle", received_at=received_at, channel=2,
                         filed_by="justice", filing=filing)
 
 
@@ -195,3 +200,34 @@ def test_a_reply_after_a_redispatch_completes_the_step_once():
     state, first = run(state, "register_birth")
     state, second = run(state, "register_birth")
     assert dispatched(first) == ["assign_personal_id"] and second == []
+
+
+def test_due_dates_come_from_working_days_and_overdue_is_flagged_once_with_a_new_date():
+    cal = WorkingCalendar(holidays=frozenset({date(2026, 4, 27), date(2026, 4, 30), date(2026, 5, 1)}))
+    friday_late = datetime(2026, 4, 24, 8, 30, tzinfo=UTC)  # 15:30 in Vietnam
+    state, _ = saga.start(PROC, filed_at(friday_late), "corr-1", friday_late, cal)
+    assert state["due_date"] == "2026-05-04"
+    state, _ = run(state, "verify_mother", "verify_father", now=friday_late)
+    assert state["steps"]["register_birth"]["due_date"] == "2026-04-28"  # 1 working day, from Tuesday
+
+    tuesday_night = datetime(2026, 4, 28, 16, 0, tzinfo=UTC)  # 23:00 local: register_birth not late yet
+    assert saga.overdue_targets(state, tuesday_night, cal) == []
+    wednesday = datetime(2026, 4, 29, 2, 0, tzinfo=UTC)
+    assert saga.overdue_targets(state, wednesday, cal) == ["register_birth"]
+    state, effects = saga.apply_overdue(PROC, state, "register_birth", wednesday, cal)
+    assert effects == [saga.Overdue("register_birth", "justice", "2026-04-28")]
+    assert saga.apply_overdue(PROC, state, "register_birth", wednesday, cal)[1] == []  # once
+
+    tuesday_after = datetime(2026, 5, 5, 2, 0, tzinfo=UTC)  # 09:00 local on 5 May
+    assert saga.overdue_targets(state, tuesday_after, cal) == [None]
+    state, effects = saga.apply_overdue(PROC, state, None, tuesday_after, cal, extension_working_days=2)
+    assert effects == [saga.Overdue(None, None, "2026-05-04", "2026-05-06")]
+    assert state["overdue"] and saga.overdue_targets(state, tuesday_after, cal) == []
+
+
+def test_finished_dossiers_are_never_overdue():
+    state, _ = saga.start(PROC, filed(), "corr-1", T0)
+    state, _ = saga.apply_reply(PROC, state, reply("verify_mother", Outcome.REJECTED, reason="unknown"), T0)
+    much_later = T0 + timedelta(days=60)
+    assert saga.overdue_targets(state, much_later, default_calendar()) == []
+    assert saga.apply_overdue(PROC, state, None, much_later, default_calendar())[1] == []
