@@ -18,6 +18,8 @@ STEP_REPLY = "vn.lienthong.step.reply"
 STEP_TIMEOUT = "vn.lienthong.step.timeout"
 DEADLINE_PASSED = "vn.lienthong.deadline.passed"
 DOSSIER_OVERDUE = "vn.lienthong.dossier.overdue"
+DOSSIER_WITHDRAWN = "vn.lienthong.dossier.withdrawn"
+DOSSIER_SUPPLEMENTED = "vn.lienthong.dossier.supplemented"
 DOSSIER_STATUS = "vn.lienthong.dossier.status"
 TRANSITION = "vn.lienthong.monitor.transition"
 AUDIT = "vn.lienthong.audit.exchange"
@@ -46,12 +48,15 @@ class StepCommand(_Model):
     agency: str
     params: dict[str, Any]
     purpose: str = Field(description="Why this agency receives these fields (purpose limitation)")
+    supplement: dict[str, str] = Field(
+        default_factory=dict, description="Documents the citizen added after the agency asked for them")
 
 
 class Outcome(StrEnum):
     SUCCEEDED = "succeeded"
     REJECTED = "rejected"  # the agency refused on the facts (unknown citizen, ineligible…)
     FAILED = "failed"  # the exchange failed technically after retries
+    DOCUMENTS_REQUESTED = "documents_requested"  # the agency needs more documents (reason says which)
 
 
 class StepReply(_Model):
@@ -70,6 +75,18 @@ class StepTimeout(_Model):
 
     step: str
     attempt: int = Field(ge=1)
+
+
+class DossierWithdrawn(_Model):
+    """The citizen withdraws the dossier (công dân yêu cầu rút hồ sơ), sent by the portal."""
+
+    reason: str = Field(default="withdrawn at the citizen's request", max_length=500)
+
+
+class DossierSupplemented(_Model):
+    """The citizen supplied the documents an agency asked for, sent by the portal."""
+
+    documents: dict[str, str] = Field(min_length=1, description="Document name -> reference or content")
 
 
 class DeadlinePassed(_Model):

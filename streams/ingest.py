@@ -1,11 +1,12 @@
 """Ingest: agency outboxes → canonical events on ``hub.dossier.events``, keyed by dossier code.
 
-An outbox carries three kinds of message:
+An outbox carries four kinds of message:
 
 * replies to the hub's commands, as contract envelopes (``vn.lienthong.step.reply``); ingest
   checks the reply names the agency whose outbox it arrived on and forwards it unchanged;
 * filings already in the contract (``vn.lienthong.dossier.filed``, from filing agencies such as
   the portal), checked against the procedure they name and forwarded unchanged;
+* citizens' requests about a dossier (withdraw it, supply requested documents), from filers;
 * filings in the agency's own format (justice's birth filings); ingest validates and normalises
   them into a ``vn.lienthong.dossier.filed`` envelope with a new correlation id.
 
@@ -25,7 +26,16 @@ from pydantic import ValidationError
 
 from contracts import topics
 from contracts.envelope import Envelope, describe_error
-from contracts.events import DOSSIER_FILED, STEP_REPLY, DossierFiled, StepReply
+from contracts.events import (
+    DOSSIER_FILED,
+    DOSSIER_SUPPLEMENTED,
+    DOSSIER_WITHDRAWN,
+    STEP_REPLY,
+    DossierFiled,
+    DossierSupplemented,
+    DossierWithdrawn,
+    StepReply,
+)
 from contracts.filings import FILING_MODELS
 from streams import normalize
 from streams.app import app, catalog, dossier_events, raw_topic
@@ -41,8 +51,9 @@ NATIVE_FILINGS: dict[str, Callable[[dict[str, Any]], DossierFiled]] = {
 SOURCES = ("justice", "population", "insurance", "portal")
 
 
-# Agencies that may file dossiers as contract envelopes.
+# Agencies that may file dossiers, and pass on citizens' requests about them, as envelopes.
 FILERS = ("portal", "justice")
+CITIZEN_REQUESTS = {DOSSIER_WITHDRAWN: DossierWithdrawn, DOSSIER_SUPPLEMENTED: DossierSupplemented}
 
 
 class Rejected(Exception):
@@ -78,6 +89,12 @@ def _envelope(agency: str, doc: dict[str, Any]) -> Envelope:
         raise Rejected(f"invalid envelope: {describe_error(exc)}") from None
     if envelope.type == DOSSIER_FILED and agency in FILERS:
         return _filing(agency, envelope)
+    if envelope.type in CITIZEN_REQUESTS and agency in FILERS:
+        try:
+            envelope.payload(CITIZEN_REQUESTS[envelope.type])
+        except ValidationError as exc:
+            raise Rejected(f"invalid {envelope.type}: {describe_error(exc)}") from None
+        return envelope
     if envelope.type != STEP_REPLY:
         raise Rejected(f"unexpected event type {envelope.type!r} on {agency}'s outbox")
     try:

@@ -22,6 +22,8 @@ from contracts.events import (
     DEADLINE_PASSED,
     DOSSIER_FILED,
     DOSSIER_OVERDUE,
+    DOSSIER_SUPPLEMENTED,
+    DOSSIER_WITHDRAWN,
     DOSSIER_STATUS,
     STEP_COMMAND,
     STEP_REPLY,
@@ -30,6 +32,8 @@ from contracts.events import (
     AuditRecord,
     DeadlinePassed,
     DossierFiled,
+    DossierSupplemented,
+    DossierWithdrawn,
     OverdueNotice,
     StatusUpdate,
     StepCommand,
@@ -88,18 +92,24 @@ async def handle(event: EventT) -> None:
         state, effects = saga.start(proc, filed, envelope.correlationid, now, calendar())
         state["filed_by"] = filed.filed_by
     elif envelope.type == STEP_REPLY:
-        state = sagas.get(envelope.subject)
-        if state is None:
-            raise Unprocessable("reply for a dossier the hub does not know")
+        state = _known(envelope)
         reply = _payload(envelope, StepReply)
         state, effects = saga.apply_reply(catalog()[state["procedure"]], state, reply, now, calendar())
         if not effects:
             bound.info("duplicate reply ignored", step=reply.step)
             return
+    elif envelope.type in (DOSSIER_WITHDRAWN, DOSSIER_SUPPLEMENTED):
+        state = _known(envelope)
+        proc = catalog()[state["procedure"]]
+        if envelope.type == DOSSIER_WITHDRAWN:
+            state, effects = saga.apply_withdrawal(proc, state, _payload(envelope, DossierWithdrawn).reason, now)
+        else:
+            state, effects = saga.apply_supplement(proc, state, _payload(envelope, DossierSupplemented).documents, now)
+        if not effects:
+            bound.info("citizen request has nothing to act on", type=envelope.type, status=state["status"])
+            return
     elif envelope.type == STEP_TIMEOUT:
-        state = sagas.get(envelope.subject)
-        if state is None:
-            raise Unprocessable("timeout for a dossier the hub does not know")
+        state = _known(envelope)
         timeout = _payload(envelope, StepTimeout)
         state, effects = saga.apply_timeout(catalog()[state["procedure"]], state, timeout.step,
                                             timeout.attempt, now, settings.step_attempts)
@@ -107,9 +117,7 @@ async def handle(event: EventT) -> None:
             return  # the reply, or a newer dispatch, came first
         bound.warning("step timed out", step=timeout.step, attempt=timeout.attempt)
     elif envelope.type == DEADLINE_PASSED:
-        state = sagas.get(envelope.subject)
-        if state is None:
-            raise Unprocessable("deadline for a dossier the hub does not know")
+        state = _known(envelope)
         passed = _payload(envelope, DeadlinePassed)
         state, effects = saga.apply_overdue(catalog()[state["procedure"]], state, passed.step, now,
                                             calendar(), settings.apology_extension_days)
@@ -143,6 +151,13 @@ async def _tick(dossier_id: str, state: saga.State, type_: str, data) -> None:
     await dossier_events().send(key=dossier_id.encode(), value=event.to_bytes())
 
 
+def _known(envelope: Envelope) -> saga.State:
+    state = sagas.get(envelope.subject)
+    if state is None:
+        raise Unprocessable(f"{envelope.type} for a dossier the hub does not know")
+    return state
+
+
 def _payload(envelope: Envelope, model):
     try:
         return envelope.payload(model)
@@ -157,7 +172,8 @@ async def perform(effects: list[saga.Effect], state: saga.State, cause: Envelope
     for effect in effects:
         if isinstance(effect, saga.Dispatch):
             command = StepCommand(step=effect.step, action=effect.action, agency=effect.agency,
-                                  params=effect.params, purpose=effect.purpose)
+                                  params=effect.params, purpose=effect.purpose,
+                                  supplement=effect.supplement or {})
             out = cause.caused(source=SOURCE, type=STEP_COMMAND, data=command,
                                idempotencykey=effect.idempotency_key)
             await raw_topic(topics.inbox(effect.agency)).send(key=key, value=out.to_bytes())

@@ -17,6 +17,10 @@ Rules, the same for every procedure:
   are recorded without moving the dossier;
 * a step with no reply in time is dispatched again with the same idempotency key (the agency
   performs it at most once), up to the attempt limit; then it fails;
+* an agency that asks for more documents puts the step on hold and the dossier in status 5;
+  when the citizen supplies them the step is sent again (a new round, so a new idempotency key)
+  with the documents, and the dossier returns to 4;
+* a citizen's withdrawal before the end → status 7; pending and held steps are cancelled;
 * a reply for a step that is not running is a duplicate and changes nothing;
 * the dossier is due at the end of the procedure's deadline in working days from receipt, a step
   at the end of its own deadline from dispatch; once the due day has passed the dossier (or step)
@@ -42,6 +46,7 @@ State = dict[str, Any]
 
 PENDING, RUNNING, SUCCEEDED, SKIPPED, CANCELLED = "pending", "running", "succeeded", "skipped", "cancelled"
 REDISPATCHED = "redispatched"
+AWAITING_DOCUMENTS = "awaiting_documents"
 DONE_OK = {SUCCEEDED, SKIPPED}
 
 
@@ -55,6 +60,7 @@ class Dispatch:
     params: dict[str, Any]
     purpose: str
     idempotency_key: str
+    supplement: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -85,9 +91,9 @@ class StepTransition:
 Effect = Dispatch | StatusChange | StepTransition | Overdue
 
 
-def idempotency_key(dossier_id: str, step_id: str) -> str:
-    """The key an agency uses to perform a step's effect at most once."""
-    return f"{dossier_id}/{step_id}"
+def idempotency_key(dossier_id: str, step_id: str, round_: int = 1) -> str:
+    """The key an agency uses to perform a step's effect at most once (per documents round)."""
+    return f"{dossier_id}/{step_id}" + (f"/r{round_}" if round_ > 1 else "")
 
 
 def start(proc: Procedure, filed: DossierFiled, correlation_id: str, now: datetime,
@@ -107,7 +113,7 @@ def start(proc: Procedure, filed: DossierFiled, correlation_id: str, now: dateti
         "done": False,
         "steps": {s.id: {"state": PENDING, "started_at": None, "sent_at": None, "attempt": 0,
                          "finished_at": None, "result": {}, "reason": None, "due_date": None,
-                         "overdue": False} for s in proc.steps},
+                         "overdue": False, "round": 1, "supplement": None} for s in proc.steps},
     }
     effects: list[Effect] = [StatusChange(DossierStatus.NEWLY_REGISTERED)]
     _advance(proc, state, now, effects, calendar)
@@ -121,11 +127,16 @@ def apply_reply(proc: Procedure, state: State, reply: StepReply, now: datetime,
     if step_state is None or step_state["state"] != RUNNING:
         return state, []
     step = proc.step(reply.step)
+    if reply.outcome is Outcome.DOCUMENTS_REQUESTED and not state["done"]:
+        reason = f"{step.id} ({step.agency}): {reply.reason or 'more documents needed'}"
+        step_state.update(state=AWAITING_DOCUMENTS, reason=reply.reason)
+        effects: list[Effect] = [StepTransition(step.id, step.agency, AWAITING_DOCUMENTS, reply.reason,
+                                                _duration_ms(step_state | {"finished_at": now.isoformat()}))]
+        _set_status(state, DossierStatus.DOCUMENTS_REQUESTED, reason, effects)
+        return state, effects
     outcome, result, reason = _checked_outcome(step, reply)
     step_state.update(state=outcome.value, finished_at=now.isoformat(), result=result, reason=reason)
-    effects: list[Effect] = [
-        StepTransition(step.id, step.agency, outcome.value, reason, _duration_ms(step_state))
-    ]
+    effects = [StepTransition(step.id, step.agency, outcome.value, reason, _duration_ms(step_state))]
     if state["done"]:
         return state, effects  # a late reply after the dossier ended: recorded, nothing more
     if outcome is not Outcome.SUCCEEDED:
@@ -169,6 +180,35 @@ def apply_overdue(proc: Procedure, state: State, step_id: str | None, now: datet
         return state, []
     step_state["overdue"] = True
     return state, [Overdue(step_id, proc.step(step_id).agency, step_state["due_date"])]
+
+
+def apply_supplement(proc: Procedure, state: State, documents: dict[str, str],
+                     now: datetime) -> tuple[State, list[Effect]]:
+    """The citizen supplied documents: send every step waiting for them again, with them."""
+    waiting = [s for s in proc.steps if state["steps"][s.id]["state"] == AWAITING_DOCUMENTS]
+    if state["done"] or not waiting:
+        return state, []
+    effects: list[Effect] = []
+    _set_status(state, DossierStatus.PROCESSING, None, effects)
+    for step in waiting:
+        step_state = state["steps"][step.id]
+        step_state.update(state=RUNNING, round=step_state["round"] + 1, supplement=documents,
+                          sent_at=now.isoformat(), attempt=1, reason=None)
+        effects += [StepTransition(step.id, step.agency, RUNNING, "documents supplied"), _dispatch(step, state)]
+    return state, effects
+
+
+def apply_withdrawal(proc: Procedure, state: State, reason: str, now: datetime) -> tuple[State, list[Effect]]:
+    """The citizen withdrew the dossier: stop it (status 7); steps not yet answered are cancelled."""
+    if state["done"]:
+        return state, []
+    effects: list[Effect] = []
+    for step in proc.steps:
+        if state["steps"][step.id]["state"] == AWAITING_DOCUMENTS:
+            state["steps"][step.id].update(state=CANCELLED, finished_at=now.isoformat())
+            effects.append(StepTransition(step.id, step.agency, CANCELLED))
+    _finish(proc, state, DossierStatus.WITHDRAWN, reason, now, effects)
+    return state, effects
 
 
 def overdue_steps(state: State, now: datetime, timeout_s: float) -> list[tuple[str, int]]:
@@ -245,8 +285,10 @@ def _advance(proc: Procedure, state: State, now: datetime, effects: list[Effect]
 
 
 def _dispatch(step: StepDef, state: State) -> Dispatch:
+    step_state = state["steps"][step.id]
     return Dispatch(step.id, step.agency, step.action, _params(step, state), step.purpose,
-                    idempotency_key(state["dossier_id"], step.id))
+                    idempotency_key(state["dossier_id"], step.id, step_state["round"]),
+                    step_state["supplement"])
 
 
 def _finish(proc: Procedure, state: State, status: DossierStatus, reason: str | None,

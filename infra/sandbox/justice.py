@@ -25,8 +25,13 @@ from contracts.events import (
     StatusUpdate,
     StepCommand,
 )
+from contracts.text import normalize_text
 from infra.sandbox.effects import EffectLog
 from infra.sandbox.kafka_agency import KafkaAgency
+
+
+def _born_outside_a_facility(place: str) -> bool:
+    return normalize_text(place).casefold().startswith(("tại nhà", "at home"))
 
 
 class JusticeAgency(KafkaAgency):
@@ -66,6 +71,11 @@ class JusticeAgency(KafkaAgency):
             params = RegisterBirth.model_validate(command.params)
         except ValidationError as exc:
             await self.reply(envelope, Outcome.REJECTED, reason=f"invalid register_birth: {describe_error(exc)}")
+            return
+        if _born_outside_a_facility(params.place_of_birth) and "witness_statement" not in command.supplement:
+            await self.reply(envelope, Outcome.DOCUMENTS_REQUESTED,
+                             reason="a birth outside a medical facility needs a witness statement "
+                                    "(văn bản xác nhận của người làm chứng): supply witness_statement")
             return
         now = datetime.now(UTC)
         result = BirthRegistered(birth_certificate_no=f"KS-{params.commune_code}-{now:%Y}-{len(self.effects) + 1:05d}",

@@ -17,8 +17,12 @@ from contracts.events import (
     DOSSIER_FILED,
     DOSSIER_OVERDUE,
     DOSSIER_STATUS,
+    DOSSIER_SUPPLEMENTED,
+    DOSSIER_WITHDRAWN,
     STEP_COMMAND,
     DossierFiled,
+    DossierSupplemented,
+    DossierWithdrawn,
     Outcome,
     OverdueNotice,
     StatusUpdate,
@@ -47,6 +51,17 @@ class PortalAgency(KafkaAgency):
                             data=filed.model_dump(mode="json"))
         await self.send_outbox(dossier_id, envelope.to_bytes())
         return envelope
+
+    async def withdraw(self, dossier_id: str, reason: str = "withdrawn at the citizen's request") -> None:
+        await self._citizen_request(dossier_id, DOSSIER_WITHDRAWN, DossierWithdrawn(reason=reason))
+
+    async def supplement(self, dossier_id: str, documents: dict[str, str]) -> None:
+        await self._citizen_request(dossier_id, DOSSIER_SUPPLEMENTED, DossierSupplemented(documents=documents))
+
+    async def _citizen_request(self, dossier_id: str, type_: str, data) -> None:
+        envelope = Envelope(source="/agency/portal", type=type_, subject=dossier_id, correlationid=str(uuid4()),
+                            data=data.model_dump(mode="json"))
+        await self.send_outbox(dossier_id, envelope.to_bytes())
 
     def current(self, dossier_id: str) -> StatusUpdate | None:
         timeline = self.timelines.get(dossier_id)

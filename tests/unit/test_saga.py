@@ -231,3 +231,34 @@ def test_finished_dossiers_are_never_overdue():
     much_later = T0 + timedelta(days=60)
     assert saga.overdue_targets(state, much_later, default_calendar()) == []
     assert saga.apply_overdue(PROC, state, None, much_later, default_calendar())[1] == []
+
+
+def test_documents_requested_round_trip_sends_the_step_again_with_the_documents_under_a_new_key():
+    state, _ = saga.start(PROC, filed(), "corr-1", T0)
+    state, _ = run(state, "verify_mother", "verify_father")
+    state, effects = saga.apply_reply(PROC, state, reply(
+        "register_birth", Outcome.DOCUMENTS_REQUESTED, reason="supply witness_statement"), T0)
+    assert statuses(effects) == [S.DOCUMENTS_REQUESTED]
+    assert state["reason"] == "register_birth (justice): supply witness_statement"
+    assert saga.overdue_steps(state, T0 + timedelta(days=1), 60) == []  # waiting on the citizen, not the agency
+
+    state, effects = saga.apply_supplement(PROC, state, {"witness_statement": "WS-1"}, T0)
+    assert statuses(effects) == [S.PROCESSING]
+    (again,) = [e for e in effects if isinstance(e, saga.Dispatch)]
+    assert again.idempotency_key == f"{DOSSIER}/register_birth/r2"
+    assert again.supplement == {"witness_statement": "WS-1"}
+    state, effects = run(state, "register_birth")
+    assert dispatched(effects) == ["assign_personal_id"]
+    assert saga.apply_supplement(PROC, state, {"x": "y"}, T0)[1] == []  # nothing is waiting any more
+
+
+def test_withdrawal_mid_flight_stops_the_dossier_and_late_replies_move_nothing():
+    state, _ = saga.start(PROC, filed(), "corr-1", T0)
+    state, _ = run(state, "verify_mother", "verify_father")
+    state, effects = saga.apply_withdrawal(PROC, state, "the family moved", T0)
+    assert statuses(effects) == [S.WITHDRAWN] and state["reason"] == "the family moved"
+    assert state["steps"]["assign_personal_id"]["state"] == "cancelled"
+    assert state["steps"]["register_birth"]["state"] == "running"  # in flight at the agency
+    state, late = run(state, "register_birth")
+    assert statuses(late) == [] and dispatched(late) == []
+    assert saga.apply_withdrawal(PROC, state, "again", T0)[1] == []
