@@ -1,5 +1,8 @@
 """SOAP bridge to the legacy social and health insurance service (BHXH/BHYT) through zeep.
 
+Actions map onto WSDL operations in ``_OPERATIONS``: ``issue_health_card`` →
+IssueHealthInsuranceCard, ``register_employer`` → RegisterEmployer.
+
 The WSDL is read from ``contracts/wsdl/insurance.wsdl`` (never fetched over the network); the
 endpoint address comes from configuration. Calls use zeep's async transport, so the event loop is
 never blocked. ``soap:Client`` faults are refusals; ``soap:Server`` faults and transport errors are
@@ -8,6 +11,7 @@ retried.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from importlib import resources
 from typing import Any
 
@@ -22,6 +26,22 @@ from zeep.transports import AsyncTransport
 from connectors.base import AgencyRejected, AgencyUnavailable
 
 NAMESPACE = "urn:lienthong:insurance:v1"
+
+# action -> (SOAP operation, request fields from params, result from the response)
+_OPERATIONS: dict[str, tuple[str, Callable[[dict], dict], Callable[[dict], dict]]] = {
+    "issue_health_card": (
+        "IssueHealthInsuranceCard",
+        lambda p: {"PersonalId": p["personal_id"], "FullName": p["full_name"], "DateOfBirth": p["date_of_birth"],
+                   "Sex": p["sex"], "ProvinceCode": p["province_code"]},
+        lambda r: {"card_number": r["CardNumber"], "beneficiary_group": r["BeneficiaryGroup"],
+                   "valid_from": r["ValidFrom"].isoformat(), "valid_to": r["ValidTo"].isoformat()},
+    ),
+    "register_employer": (
+        "RegisterEmployer",
+        lambda p: {"UnitCode": p["unit_code"], "UnitName": p["unit_name"], "Employees": p["employees"]},
+        lambda r: {"unit_code": r["UnitCode"], "registered_at": r["RegisteredAt"].isoformat()},
+    ),
+}
 
 
 def wsdl_path() -> str:
@@ -39,31 +59,19 @@ class InsuranceConnector:
         self._service = AsyncServiceProxy(client, binding, address=address)
 
     async def call(self, action: str, params: BaseModel, idempotency_key: str) -> dict[str, Any]:
-        if action != "issue_health_card":
+        if action not in _OPERATIONS:
             raise AgencyRejected(f"insurance SOAP service has no operation for {action!r}")
-        p = params.model_dump(mode="json")
+        operation, request, result = _OPERATIONS[action]
         try:
-            response = await self._service.IssueHealthInsuranceCard(
-                IdempotencyKey=idempotency_key,
-                PersonalId=p["personal_id"],
-                FullName=p["full_name"],
-                DateOfBirth=p["date_of_birth"],
-                Sex=p["sex"],
-                ProvinceCode=p["province_code"],
-            )
+            response = await getattr(self._service, operation)(
+                IdempotencyKey=idempotency_key, **request(params.model_dump(mode="json")))
         except zeep.exceptions.Fault as fault:
             if (fault.code or "").endswith("Client"):
                 raise AgencyRejected(fault.message) from fault
             raise AgencyUnavailable(f"SOAP fault {fault.code}: {fault.message}") from fault
         except (httpx.TransportError, zeep.exceptions.TransportError) as exc:
             raise AgencyUnavailable(f"{type(exc).__name__}: {exc}") from exc
-        card = serialize_object(response, dict)
-        return {
-            "card_number": card["CardNumber"],
-            "beneficiary_group": card["BeneficiaryGroup"],
-            "valid_from": card["ValidFrom"].isoformat(),
-            "valid_to": card["ValidTo"].isoformat(),
-        }
+        return result(serialize_object(response, dict))
 
     async def aclose(self) -> None:
         await self._transport.aclose()

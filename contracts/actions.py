@@ -17,6 +17,7 @@ from contracts.identifiers import (
     BhytCardNumber,
     PersonalIdNumber,
     Sex,
+    TaxCode,
     check_personal_id_matches,
 )
 from contracts.text import PersonName, Text
@@ -117,6 +118,30 @@ class AssignedPersonalId(_Model):
         return self
 
 
+# tax: tax authority, Kafka-native
+class IssueEnterpriseCode(_Model):
+    enterprise_name: Text
+    province_code: str = Field(pattern=r"^\d{2}$")
+    representative_id: PersonalIdNumber
+
+
+class EnterpriseCodeIssued(_Model):
+    enterprise_code: TaxCode = Field(description="Also the tax code and the social-insurance unit code")
+    issued_at: datetime
+
+
+# insurance: employer registration
+class RegisterEmployer(_Model):
+    unit_code: TaxCode
+    unit_name: Text
+    employees: int = Field(ge=0)
+
+
+class EmployerRegistered(_Model):
+    unit_code: TaxCode
+    registered_at: datetime
+
+
 # portal: one-stop shop, Kafka-native
 class ReturnResult(_Model):
     documents: dict[str, str] = Field(description="Result documents by name, e.g. birth certificate no.")
@@ -145,6 +170,10 @@ ACTIONS: dict[str, Action] = {
                              "Register a birth and issue the e-birth certificate"),
     "issue_health_card": Action("insurance", IssueHealthCard, HealthCardIssued,
                                 "Issue a child's health-insurance card (thẻ BHYT, group TE)"),
+    "issue_enterprise_code": Action("tax", IssueEnterpriseCode, EnterpriseCodeIssued,
+                                    "Issue the enterprise code, which is also its tax code"),
+    "register_employer": Action("insurance", RegisterEmployer, EmployerRegistered,
+                                "Register the enterprise as a social-insurance unit"),
     "return_result": Action("portal", ReturnResult, ResultReturned,
                             "Return the result documents to the citizen"),
 }

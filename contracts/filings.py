@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Self
+from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -75,5 +75,22 @@ class BirthFiling(_Strict):
         return self
 
 
-FILING_MODELS: dict[str, type[BaseModel]] = {"birth": BirthFiling}
+class Representative(_Strict):
+    full_name: PersonName
+    personal_id: PersonalIdNumber
+
+
+class BusinessFiling(_Strict):
+    """Đăng ký doanh nghiệp: a new enterprise, its head office and legal representative."""
+
+    enterprise_name: Text = Field(min_length=3, max_length=200)
+    enterprise_type: Literal["TNHH", "CP", "DNTN", "HD"] = Field(
+        description="TNHH limited liability, CP joint-stock, DNTN sole proprietorship, HD partnership")
+    head_office: Address
+    legal_representative: Representative
+    charter_capital_vnd: int = Field(gt=0)
+    employees: int = Field(ge=0, le=1_000_000)
+
+
+FILING_MODELS: dict[str, type[BaseModel]] = {"birth": BirthFiling, "business": BusinessFiling}
 """Filing kinds a procedure may declare, by name."""

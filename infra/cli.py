@@ -83,7 +83,7 @@ def _catalog(args: argparse.Namespace) -> int:
         print(f"{proc.id}: {proc.title} (deadline {proc.deadline_working_days:g} working days)")
         for step in proc.steps:
             after = f" after {', '.join(step.depends_on)}" if step.depends_on else ""
-            print(f"  {step.id:<22} {step.agency:<11} {step.action}{after}")
+            print(f"  {step.id:<24} {step.agency:<11} {step.action}{after}")
     return 0
 
 

@@ -48,7 +48,7 @@ NATIVE_FILINGS: dict[str, Callable[[dict[str, Any]], DossierFiled]] = {
     "justice": normalize.justice_birth,
 }
 # Agencies whose outbox the hub reads (Kafka-native ones, and the bridged ones via connectors).
-SOURCES = ("justice", "population", "insurance", "portal")
+SOURCES = ("justice", "population", "insurance", "tax", "portal")
 
 
 # Agencies that may file dossiers, and pass on citizens' requests about them, as envelopes.

@@ -8,10 +8,11 @@ from infra.sandbox.insurance import InsuranceService
 from infra.sandbox.justice import JusticeAgency
 from infra.sandbox.population import PopulationRegistry
 from infra.sandbox.portal import PortalAgency
+from infra.sandbox.tax import TaxAuthority
 
 
 class SandboxAgencies:
-    """justice and portal on Kafka, population over REST, insurance over SOAP, on 127.0.0.1."""
+    """justice, tax and portal on Kafka, population over REST, insurance over SOAP, on 127.0.0.1."""
 
     def __init__(self, bootstrap: str, *, seed: int = 2026, citizens: int = 300,
                  effects_dir: Path | None = None) -> None:
@@ -22,15 +23,16 @@ class SandboxAgencies:
         self.insurance = InsuranceService(path("insurance"))
         self.justice = JusticeAgency(bootstrap, path("justice"))
         self.portal = PortalAgency(bootstrap, path("portal"))
+        self.tax = TaxAuthority(bootstrap, path("tax"), seed)
 
     async def start(self, population_port: int = 0, insurance_port: int = 0) -> None:
         await self.population.start(population_port)
         await self.insurance.start(insurance_port)
-        await self.justice.start()
-        await self.portal.start()
+        for agency in (self.justice, self.tax, self.portal):
+            await agency.start()
 
     async def stop(self) -> None:
-        for agency in (self.portal, self.justice, self.insurance, self.population):
+        for agency in (self.portal, self.tax, self.justice, self.insurance, self.population):
             await agency.stop()
 
     @property

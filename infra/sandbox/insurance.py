@@ -1,15 +1,20 @@
 """Social and health insurance sandbox (BHXH/BHYT): a legacy SOAP 1.1 service.
 
 Serves ``contracts/wsdl/insurance.wsdl`` at ``GET /soap?wsdl`` (with its own address) and
-answers ``POST /soap``. Operation IssueHealthInsuranceCard issues a group-TE card to a child under
-six; a repeated IdempotencyKey returns the first card and issues nothing. Refusals are
+answers ``POST /soap``:
+
+* IssueHealthInsuranceCard issues a group-TE card to a child under six;
+* RegisterEmployer registers an enterprise as a social-insurance unit under its enterprise code.
+
+A repeated IdempotencyKey returns the first answer and does nothing. Refusals are
 ``soap:Client`` faults, internal failures ``soap:Server`` faults, both with HTTP 500 as SOAP 1.1
 requires.
 """
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from xml.sax.saxutils import escape
@@ -17,13 +22,12 @@ from xml.sax.saxutils import escape
 from aiohttp import web
 from lxml import etree
 
-from contracts.identifiers import IdentifierError, Sex, check_bhyt_card, check_personal_id
+from contracts.identifiers import IdentifierError, Sex, check_bhyt_card, check_personal_id, check_tax_code
 from infra.sandbox.effects import EffectLog
 from infra.sandbox.http import HttpServer
 
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 NS = "urn:lienthong:insurance:v1"
-_FIELDS = ("IdempotencyKey", "PersonalId", "FullName", "DateOfBirth", "Sex", "ProvinceCode")
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True)
 
 
@@ -42,8 +46,14 @@ class InsuranceService:
     def __init__(self, effects_path: Path | None = None, today: date | None = None) -> None:
         self.effects = EffectLog("insurance", effects_path)
         self.cards: dict[str, dict[str, str]] = {}  # by personal ID
+        self.employers: dict[str, dict[str, str]] = {}  # by unit (enterprise) code
         self._today = today
         self.server_faults_for = 0  # answer this many calls with soap:Server (to exercise retries)
+        self._operations: dict[str, tuple[tuple[str, ...], Callable[[dict[str, str]], dict[str, str]]]] = {
+            "IssueHealthInsuranceCard": (
+                ("PersonalId", "FullName", "DateOfBirth", "Sex", "ProvinceCode"), self._issue_card),
+            "RegisterEmployer": (("UnitCode", "UnitName", "Employees"), self._register_employer),
+        }
         app = web.Application()
         app.add_routes([web.get("/soap", self._wsdl), web.post("/soap", self._call),
                         web.get("/healthz", self._health)])
@@ -60,7 +70,7 @@ class InsuranceService:
         return f"{self.server.base_url}/soap"
 
     async def _health(self, _: web.Request) -> web.Response:
-        return web.json_response({"status": "ok", "cards": len(self.cards)})
+        return web.json_response({"status": "ok", "cards": len(self.cards), "employers": len(self.employers)})
 
     async def _wsdl(self, _: web.Request) -> web.Response:
         text = (resources.files("contracts") / "wsdl" / "insurance.wsdl").read_text("utf-8")
@@ -71,25 +81,27 @@ class InsuranceService:
         try:
             root = etree.fromstring(await request.read(), _PARSER)
             body = root.find(f"{{{SOAP_ENV}}}Body")
-            operation = body[0] if body is not None and len(body) else None
-            if operation is None or operation.tag != f"{{{NS}}}IssueHealthInsuranceCardRequest":
-                raise ClientFault("unknown operation: expected IssueHealthInsuranceCardRequest")
+            element = body[0] if body is not None and len(body) else None
+            name = etree.QName(element).localname.removesuffix("Request") if element is not None else ""
+            if element is None or etree.QName(element).namespace != NS or name not in self._operations:
+                raise ClientFault(f"unknown operation; this service offers {', '.join(self._operations)}")
             if self.server_faults_for > 0:
                 self.server_faults_for -= 1
-                return _fault("soap:Server", "card registry temporarily unavailable")
-            values = {f: (operation.findtext(f"{{{NS}}}{f}") or "").strip() for f in _FIELDS}
-            return _response(self._issue(values))
+                return _fault("soap:Server", "registry temporarily unavailable")
+            fields, perform = self._operations[name]
+            values = {f: (element.findtext(f"{{{NS}}}{f}") or "").strip() for f in ("IdempotencyKey", *fields)}
+            for field, value in values.items():
+                if not value:
+                    raise ClientFault(f"{field}: required")
+            if (answer := self.effects.repeat(values["IdempotencyKey"])) is None:
+                answer = perform(values)
+            return _response(f"{name}Response", answer)
         except etree.XMLSyntaxError as exc:
             return _fault("soap:Client", f"request is not well-formed XML: {exc}")
         except ClientFault as exc:
             return _fault("soap:Client", str(exc))
 
-    def _issue(self, v: dict[str, str]) -> dict[str, str]:
-        if (answer := self.effects.repeat(v["IdempotencyKey"])) is not None:
-            return answer
-        for field in _FIELDS:
-            if not v[field]:
-                raise ClientFault(f"{field}: required")
+    def _issue_card(self, v: dict[str, str]) -> dict[str, str]:
         try:
             check_personal_id(v["PersonalId"])
             dob = date.fromisoformat(v["DateOfBirth"])
@@ -113,16 +125,28 @@ class InsuranceService:
                             PersonalId=v["PersonalId"], FullName=v["FullName"])
         return card
 
+    def _register_employer(self, v: dict[str, str]) -> dict[str, str]:
+        try:
+            unit = check_tax_code(v["UnitCode"])
+            employees = int(v["Employees"])
+        except (IdentifierError, ValueError) as exc:
+            raise ClientFault(f"invalid request: {exc}") from None
+        if unit in self.employers:
+            raise ClientFault(f"UnitCode: {unit} is already a registered social-insurance unit")
+        answer = {"UnitCode": unit, "RegisteredAt": datetime.now(UTC).isoformat()}
+        self.employers[unit] = {"UnitName": v["UnitName"], "Employees": str(employees)}
+        self.effects.record(v["IdempotencyKey"], "employer_registered", answer, UnitName=v["UnitName"])
+        return answer
+
 
 def _envelope(body: str) -> str:
     return (f'<?xml version="1.0" encoding="UTF-8"?>\n<soap:Envelope xmlns:soap="{SOAP_ENV}">'
             f"<soap:Body>{body}</soap:Body></soap:Envelope>")
 
 
-def _response(card: dict[str, str]) -> web.Response:
-    fields = "".join(f"<tns:{k}>{escape(card[k])}</tns:{k}>"
-                     for k in ("CardNumber", "BeneficiaryGroup", "ValidFrom", "ValidTo"))
-    body = f'<tns:IssueHealthInsuranceCardResponse xmlns:tns="{NS}">{fields}</tns:IssueHealthInsuranceCardResponse>'
+def _response(element: str, fields: dict[str, str]) -> web.Response:
+    inner = "".join(f"<tns:{k}>{escape(v)}</tns:{k}>" for k, v in fields.items())
+    body = f'<tns:{element} xmlns:tns="{NS}">{inner}</tns:{element}>'
     return web.Response(text=_envelope(body), content_type="text/xml", charset="utf-8")
 
 

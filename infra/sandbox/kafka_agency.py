@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -11,10 +13,23 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from pydantic import BaseModel, ValidationError
 
 from contracts import topics
-from contracts.envelope import Envelope
-from contracts.events import STEP_REPLY, Outcome, StepCommand, StepReply
+from contracts.actions import ACTIONS
+from contracts.envelope import Envelope, describe_error
+from contracts.events import STEP_COMMAND, STEP_REPLY, Outcome, StepCommand, StepReply
+from infra.sandbox.effects import EffectLog
 
 log = structlog.get_logger("lienthong.sandbox")
+
+
+class AgencyAnswer(Exception):
+    """A handler's answer other than success: the agency refuses, or asks for documents."""
+
+    def __init__(self, outcome: Outcome, reason: str) -> None:
+        super().__init__(reason)
+        self.outcome = outcome
+
+
+Handler = Callable[[Any, StepCommand, Envelope], Awaitable[tuple[BaseModel, dict[str, Any]]]]
 
 
 class KafkaAgency:
@@ -22,8 +37,10 @@ class KafkaAgency:
 
     agency: str = ""
 
-    def __init__(self, bootstrap: str) -> None:
+    def __init__(self, bootstrap: str, effects_path: Path | None = None) -> None:
         self._bootstrap = bootstrap
+        self.effects = EffectLog(self.agency, effects_path)
+        self.drop_replies = 0  # perform this many commands but lose the reply (for tests)
         self._producer: AIOKafkaProducer | None = None
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task | None = None
@@ -76,12 +93,49 @@ class KafkaAgency:
                 await self._consumer.commit()
 
     async def handle(self, envelope: Envelope) -> None:
-        raise NotImplementedError
+        """Perform step commands; subclasses add other message types (status updates…)."""
+        if envelope.type == STEP_COMMAND:
+            await self.perform(envelope)
 
-    async def reply(self, command: Envelope, outcome: Outcome, result: BaseModel | None = None,
+    async def perform(self, envelope: Envelope) -> None:
+        """Perform a command once per idempotency key and reply; a repeat gets the first answer."""
+        command = envelope.payload(StepCommand)
+        key = envelope.idempotencykey
+        if not key:
+            await self.reply(envelope, Outcome.REJECTED, reason=f"{self.agency} needs an idempotency key")
+            return
+        if (answer := self.effects.repeat(key)) is not None:
+            await self.reply(envelope, Outcome.SUCCEEDED, answer)
+            return
+        handler = self.handlers().get(command.action)
+        if handler is None:
+            await self.reply(envelope, Outcome.REJECTED, reason=f"{self.agency} does not perform {command.action!r}")
+            return
+        try:
+            params = ACTIONS[command.action].params.model_validate(command.params)
+            result, details = await handler(params, command, envelope)
+        except ValidationError as exc:
+            await self.reply(envelope, Outcome.REJECTED, reason=f"invalid {command.action}: {describe_error(exc)}")
+            return
+        except AgencyAnswer as answer:
+            await self.reply(envelope, answer.outcome, reason=str(answer))
+            return
+        self.effects.record(key, command.action, result.model_dump(mode="json"), **details)
+        if self.drop_replies > 0:
+            self.drop_replies -= 1
+            return
+        await self.reply(envelope, Outcome.SUCCEEDED, result)
+
+    def handlers(self) -> dict[str, Handler]:
+        """Action name -> coroutine(params, command, envelope) returning (result, effect details)."""
+        return {}
+
+    async def reply(self, command: Envelope, outcome: Outcome, result: BaseModel | dict | None = None,
                     reason: str | None = None) -> None:
         cmd = command.payload(StepCommand)
+        if isinstance(result, BaseModel):
+            result = result.model_dump(mode="json")
         data = StepReply(step=cmd.step, action=cmd.action, agency=self.agency, outcome=outcome,
-                         result=result.model_dump(mode="json") if result else {}, reason=reason)
+                         result=result or {}, reason=reason)
         out = command.caused(source=f"/agency/{self.agency}", type=STEP_REPLY, data=data)
         await self.send_outbox(command.subject, out.to_bytes())

@@ -1,7 +1,8 @@
 """Public-service portal sandbox (Cổng dịch vụ công / một cửa): Kafka-native.
 
-Keeps each dossier's status timeline as the citizen sees it, and performs ``return_result``
-commands (the result documents reach the citizen) once per idempotency key.
+Files dossiers for any procedure as contract envelopes, passes on citizens' requests (withdraw,
+supply documents), keeps each dossier's status timeline and apologies as the citizen sees them,
+and performs ``return_result`` commands (the result documents reach the citizen) once per key.
 """
 
 from __future__ import annotations
@@ -19,25 +20,21 @@ from contracts.events import (
     DOSSIER_STATUS,
     DOSSIER_SUPPLEMENTED,
     DOSSIER_WITHDRAWN,
-    STEP_COMMAND,
     DossierFiled,
     DossierSupplemented,
     DossierWithdrawn,
-    Outcome,
     OverdueNotice,
     StatusUpdate,
     StepCommand,
 )
-from infra.sandbox.effects import EffectLog
-from infra.sandbox.kafka_agency import KafkaAgency
+from infra.sandbox.kafka_agency import Handler, KafkaAgency
 
 
 class PortalAgency(KafkaAgency):
     agency = "portal"
 
     def __init__(self, bootstrap: str, effects_path: Path | None = None) -> None:
-        super().__init__(bootstrap)
-        self.effects = EffectLog("portal", effects_path)
+        super().__init__(bootstrap, effects_path)
         self.timelines: dict[str, list[StatusUpdate]] = defaultdict(list)
         self.documents: dict[str, dict[str, str]] = {}
         self.apologies: dict[str, list[OverdueNotice]] = defaultdict(list)
@@ -72,17 +69,12 @@ class PortalAgency(KafkaAgency):
             self.timelines[envelope.subject].append(envelope.payload(StatusUpdate))
         elif envelope.type == DOSSIER_OVERDUE:
             self.apologies[envelope.subject].append(envelope.payload(OverdueNotice))
-        elif envelope.type == STEP_COMMAND:
-            command = envelope.payload(StepCommand)
-            key = envelope.idempotencykey or ""
-            if command.action != "return_result" or not key:
-                await self.reply(envelope, Outcome.REJECTED, reason=f"portal does not perform {command.action!r}")
-                return
-            if (answer := self.effects.repeat(key)) is not None:
-                await self.reply(envelope, Outcome.SUCCEEDED, ResultReturned.model_validate(answer))
-                return
-            params = ReturnResult.model_validate(command.params)
-            result = ResultReturned(returned_at=datetime.now(UTC))
-            self.documents[envelope.subject] = params.documents
-            self.effects.record(key, "result_returned", result.model_dump(mode="json"), documents=params.documents)
-            await self.reply(envelope, Outcome.SUCCEEDED, result)
+        else:
+            await super().handle(envelope)
+
+    def handlers(self) -> dict[str, Handler]:
+        return {"return_result": self._return_result}
+
+    async def _return_result(self, params: ReturnResult, command: StepCommand, envelope: Envelope):
+        self.documents[envelope.subject] = params.documents
+        return ResultReturned(returned_at=datetime.now(UTC)), {"documents": params.documents}

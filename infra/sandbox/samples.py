@@ -61,3 +61,18 @@ def birth_filing(registry: PopulationRegistry, rng: random.Random, seq: int, *,
     if father is not None:
         filing |= {"ho_ten_cha": father.full_name, "so_dinh_danh_cha": father.personal_id}
     return filing
+
+
+def business_filing(registry: PopulationRegistry, rng: random.Random, *, employees: int = 12) -> dict[str, Any]:
+    """A canonical business-registration filing whose representative is in the registry."""
+    representative = _pick(registry, rng, rng.choice([Sex.MALE, Sex.FEMALE]))
+    return {
+        "enterprise_name": f"Công ty TNHH {rng.choice(['Nông sản', 'Thủy sản', 'Xây dựng', 'Du lịch'])} "
+                           f"{representative.full_name.split()[-1]} Hậu Giang",
+        "enterprise_type": "TNHH",
+        "head_office": {"commune_code": "31360", "commune_name": "xã Thạnh Xuân", "province_code": "92",
+                        "former_commune_code": None, "street": "Quốc lộ 1A"},
+        "legal_representative": {"full_name": representative.full_name, "personal_id": representative.personal_id},
+        "charter_capital_vnd": 2_000_000_000,
+        "employees": employees,
+    }

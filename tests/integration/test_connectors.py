@@ -151,3 +151,15 @@ async def test_insurance_serves_its_wsdl_with_its_own_address(insurance):
     async with httpx.AsyncClient() as client:
         wsdl = (await client.get(f"{service.address}?wsdl")).text
     assert f'location="{service.address}"' in wsdl and "IssueHealthInsuranceCard" in wsdl
+
+
+async def test_insurance_registers_an_employer_once_under_its_enterprise_code(insurance):
+    service, connector = insurance
+    cmd = command("insurance", "register_employer", unit_code="0100100079", unit_name="Công ty TNHH A", employees=3)
+    first = await perform(connector, cmd, "d/emp", attempts=1, backoff_s=0)
+    again = await perform(connector, cmd, "d/emp", attempts=1, backoff_s=0)
+    assert first.outcome is Outcome.SUCCEEDED and first.result == again.result
+    assert first.result["unit_code"] == "0100100079" and len(service.effects) == 1
+    bad = await perform(connector, command("insurance", "register_employer", unit_code="0100100078",
+                                           unit_name="X Y Z", employees=1), "d/bad", attempts=1, backoff_s=0)
+    assert bad.outcome is Outcome.REJECTED and "wrong check digit" in bad.reason

@@ -100,3 +100,18 @@ def test_text_is_nfc_and_names_compare_like_an_officer():
     assert normalize_text(decomposed) == "Nguyễn Thị Bá"
     assert same_name(decomposed, "nguyễn thị bá")
     assert not same_name("Nguyễn Thị Bá", "Nguyễn Thị Ba")
+
+
+def test_tax_code_check_digit_and_forms():
+    from contracts.identifiers import check_tax_code, tax_check_digit
+
+    assert tax_check_digit("010010007") == 9
+    assert check_tax_code("0100100079") == "0100100079"
+    assert check_tax_code("0100100079-001") == "0100100079-001"
+    assert check_tax_code("0100100079001") == "0100100079-001"
+    with pytest.raises(IdentifierError, match="wrong check digit"):
+        check_tax_code("0100100078")
+    with pytest.raises(IdentifierError, match="must be 10 digits, or 13"):
+        check_tax_code("01001000")
+    with pytest.raises(IdentifierError, match="branch suffix must be 001-999"):
+        check_tax_code("0100100079-000")
