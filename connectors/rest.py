@@ -19,6 +19,7 @@ _ROUTES = {
     "verify_citizen": "/v1/citizens/verify",
     "assign_personal_id": "/v1/personal-ids",
     "register_residence": "/v1/residences",
+    "remove_residence": "/v1/residences/removals",
 }
 _REFUSALS = {400, 404, 409, 422}
 

@@ -1,7 +1,7 @@
 """SOAP bridge to the legacy social and health insurance service (BHXH/BHYT) through zeep.
 
 Actions map onto WSDL operations in ``_OPERATIONS``: ``issue_health_card`` →
-IssueHealthInsuranceCard, ``register_employer`` → RegisterEmployer.
+IssueHealthInsuranceCard, ``register_employer`` → RegisterEmployer, ``pay_funeral_allowance`` → PayFuneralAllowance.
 
 The WSDL is read from ``contracts/wsdl/insurance.wsdl`` (never fetched over the network); the
 endpoint address comes from configuration. Calls use zeep's async transport, so the event loop is
@@ -40,6 +40,12 @@ _OPERATIONS: dict[str, tuple[str, Callable[[dict], dict], Callable[[dict], dict]
         "RegisterEmployer",
         lambda p: {"UnitCode": p["unit_code"], "UnitName": p["unit_name"], "Employees": p["employees"]},
         lambda r: {"unit_code": r["UnitCode"], "registered_at": r["RegisteredAt"].isoformat()},
+    ),
+    "pay_funeral_allowance": (
+        "PayFuneralAllowance",
+        lambda p: {"DeceasedId": p["deceased_id"], "DeathCertificateNo": p["death_certificate_no"],
+                   "BeneficiaryId": p["beneficiary_id"], "BeneficiaryName": p["beneficiary_name"]},
+        lambda r: {"payment_ref": r["PaymentRef"], "amount_vnd": r["AmountVnd"]},
     ),
 }
 

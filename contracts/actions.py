@@ -66,6 +66,17 @@ class RegisterResidence(_Model):
     household_member_id: PersonalIdNumber = Field(description="The parent the child lives with")
 
 
+class RemoveResidence(_Model):
+    personal_id: PersonalIdNumber
+    death_certificate_no: str = Field(min_length=1)
+
+
+class ResidenceRemoved(_Model):
+    removal_id: str
+    personal_id: PersonalIdNumber
+    removed_at: datetime
+
+
 class ResidenceRegistered(_Model):
     residence_id: str
     personal_id: PersonalIdNumber
@@ -87,6 +98,19 @@ class RegisterBirth(_Model):
 
 class BirthRegistered(_Model):
     birth_certificate_no: str = Field(min_length=1)
+    registered_at: datetime
+
+
+class RegisterDeath(_Model):
+    death_notice_no: str
+    deceased: ParentRef
+    date_of_death: date
+    place_of_death: Text
+    declarant: ParentRef
+
+
+class DeathRegistered(_Model):
+    death_certificate_no: str = Field(min_length=1)
     registered_at: datetime
 
 
@@ -116,6 +140,18 @@ class AssignedPersonalId(_Model):
     def _id_matches_holder(self) -> Self:
         check_personal_id_matches(self.personal_id, self.date_of_birth, self.sex)
         return self
+
+
+class PayFuneralAllowance(_Model):
+    deceased_id: PersonalIdNumber
+    death_certificate_no: str = Field(min_length=1)
+    beneficiary_id: PersonalIdNumber
+    beneficiary_name: PersonName
+
+
+class FuneralAllowancePaid(_Model):
+    payment_ref: str
+    amount_vnd: int = Field(gt=0)
 
 
 # tax: tax authority, Kafka-native
@@ -168,6 +204,12 @@ ACTIONS: dict[str, Action] = {
                                  "Register permanent residence (đăng ký thường trú)"),
     "register_birth": Action("justice", RegisterBirth, BirthRegistered,
                              "Register a birth and issue the e-birth certificate"),
+    "register_death": Action("justice", RegisterDeath, DeathRegistered,
+                             "Register a death and issue the e-death certificate"),
+    "remove_residence": Action("population", RemoveResidence, ResidenceRemoved,
+                               "Remove a deceased citizen's permanent residence (xóa đăng ký thường trú)"),
+    "pay_funeral_allowance": Action("insurance", PayFuneralAllowance, FuneralAllowancePaid,
+                                    "Pay the funeral allowance (trợ cấp mai táng) for an insured person"),
     "issue_health_card": Action("insurance", IssueHealthCard, HealthCardIssued,
                                 "Issue a child's health-insurance card (thẻ BHYT, group TE)"),
     "issue_enterprise_code": Action("tax", IssueEnterpriseCode, EnterpriseCodeIssued,

@@ -41,10 +41,11 @@ class StepDef(BaseModel):
     inputs: dict[str, str] = Field(
         description="param (dotted for nested) -> source path: filing.<field…> or steps.<id>.<field…>"
     )
-    skip_unless: str | None = Field(default=None, description="Skip the step when this path is empty")
-    on_failure: Literal["reject", "stop"] = Field(
+    skip_unless: str | None = Field(default=None, description="Skip the step unless this path is truthy")
+    on_failure: Literal["reject", "stop", "continue"] = Field(
         default="stop",
-        description="reject: the dossier is not accepted (status 3); stop: processing stops (status 8)",
+        description="reject: the dossier is not accepted (status 3); stop: processing stops (status 8); "
+                    "continue: the step is recorded as declined and the dossier goes on",
     )
     status_on_start: DossierStatus | None = None
     deadline_working_days: float | None = Field(default=None, ge=0)

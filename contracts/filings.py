@@ -92,5 +92,32 @@ class BusinessFiling(_Strict):
     employees: int = Field(ge=0, le=1_000_000)
 
 
-FILING_MODELS: dict[str, type[BaseModel]] = {"birth": BirthFiling, "business": BusinessFiling}
+class Declarant(_Strict):
+    full_name: PersonName
+    personal_id: PersonalIdNumber
+    relationship: Text = Field(min_length=1, max_length=50, description="To the deceased, e.g. con (child)")
+
+
+class DeathFiling(_Strict):
+    """Khai tử: the death notice (giấy báo tử) and which linked procedures the family asks for."""
+
+    death_notice_no: str = Field(min_length=1, max_length=40)
+    deceased: Representative
+    date_of_death: date
+    place_of_death: Text
+    declarant: Declarant
+    include_residence_removal: bool = Field(description="Also remove the permanent residence registration")
+    include_funeral_allowance: bool = Field(description="Also claim the funeral allowance (trợ cấp mai táng)")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.date_of_death > date.today():
+            raise ValueError("date_of_death: the date of death is in the future")
+        if self.declarant.personal_id == self.deceased.personal_id:
+            raise ValueError("declarant.personal_id: the declarant cannot be the deceased")
+        return self
+
+
+FILING_MODELS: dict[str, type[BaseModel]] = {"birth": BirthFiling, "business": BusinessFiling,
+                                             "death": DeathFiling}
 """Filing kinds a procedure may declare, by name."""

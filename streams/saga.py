@@ -12,6 +12,8 @@ Rules, the same for every procedure:
   between them are dispatched together, so they run in parallel;
 * a step's ``status_on_start`` moves the dossier forward (e.g. 4 processing, 9 processed);
 * all steps done → status 10 (result returned);
+* a step with ``on_failure = "continue"`` that is refused or fails is recorded as declined and
+  the dossier goes on (e.g. no funeral allowance because the deceased was not insured);
 * an intake step the agency refuses (``rejected``) → status 3 (not accepted); any other refusal,
   and any technical failure, → status 8 (stopped); pending steps are cancelled and late replies
   are recorded without moving the dossier;
@@ -45,9 +47,10 @@ from contracts.working_days import WorkingCalendar, default_calendar
 State = dict[str, Any]
 
 PENDING, RUNNING, SUCCEEDED, SKIPPED, CANCELLED = "pending", "running", "succeeded", "skipped", "cancelled"
+DECLINED = "declined"  # refused or failed, but the procedure says the dossier goes on
 REDISPATCHED = "redispatched"
 AWAITING_DOCUMENTS = "awaiting_documents"
-DONE_OK = {SUCCEEDED, SKIPPED}
+DONE_OK = {SUCCEEDED, SKIPPED, DECLINED}
 
 
 @dataclass(frozen=True)
@@ -135,11 +138,13 @@ def apply_reply(proc: Procedure, state: State, reply: StepReply, now: datetime,
         _set_status(state, DossierStatus.DOCUMENTS_REQUESTED, reason, effects)
         return state, effects
     outcome, result, reason = _checked_outcome(step, reply)
-    step_state.update(state=outcome.value, finished_at=now.isoformat(), result=result, reason=reason)
-    effects = [StepTransition(step.id, step.agency, outcome.value, reason, _duration_ms(step_state))]
+    declined = outcome is not Outcome.SUCCEEDED and step.on_failure == "continue"
+    new_state = DECLINED if declined else outcome.value
+    step_state.update(state=new_state, finished_at=now.isoformat(), result=result, reason=reason)
+    effects = [StepTransition(step.id, step.agency, new_state, reason, _duration_ms(step_state))]
     if state["done"]:
         return state, effects  # a late reply after the dossier ended: recorded, nothing more
-    if outcome is not Outcome.SUCCEEDED:
+    if outcome is not Outcome.SUCCEEDED and not declined:
         refused_at_intake = outcome is Outcome.REJECTED and step.on_failure == "reject"
         final = DossierStatus.NOT_ACCEPTED if refused_at_intake else DossierStatus.PROCESSING_STOPPED
         _finish(proc, state, final, f"{step.id} ({step.agency}): {reason}", now, effects)
@@ -268,7 +273,7 @@ def _advance(proc: Procedure, state: State, now: datetime, effects: list[Effect]
             if not all(steps[d]["state"] in DONE_OK for d in step.depends_on):
                 continue
             progressed = True
-            if step.skip_unless and _resolve(step.skip_unless, state) in (None, "", {}, []):
+            if step.skip_unless and not _resolve(step.skip_unless, state):
                 steps[step.id].update(state=SKIPPED, finished_at=now.isoformat())
                 effects.append(StepTransition(step.id, step.agency, SKIPPED))
                 continue

@@ -20,7 +20,9 @@ class SandboxAgencies:
             return effects_dir / f"{agency}.effects.jsonl" if effects_dir else None
 
         self.population = PopulationRegistry(seed, citizens, path("population"))
-        self.insurance = InsuranceService(path("insurance"))
+        # Two in three of the synthetic adults have social insurance (deterministic by ID).
+        insured = {pid for pid in self.population.citizens if int(pid[-1]) % 3 != 0}
+        self.insurance = InsuranceService(path("insurance"), insured=insured)
         self.justice = JusticeAgency(bootstrap, path("justice"))
         self.portal = PortalAgency(bootstrap, path("portal"))
         self.tax = TaxAuthority(bootstrap, path("tax"), seed)

@@ -4,7 +4,8 @@ Serves ``contracts/wsdl/insurance.wsdl`` at ``GET /soap?wsdl`` (with its own add
 answers ``POST /soap``:
 
 * IssueHealthInsuranceCard issues a group-TE card to a child under six;
-* RegisterEmployer registers an enterprise as a social-insurance unit under its enterprise code.
+* RegisterEmployer registers an enterprise as a social-insurance unit under its enterprise code;
+* PayFuneralAllowance pays the funeral allowance (10 × the base salary) for an insured person.
 
 A repeated IdempotencyKey returns the first answer and does nothing. Refusals are
 ``soap:Client`` faults, internal failures ``soap:Server`` faults, both with HTTP 500 as SOAP 1.1
@@ -29,6 +30,8 @@ from infra.sandbox.http import HttpServer
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 NS = "urn:lienthong:insurance:v1"
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True)
+BASE_SALARY_VND = 2_340_000  # lương cơ sở from 1 July 2024; configuration, not law
+FUNERAL_ALLOWANCE_VND = 10 * BASE_SALARY_VND
 
 
 class ClientFault(Exception):
@@ -43,8 +46,11 @@ def sixth_birthday(dob: date) -> date:
 
 
 class InsuranceService:
-    def __init__(self, effects_path: Path | None = None, today: date | None = None) -> None:
+    def __init__(self, effects_path: Path | None = None, today: date | None = None,
+                 insured: set[str] | None = None) -> None:
         self.effects = EffectLog("insurance", effects_path)
+        self.insured: set[str] = set(insured or ())  # personal IDs with social insurance
+        self.allowances: dict[str, dict[str, str]] = {}  # by deceased personal ID
         self.cards: dict[str, dict[str, str]] = {}  # by personal ID
         self.employers: dict[str, dict[str, str]] = {}  # by unit (enterprise) code
         self._today = today
@@ -53,6 +59,8 @@ class InsuranceService:
             "IssueHealthInsuranceCard": (
                 ("PersonalId", "FullName", "DateOfBirth", "Sex", "ProvinceCode"), self._issue_card),
             "RegisterEmployer": (("UnitCode", "UnitName", "Employees"), self._register_employer),
+            "PayFuneralAllowance": (("DeceasedId", "DeathCertificateNo", "BeneficiaryId", "BeneficiaryName"),
+                                    self._pay_funeral_allowance),
         }
         app = web.Application()
         app.add_routes([web.get("/soap", self._wsdl), web.post("/soap", self._call),
@@ -136,6 +144,18 @@ class InsuranceService:
         answer = {"UnitCode": unit, "RegisteredAt": datetime.now(UTC).isoformat()}
         self.employers[unit] = {"UnitName": v["UnitName"], "Employees": str(employees)}
         self.effects.record(v["IdempotencyKey"], "employer_registered", answer, UnitName=v["UnitName"])
+        return answer
+
+
+    def _pay_funeral_allowance(self, v: dict[str, str]) -> dict[str, str]:
+        if v["DeceasedId"] not in self.insured:
+            raise ClientFault(f"DeceasedId: {v['DeceasedId'][:3]}******{v['DeceasedId'][-3:]} was not insured; "
+                              "no funeral allowance is due")
+        if v["DeceasedId"] in self.allowances:
+            raise ClientFault("DeceasedId: the funeral allowance was already paid under another request")
+        answer = {"PaymentRef": f"MT-{len(self.allowances) + 1:06d}", "AmountVnd": str(FUNERAL_ALLOWANCE_VND)}
+        self.allowances[v["DeceasedId"]] = answer | {"BeneficiaryId": v["BeneficiaryId"]}
+        self.effects.record(v["IdempotencyKey"], "funeral_allowance_paid", answer, DeceasedId=v["DeceasedId"])
         return answer
 
 

@@ -1,7 +1,7 @@
 """Civil-status sandbox (hộ tịch, justice): Kafka-native.
 
 Files birth dossiers onto ``agency.justice.outbox`` in its own flat Vietnamese format, performs
-``register_birth`` commands from its inbox (once per idempotency key) and keeps every status update
+``register_birth`` and ``register_death`` commands from its inbox (once per idempotency key) and keeps every status update
 and apology the hub sends back about the dossiers it filed.
 """
 
@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from contracts.actions import BirthRegistered, RegisterBirth
+from contracts.actions import BirthRegistered, DeathRegistered, RegisterBirth, RegisterDeath
 from contracts.envelope import Envelope
 from contracts.events import DOSSIER_OVERDUE, DOSSIER_STATUS, Outcome, OverdueNotice, StatusUpdate, StepCommand
 from contracts.text import normalize_text
@@ -44,7 +44,12 @@ class JusticeAgency(KafkaAgency):
             await super().handle(envelope)
 
     def handlers(self) -> dict[str, Handler]:
-        return {"register_birth": self._register_birth}
+        return {"register_birth": self._register_birth, "register_death": self._register_death}
+
+    async def _register_death(self, params: RegisterDeath, command: StepCommand, envelope: Envelope):
+        now = datetime.now(UTC)
+        result = DeathRegistered(death_certificate_no=f"KT-{now:%Y}-{len(self.effects) + 1:05d}", registered_at=now)
+        return result, {"deceased_id": params.deceased.personal_id, "dossier_id": envelope.subject}
 
     async def _register_birth(self, params: RegisterBirth, command: StepCommand, envelope: Envelope):
         if _born_outside_a_facility(params.place_of_birth) and "witness_statement" not in command.supplement:

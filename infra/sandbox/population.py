@@ -4,6 +4,7 @@
     POST /v1/citizens/verify          check ID and name match the registry 200 | 404 | 409
     POST /v1/personal-ids             assign a newborn's personal ID      201 (200 on a repeat)
     POST /v1/residences               register permanent residence        201 (200 on a repeat) | 404 | 422
+    POST /v1/residences/removals      remove a deceased's residence       201 (200 on a repeat) | 404 | 409
 
 Writes need an ``Idempotency-Key`` header; a repeated key returns the first answer and performs
 nothing. Errors are RFC 9457 problem documents naming the field and the rule.
@@ -21,7 +22,7 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from contracts import units
-from contracts.actions import AssignPersonalId, RegisterResidence, VerifyCitizen
+from contracts.actions import AssignPersonalId, RegisterResidence, RemoveResidence, VerifyCitizen
 from contracts.envelope import describe_error
 from contracts.identifiers import IdentifierError, check_personal_id, make_personal_id
 from contracts.text import same_name
@@ -85,6 +86,7 @@ class PopulationRegistry:
         self.citizens: dict[str, Citizen] = {c.personal_id: c for c in generate(seed, count)}
         self.effects = EffectLog("population", effects_path)
         self.residences: dict[str, dict[str, Any]] = {}
+        self.deceased: set[str] = set()
         self._rng = random.Random(seed + 1)
         self.unavailable_for = 0  # answer this many requests with 503 (to exercise retries)
         self.verify_gate: Gate | None = None  # hold verifications together (to prove parallelism)
@@ -95,6 +97,7 @@ class PopulationRegistry:
             web.post("/v1/citizens/verify", self._verify),
             web.post("/v1/personal-ids", self._assign_id),
             web.post("/v1/residences", self._register_residence),
+            web.post("/v1/residences/removals", self._remove_residence),
         ])
         self.server = HttpServer(app)
 
@@ -166,6 +169,20 @@ class PopulationRegistry:
                 "registered_at": datetime.now(UTC).isoformat()}
         self.residences[body.personal_id] = data | {"household_member_id": body.household_member_id}
         self.effects.record(key, "residence_registered", data)
+        return web.json_response(data, status=201)
+
+    @_idempotent(RemoveResidence)
+    async def _remove_residence(self, body: RemoveResidence, key: str) -> web.Response:
+        citizen = self.citizens.get(body.personal_id)
+        if citizen is None:
+            return problem(404, "Citizen not found", f"personal_id: {body.personal_id} is not in the registry")
+        if body.personal_id in self.deceased:
+            return problem(409, "Already removed", f"personal_id: {body.personal_id} has no residence to remove")
+        self.deceased.add(body.personal_id)
+        data = {"removal_id": f"XTT-{len(self.deceased):06d}", "personal_id": body.personal_id,
+                "removed_at": datetime.now(UTC).isoformat()}
+        self.effects.record(key, "residence_removed", data, death_certificate_no=body.death_certificate_no,
+                            commune_code=citizen.commune_code)
         return web.json_response(data, status=201)
 
     def add_citizen(self, citizen: Citizen) -> None:

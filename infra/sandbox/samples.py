@@ -76,3 +76,22 @@ def business_filing(registry: PopulationRegistry, rng: random.Random, *, employe
         "charter_capital_vnd": 2_000_000_000,
         "employees": employees,
     }
+
+
+def death_filing(registry: PopulationRegistry, rng: random.Random, *, insured: bool,
+                 residence_removal: bool = True, funeral_allowance: bool = True) -> dict[str, Any]:
+    """A canonical death filing; ``insured`` picks a deceased whom the insurance sandbox covers."""
+    candidates = sorted((c for c in registry.citizens.values()
+                         if c.commune_code and c.personal_id not in registry.deceased
+                         and (int(c.personal_id[-1]) % 3 != 0) == insured), key=lambda c: c.personal_id)
+    deceased = rng.choice(candidates)
+    declarant = _pick(registry, rng, rng.choice([Sex.MALE, Sex.FEMALE]))
+    return {
+        "death_notice_no": f"GBT-{rng.randrange(10**6):06d}",
+        "deceased": {"full_name": deceased.full_name, "personal_id": deceased.personal_id},
+        "date_of_death": (date.today() - timedelta(days=2)).isoformat(),
+        "place_of_death": "Trung tâm Y tế huyện Châu Thành A",
+        "declarant": {"full_name": declarant.full_name, "personal_id": declarant.personal_id, "relationship": "con"},
+        "include_residence_removal": residence_removal,
+        "include_funeral_allowance": funeral_allowance,
+    }

@@ -47,7 +47,7 @@ def edited(old: str, new: str) -> str:
         ('depends_on = ["verify_mother", "verify_father"]', 'depends_on = ["verify_mother", "return_result"]',
          "step 'register_birth': depends on itself through a cycle"),
         ('on_failure = "reject"', 'on_failure = "ignore"',
-         "birth_bundle.toml: steps.0.on_failure: Input should be 'reject' or 'stop'"),
+         "birth_bundle.toml: steps.0.on_failure: Input should be 'reject', 'stop' or 'continue'"),
         ('id = "verify_father"', 'id = "verify_mother"', "step id verify_mother is used more than once"),
         ('filing = "birth"', 'filing = "marriage"', "unknown filing kind 'marriage'"),
         ('deadline_working_days = 3', 'deadline_working_days = 0',
