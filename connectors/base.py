@@ -30,6 +30,10 @@ class AgencyUnavailable(Exception):
     """The agency could not be reached or failed; worth retrying."""
 
 
+class ReplyLater(Exception):
+    """The agency accepted the request and will answer through a callback (e.g. a payment)."""
+
+
 class Connector(Protocol):
     agency: str
 
@@ -47,8 +51,9 @@ async def perform(
     *,
     attempts: int,
     backoff_s: float,
-) -> StepReply:
-    """Validate the command, call the agency with retries, and say how it went."""
+) -> StepReply | None:
+    """Validate the command, call the agency with retries, and say how it went (None: the agency
+    accepted it and its answer will come through a callback)."""
 
     def reply(outcome: Outcome, result: dict[str, Any] | None = None, reason: str | None = None) -> StepReply:
         return StepReply(step=command.step, action=command.action, agency=command.agency,
@@ -66,6 +71,8 @@ async def perform(
             return reply(Outcome.SUCCEEDED, await connector.call(command.action, params, idempotency_key))
         except AgencyRejected as exc:
             return reply(Outcome.REJECTED, reason=str(exc))
+        except ReplyLater:
+            return None
         except AgencyUnavailable as exc:
             if attempt == attempts:
                 return reply(Outcome.FAILED, reason=f"{connector.agency} unavailable after {attempts} attempts: {exc}")

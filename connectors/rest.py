@@ -1,4 +1,4 @@
-"""REST bridge to the population registry (CSDLQG về dân cư) over httpx.
+"""REST bridges over httpx: the population registry (CSDLQG về dân cư) and the payment gateway.
 
 HTTP maps onto the connector contract: 2xx → result; 404, 409 and 422 → the agency refused
 (``AgencyRejected`` with the problem's ``detail``); timeouts, connection errors and 5xx →
@@ -13,30 +13,27 @@ from typing import Any
 import httpx
 from pydantic import BaseModel
 
-from connectors.base import AgencyRejected, AgencyUnavailable
+from connectors.base import AgencyRejected, AgencyUnavailable, ReplyLater
 
 _ROUTES = {
     "verify_citizen": "/v1/citizens/verify",
     "assign_personal_id": "/v1/personal-ids",
     "register_residence": "/v1/residences",
     "remove_residence": "/v1/residences/removals",
+    "check_vneid_level": "/v1/vneid/check",
 }
 _REFUSALS = {400, 404, 409, 422}
 
 
-class PopulationConnector:
-    agency = "population"
+class _JsonApi:
+    """POST JSON with an Idempotency-Key; map HTTP answers onto the connector contract."""
 
     def __init__(self, base_url: str, timeout_s: float) -> None:
         self._client = httpx.AsyncClient(base_url=base_url, timeout=httpx.Timeout(timeout_s))
 
-    async def call(self, action: str, params: BaseModel, idempotency_key: str) -> dict[str, Any]:
+    async def _post(self, path: str, body: dict[str, Any], idempotency_key: str) -> dict[str, Any]:
         try:
-            response = await self._client.post(
-                _ROUTES[action],
-                json=params.model_dump(mode="json"),
-                headers={"Idempotency-Key": idempotency_key},
-            )
+            response = await self._client.post(path, json=body, headers={"Idempotency-Key": idempotency_key})
         except httpx.TransportError as exc:
             raise AgencyUnavailable(f"{type(exc).__name__}: {exc or 'no detail'}") from exc
         if response.is_success:
@@ -48,6 +45,34 @@ class PopulationConnector:
 
     async def aclose(self) -> None:
         await self._client.aclose()
+
+
+class PopulationConnector(_JsonApi):
+    agency = "population"
+
+    async def call(self, action: str, params: BaseModel, idempotency_key: str) -> dict[str, Any]:
+        return await self._post(_ROUTES[action], params.model_dump(mode="json"), idempotency_key)
+
+
+class PaymentConnector(_JsonApi):
+    """Creates payment requests; the gateway answers later on the hub's signed callback.
+
+    The payment reference is the command's idempotency key (``<dossier>/<step>``), so a
+    re-sent request is the same payment.
+    """
+
+    agency = "payment"
+
+    def __init__(self, base_url: str, timeout_s: float, callback_url: str) -> None:
+        super().__init__(base_url, timeout_s)
+        self._callback_url = callback_url
+
+    async def call(self, action: str, params: BaseModel, idempotency_key: str) -> dict[str, Any]:
+        body = params.model_dump(mode="json") | {"reference": idempotency_key, "callback_url": self._callback_url}
+        if action == "refund_payment":
+            return await self._post(f"/v1/payments/{params.transaction_id}/refunds", body, idempotency_key)
+        await self._post("/v1/payments", body, idempotency_key)
+        raise ReplyLater
 
 
 def _problem_detail(response: httpx.Response) -> str:

@@ -51,6 +51,16 @@ class CitizenRecord(_Model):
         return self
 
 
+class CheckVneidLevel(_Model):
+    personal_id: PersonalIdNumber
+    minimum_level: int = Field(ge=1, le=2)
+
+
+class VneidLevelConfirmed(_Model):
+    personal_id: PersonalIdNumber
+    vneid_level: int = Field(ge=1, le=2)
+
+
 class AssignPersonalId(_Model):
     full_name: PersonName
     date_of_birth: date
@@ -114,6 +124,19 @@ class DeathRegistered(_Model):
     registered_at: datetime
 
 
+class CheckCriminalRecord(_Model):
+    applicant: ParentRef
+    certificate_type: int = Field(ge=1, le=2)
+    purpose: Text
+    fee_transaction_id: str
+
+
+class CriminalRecordCertificate(_Model):
+    certificate_no: str
+    has_convictions: bool
+    issued_at: datetime
+
+
 # insurance: social and health insurance (BHXH/BHYT), legacy SOAP
 class IssueHealthCard(_Model):
     personal_id: PersonalIdNumber
@@ -166,6 +189,38 @@ class EnterpriseCodeIssued(_Model):
     issued_at: datetime
 
 
+class ComputeLandObligations(_Model):
+    """Form no. 15 (phiếu chuyển thông tin để xác định nghĩa vụ tài chính về đất đai)."""
+
+    dossier_code: str
+    complete_dossier_received_on: date
+    procedure_type: str
+    land_user_name: PersonName
+    land_user_id: PersonalIdNumber = Field(description="Personal ID, also the personal tax code since July 2025")
+    address_commune_code: str = Field(pattern=r"^\d{5}$")
+    declared_value_vnd: int = Field(gt=0)
+    area_m2: float = Field(gt=0)
+
+
+class LandObligationsNotice(_Model):
+    notice_no: str
+    registration_fee_vnd: int = Field(ge=0)
+    personal_income_tax_vnd: int = Field(ge=0)
+    land_use_fee_vnd: int = Field(ge=0)
+    total_vnd: int = Field(gt=0)
+
+
+class ConfirmObligations(_Model):
+    notice_no: str
+    transaction_id: str
+    amount_vnd: int = Field(gt=0)
+
+
+class ObligationsConfirmed(_Model):
+    notice_no: str
+    confirmed_at: datetime
+
+
 # insurance: employer registration
 class RegisterEmployer(_Model):
     unit_code: TaxCode
@@ -176,6 +231,28 @@ class RegisterEmployer(_Model):
 class EmployerRegistered(_Model):
     unit_code: TaxCode
     registered_at: datetime
+
+
+# payment: payment gateway (PayGov-style), REST with a signed callback
+class CollectPayment(_Model):
+    amount_vnd: int = Field(gt=0)
+    description: Text
+
+
+class PaymentReceived(_Model):
+    transaction_id: str
+    amount_vnd: int = Field(gt=0)
+    paid_at: datetime
+
+
+class RefundPayment(_Model):
+    transaction_id: str
+    amount_vnd: int = Field(gt=0)
+
+
+class PaymentRefunded(_Model):
+    refund_id: str
+    refunded_at: datetime
 
 
 # portal: one-stop shop, Kafka-native
@@ -198,6 +275,10 @@ class Action:
 ACTIONS: dict[str, Action] = {
     "verify_citizen": Action("population", VerifyCitizen, CitizenRecord,
                              "Look a citizen up and check the name matches the registry"),
+    "check_vneid_level": Action("population", CheckVneidLevel, VneidLevelConfirmed,
+                                "Confirm the citizen's VNeID account has at least the required level"),
+    "check_criminal_record": Action("justice", CheckCriminalRecord, CriminalRecordCertificate,
+                                    "Check the criminal records and issue the certificate (phiếu lý lịch tư pháp)"),
     "assign_personal_id": Action("population", AssignPersonalId, AssignedPersonalId,
                                  "Assign a personal ID number to a newborn"),
     "register_residence": Action("population", RegisterResidence, ResidenceRegistered,
@@ -212,10 +293,18 @@ ACTIONS: dict[str, Action] = {
                                     "Pay the funeral allowance (trợ cấp mai táng) for an insured person"),
     "issue_health_card": Action("insurance", IssueHealthCard, HealthCardIssued,
                                 "Issue a child's health-insurance card (thẻ BHYT, group TE)"),
+    "compute_land_obligations": Action("tax", ComputeLandObligations, LandObligationsNotice,
+                                       "Compute land-transfer obligations and issue the payment notice"),
+    "confirm_obligations": Action("tax", ConfirmObligations, ObligationsConfirmed,
+                                  "Confirm the financial obligations were paid"),
     "issue_enterprise_code": Action("tax", IssueEnterpriseCode, EnterpriseCodeIssued,
                                     "Issue the enterprise code, which is also its tax code"),
     "register_employer": Action("insurance", RegisterEmployer, EmployerRegistered,
                                 "Register the enterprise as a social-insurance unit"),
+    "collect_payment": Action("payment", CollectPayment, PaymentReceived,
+                              "Ask the citizen to pay; completes when the gateway's signed callback arrives"),
+    "refund_payment": Action("payment", RefundPayment, PaymentRefunded,
+                             "Refund a payment (compensation when a dossier cannot be completed)"),
     "return_result": Action("portal", ReturnResult, ResultReturned,
                             "Return the result documents to the citizen"),
 }

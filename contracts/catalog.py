@@ -22,6 +22,7 @@ from contracts.filings import FILING_MODELS
 from contracts.status import DossierStatus
 
 STEP_ID = r"^[a-z][a-z0-9_]*$"
+DOSSIER_FIELDS = ("id", "procedure", "received_at")  # what ``dossier.<field>`` inputs may read
 
 
 class CatalogError(ValueError):
@@ -38,8 +39,9 @@ class StepDef(BaseModel):
     action: str
     purpose: str = Field(min_length=1, description="Why the agency receives the inputs")
     depends_on: tuple[str, ...] = ()
-    inputs: dict[str, str] = Field(
-        description="param (dotted for nested) -> source path: filing.<field…> or steps.<id>.<field…>"
+    inputs: dict[str, str | int | float | bool] = Field(
+        description="param (dotted for nested) -> a source path (filing.<field…>, steps.<id>.<field…>, "
+                    "dossier.id, dossier.procedure, dossier.received_at) or a literal number or boolean"
     )
     skip_unless: str | None = Field(default=None, description="Skip the step unless this path is truthy")
     on_failure: Literal["reject", "stop", "continue"] = Field(
@@ -48,6 +50,9 @@ class StepDef(BaseModel):
                     "continue: the step is recorded as declined and the dossier goes on",
     )
     status_on_start: DossierStatus | None = None
+    reply_timeout_s: float | None = Field(
+        default=None, gt=0, description="Send again after this long without a reply (default: the hub's setting); "
+                                        "long for steps that wait on the citizen, such as a payment")
     deadline_working_days: float | None = Field(default=None, ge=0)
 
 
@@ -103,7 +108,10 @@ def _upstream(proc: Procedure, step: StepDef) -> set[str]:
 
 def _check_source(proc: Procedure, step: StepDef, source: str, where: str) -> None:
     head, _, rest = source.partition(".")
-    if head == "filing":
+    if head == "dossier":
+        if rest not in DOSSIER_FIELDS:
+            raise CatalogError(f"{where}: {source!r} is not one of {', '.join('dossier.' + f for f in DOSSIER_FIELDS)}")
+    elif head == "filing":
         _check_path(rest, FILING_MODELS[proc.filing], where, source)
     elif head == "steps":
         dep, _, field_path = rest.partition(".")
@@ -111,7 +119,7 @@ def _check_source(proc: Procedure, step: StepDef, source: str, where: str) -> No
             raise CatalogError(f"{where}: {source!r} reads step {dep!r}, which this step does not depend on")
         _check_path(field_path, ACTIONS[proc.step(dep).action].result, where, source)
     else:
-        raise CatalogError(f"{where}: source {source!r} must start with 'filing.' or 'steps.'")
+        raise CatalogError(f"{where}: source {source!r} must start with 'filing.', 'steps.' or 'dossier.'")
 
 
 def _check_step(proc: Procedure, step: StepDef, where: str) -> None:
@@ -127,7 +135,8 @@ def _check_step(proc: Procedure, step: StepDef, where: str) -> None:
     if missing := sorted(n for n, f in params.items() if f.is_required() and n not in given):
         raise CatalogError(f"{where}: {step.action!r} needs input {', '.join(missing)}")
     for source in [*step.inputs.values(), *([step.skip_unless] if step.skip_unless else [])]:
-        _check_source(proc, step, source, where)
+        if isinstance(source, str):  # anything else is a literal
+            _check_source(proc, step, source, where)
 
 
 def validate_procedure(data: dict[str, Any], origin: str) -> Procedure:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -20,6 +20,7 @@ DEADLINE_PASSED = "vn.lienthong.deadline.passed"
 DOSSIER_OVERDUE = "vn.lienthong.dossier.overdue"
 DOSSIER_WITHDRAWN = "vn.lienthong.dossier.withdrawn"
 DOSSIER_SUPPLEMENTED = "vn.lienthong.dossier.supplemented"
+PAYMENT_NOTIFIED = "vn.lienthong.payment.notified"
 DOSSIER_STATUS = "vn.lienthong.dossier.status"
 TRANSITION = "vn.lienthong.monitor.transition"
 AUDIT = "vn.lienthong.audit.exchange"
@@ -87,6 +88,24 @@ class DossierSupplemented(_Model):
     """The citizen supplied the documents an agency asked for, sent by the portal."""
 
     documents: dict[str, str] = Field(min_length=1, description="Document name -> reference or content")
+
+
+class PaymentNotification(_Model):
+    """The payment gateway says a payment request was paid (body of its signed callback)."""
+
+    reference: str = Field(description="<dossier code>/<step>: the idempotency key of the collect_payment command")
+    transaction_id: str = Field(min_length=1)
+    amount_vnd: int = Field(gt=0)
+    status: Literal["paid"]
+    paid_at: datetime
+
+    @property
+    def dossier_id(self) -> str:
+        return self.reference.split("/")[0]
+
+    @property
+    def step(self) -> str:
+        return self.reference.split("/")[1] if self.reference.count("/") >= 1 else ""
 
 
 class DeadlinePassed(_Model):

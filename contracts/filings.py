@@ -118,6 +118,40 @@ class DeathFiling(_Strict):
         return self
 
 
+class LandParty(_Strict):
+    full_name: PersonName
+    personal_id: PersonalIdNumber
+
+
+class LandTransferFiling(_Strict):
+    """Chuyển nhượng quyền sử dụng đất: the land registration office's transfer dossier, whose
+    form no. 15 fields (phiếu chuyển thông tin) go to the tax office."""
+
+    parcel_no: str = Field(min_length=1, max_length=40, description="Land parcel (thửa đất) number and map sheet")
+    area_m2: float = Field(gt=0)
+    parcel_address: Address
+    declared_value_vnd: int = Field(gt=0, description="Transfer price declared in the contract")
+    transferor: LandParty
+    transferee: LandParty
+    complete_dossier_received_on: date = Field(description="Date the complete dossier was received")
+
+    @model_validator(mode="after")
+    def _two_parties(self) -> Self:
+        if self.transferor.personal_id == self.transferee.personal_id:
+            raise ValueError("transferee.personal_id: the transferee cannot be the transferor")
+        return self
+
+
+class CriminalRecordFiling(_Strict):
+    """Phiếu lý lịch tư pháp: filed online by the applicant logged in with VNeID (whose level the
+    procedure checks with the population registry)."""
+
+    applicant: Representative
+    certificate_type: Literal[1, 2] = Field(description="Phiếu số 1 or số 2")
+    purpose: Text = Field(min_length=1, max_length=200)
+
+
 FILING_MODELS: dict[str, type[BaseModel]] = {"birth": BirthFiling, "business": BusinessFiling,
-                                             "death": DeathFiling}
+                                             "death": DeathFiling, "land_transfer": LandTransferFiling,
+                                             "criminal_record": CriminalRecordFiling}
 """Filing kinds a procedure may declare, by name."""

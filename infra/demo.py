@@ -11,6 +11,7 @@ import asyncio
 import os
 import random
 import shutil
+import socket
 import sys
 import time
 from dataclasses import dataclass
@@ -34,6 +35,12 @@ class Sample:
     label: str
     dossier_id: str | None  # None: not a dossier (the malformed message)
     expect: DossierStatus | None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def out(line: str = "") -> None:
@@ -70,8 +77,8 @@ class Demo:
             f"insurance SOAP {sandbox.insurance_address}, justice and portal on Kafka")
         worker = WorkerProcess({
             "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-            "LIENTHONG_POPULATION_URL": sandbox.population_url,
-            "LIENTHONG_INSURANCE_URL": sandbox.insurance_address,
+            **sandbox.hub_environment(),
+            "LIENTHONG_CALLBACK_PORT": str(free_port()),
             "LIENTHONG_DATA_DIR": str(self.run_dir / "hub"),
         }, self.run_dir / "worker.log")
         watcher = HubWatcher(bootstrap, self.show_transition, self.show_dead_letter)

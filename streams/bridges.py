@@ -15,7 +15,7 @@ from faust.types import EventT, StreamT
 from pydantic import ValidationError
 
 from connectors.base import Connector, perform
-from connectors.rest import PopulationConnector
+from connectors.rest import PaymentConnector, PopulationConnector
 from connectors.soap import InsuranceConnector
 from contracts import topics
 from contracts.envelope import Envelope, describe_error
@@ -28,6 +28,7 @@ log = structlog.get_logger("lienthong.bridge")
 CONNECTORS: dict[str, Callable[[], Connector]] = {
     "population": lambda: PopulationConnector(settings.population_url, settings.agency_timeout_s),
     "insurance": lambda: InsuranceConnector(settings.insurance_address, settings.agency_timeout_s),
+    "payment": lambda: PaymentConnector(settings.payment_url, settings.agency_timeout_s, settings.callback_url),
 }
 _open: dict[str, Connector] = {}
 
@@ -54,6 +55,10 @@ async def bridge_one(agency: str, event: EventT) -> None:
         return
     reply = await perform(connector(agency), command, envelope.idempotencykey,
                           attempts=settings.agency_attempts, backoff_s=settings.agency_backoff_s)
+    if reply is None:
+        log.info("agency accepted, answer will come by callback", agency=agency, action=command.action,
+                 step=command.step, dossier_id=envelope.subject, correlation_id=envelope.correlationid)
+        return
     out = envelope.caused(source=f"/connector/{agency}", type=STEP_REPLY, data=reply)
     await raw_topic(topics.outbox(agency)).send(key=event.message.key, value=out.to_bytes())
     log.info("agency called", agency=agency, action=command.action, step=command.step,

@@ -26,6 +26,10 @@ class HubSettings:
     procedures_dir: Path | None
     population_url: str
     insurance_address: str
+    payment_url: str
+    payment_secret: bytes
+    callback_port: int
+    callback_url: str
     agency_timeout_s: float
     agency_attempts: int
     agency_backoff_s: float
@@ -54,6 +58,11 @@ class HubSettings:
             procedures_dir=Path(procedures) if procedures else None,
             population_url=_env("LIENTHONG_POPULATION_URL", "http://127.0.0.1:8081"),
             insurance_address=_env("LIENTHONG_INSURANCE_URL", "http://127.0.0.1:8082/soap"),
+            payment_url=_env("LIENTHONG_PAYMENT_URL", "http://127.0.0.1:8083"),
+            payment_secret=_env("LIENTHONG_PAYMENT_SECRET", "sandbox-payment-secret").encode(),
+            callback_port=int(_env("LIENTHONG_CALLBACK_PORT", "8090")),
+            callback_url=_env("LIENTHONG_CALLBACK_URL",
+                              f"http://127.0.0.1:{_env('LIENTHONG_CALLBACK_PORT', '8090')}/callbacks/payment"),
             agency_timeout_s=float(_env("LIENTHONG_AGENCY_TIMEOUT_S", "5")),
             agency_attempts=int(_env("LIENTHONG_AGENCY_ATTEMPTS", "4")),
             agency_backoff_s=float(_env("LIENTHONG_AGENCY_BACKOFF_S", "0.2")),

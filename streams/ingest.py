@@ -30,10 +30,12 @@ from contracts.events import (
     DOSSIER_FILED,
     DOSSIER_SUPPLEMENTED,
     DOSSIER_WITHDRAWN,
+    PAYMENT_NOTIFIED,
     STEP_REPLY,
     DossierFiled,
     DossierSupplemented,
     DossierWithdrawn,
+    PaymentNotification,
     StepReply,
 )
 from contracts.filings import FILING_MODELS
@@ -48,7 +50,7 @@ NATIVE_FILINGS: dict[str, Callable[[dict[str, Any]], DossierFiled]] = {
     "justice": normalize.justice_birth,
 }
 # Agencies whose outbox the hub reads (Kafka-native ones, and the bridged ones via connectors).
-SOURCES = ("justice", "population", "insurance", "tax", "portal")
+SOURCES = ("justice", "population", "insurance", "tax", "payment", "portal")
 
 
 # Agencies that may file dossiers, and pass on citizens' requests about them, as envelopes.
@@ -89,6 +91,12 @@ def _envelope(agency: str, doc: dict[str, Any]) -> Envelope:
         raise Rejected(f"invalid envelope: {describe_error(exc)}") from None
     if envelope.type == DOSSIER_FILED and agency in FILERS:
         return _filing(agency, envelope)
+    if envelope.type == PAYMENT_NOTIFIED and agency == "payment":
+        try:
+            envelope.payload(PaymentNotification)
+        except ValidationError as exc:
+            raise Rejected(f"invalid payment notification: {describe_error(exc)}") from None
+        return envelope
     if envelope.type in CITIZEN_REQUESTS and agency in FILERS:
         try:
             envelope.payload(CITIZEN_REQUESTS[envelope.type])

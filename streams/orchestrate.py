@@ -35,6 +35,8 @@ from contracts.events import (
     DossierSupplemented,
     DossierWithdrawn,
     OverdueNotice,
+    PAYMENT_NOTIFIED,
+    PaymentNotification,
     StatusUpdate,
     StepCommand,
     StepReply,
@@ -108,6 +110,18 @@ async def handle(event: EventT) -> None:
         if not effects:
             bound.info("citizen request has nothing to act on", type=envelope.type, status=state["status"])
             return
+    elif envelope.type == PAYMENT_NOTIFIED:
+        notification = _payload(envelope, PaymentNotification)
+        state = sagas.get(envelope.subject)
+        if state is None:
+            raise Unprocessable(f"unknown payment reference {notification.reference!r}")
+        try:
+            state, effects = saga.apply_payment(catalog()[state["procedure"]], state, notification, now, calendar())
+        except saga.PaymentMismatch as exc:
+            raise Unprocessable(str(exc)) from None
+        if not effects:
+            bound.info("repeated payment notification ignored", reference=notification.reference)
+            return
     elif envelope.type == STEP_TIMEOUT:
         state = _known(envelope)
         timeout = _payload(envelope, StepTimeout)
@@ -139,7 +153,7 @@ async def sweep() -> None:
     """
     now = clock.now()
     for dossier_id, state in list(sagas.items()):
-        for step_id, attempt in saga.overdue_steps(state, now, settings.step_timeout_s):
+        for step_id, attempt in saga.overdue_steps(catalog()[state["procedure"]], state, now, settings.step_timeout_s):
             await _tick(dossier_id, state, STEP_TIMEOUT, StepTimeout(step=step_id, attempt=attempt))
         for target in saga.overdue_targets(state, now, calendar()):
             await _tick(dossier_id, state, DEADLINE_PASSED, DeadlinePassed(step=target))

@@ -40,7 +40,7 @@ from pydantic import ValidationError
 from contracts.actions import ACTIONS
 from contracts.catalog import Procedure, StepDef
 from contracts.envelope import describe_error
-from contracts.events import DossierFiled, Outcome, StepReply
+from contracts.events import DossierFiled, Outcome, PaymentNotification, StepReply
 from contracts.status import DossierStatus
 from contracts.working_days import WorkingCalendar, default_calendar
 
@@ -216,13 +216,39 @@ def apply_withdrawal(proc: Procedure, state: State, reason: str, now: datetime) 
     return state, effects
 
 
-def overdue_steps(state: State, now: datetime, timeout_s: float) -> list[tuple[str, int]]:
-    """Running steps whose last dispatch got no reply within ``timeout_s``: (step, attempt)."""
+def overdue_steps(proc: Procedure, state: State, now: datetime, timeout_s: float) -> list[tuple[str, int]]:
+    """Running steps whose last dispatch got no reply in time (the step's ``reply_timeout_s``, else
+    ``timeout_s``): (step, attempt)."""
     if state["done"]:
         return []
-    return [(step_id, s["attempt"]) for step_id, s in state["steps"].items()
-            if s["state"] == RUNNING
-            and (now - datetime.fromisoformat(s["sent_at"])).total_seconds() >= timeout_s]
+    return [(step.id, s["attempt"]) for step in proc.steps
+            if (s := state["steps"][step.id])["state"] == RUNNING
+            and (now - datetime.fromisoformat(s["sent_at"])).total_seconds() >= (step.reply_timeout_s or timeout_s)]
+
+
+class PaymentMismatch(ValueError):
+    """A payment notification that matches no payment the saga is waiting for, as notified."""
+
+
+def apply_payment(proc: Procedure, state: State, notification: PaymentNotification, now: datetime,
+                  calendar: WorkingCalendar | None = None) -> tuple[State, list[Effect]]:
+    """The gateway says a payment request was paid. A repeat of an applied notification changes
+    nothing; an unknown reference or a different amount raises :class:`PaymentMismatch`."""
+    step = next((s for s in proc.steps if s.id == notification.step and s.action == "collect_payment"), None)
+    step_state = state["steps"].get(notification.step) if step else None
+    if step is None or step_state is None or step_state["state"] == PENDING or notification.reference != \
+            idempotency_key(state["dossier_id"], step.id, step_state["round"]):
+        raise PaymentMismatch(f"unknown payment reference {notification.reference!r}")
+    if step_state["state"] != RUNNING:
+        return state, []  # already applied (or the dossier moved on): a repeated notification
+    expected = _params(step, state)["amount_vnd"]
+    if notification.amount_vnd != expected:
+        raise PaymentMismatch(f"payment {notification.transaction_id} of {notification.amount_vnd} VND does not "
+                              f"match the {expected} VND requested for {notification.reference}")
+    return apply_reply(proc, state, StepReply(
+        step=step.id, action=step.action, agency=step.agency, outcome=Outcome.SUCCEEDED,
+        result={"transaction_id": notification.transaction_id, "amount_vnd": notification.amount_vnd,
+                "paid_at": notification.paid_at.isoformat()}), now, calendar)
 
 
 def apply_timeout(proc: Procedure, state: State, step_id: str, attempt: int, now: datetime,
@@ -277,7 +303,8 @@ def _advance(proc: Procedure, state: State, now: datetime, effects: list[Effect]
                 steps[step.id].update(state=SKIPPED, finished_at=now.isoformat())
                 effects.append(StepTransition(step.id, step.agency, SKIPPED))
                 continue
-            if step.status_on_start and step.status_on_start > state["status"]:
+            if step.status_on_start and step.status_on_start != state["status"] \
+                    and state["status"] != DossierStatus.PROCESSED:
                 _set_status(state, step.status_on_start, None, effects)
             due = (calendar.due_date(now, step.deadline_working_days).isoformat()
                    if step.deadline_working_days else None)
@@ -320,8 +347,11 @@ def _duration_ms(step_state: dict[str, Any]) -> int | None:
 
 
 def _resolve(path: str, state: State) -> Any:
-    """Value at ``filing.<…>`` or ``steps.<id>.<…>`` in the saga state, or None."""
+    """Value at ``filing.<…>``, ``steps.<id>.<…>`` or ``dossier.<field>`` in the saga state, or None."""
     head, _, rest = path.partition(".")
+    if head == "dossier":
+        return {"id": state["dossier_id"], "procedure": state["procedure"],
+                "received_at": state["received_at"]}.get(rest)
     if head == "filing":
         node: Any = state["filing"]
     else:
@@ -338,7 +368,7 @@ def _params(step: StepDef, state: State) -> dict[str, Any]:
     """The step's inputs, and nothing else: dotted targets build nested objects, empty ones vanish."""
     params: dict[str, Any] = {}
     for target, source in step.inputs.items():
-        value = _resolve(source, state)
+        value = _resolve(source, state) if isinstance(source, str) else source
         if value is None:
             continue
         *parents, leaf = target.split(".")

@@ -15,7 +15,7 @@ from streams.app import app, settings
 def run() -> None:
     """Start the worker in the foreground until SIGINT/SIGTERM. SIGUSR1 dumps every task's stack."""
     logs.configure(settings.log_level)
-    from streams import bridges, ingest, orchestrate  # noqa: F401 - importing registers the agents
+    from streams import bridges, callbacks, ingest, orchestrate  # noqa: F401 - importing registers them
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     worker = faust.Worker(app, loglevel=settings.log_level.replace("warning", "warn"), quiet=True)

@@ -6,16 +6,17 @@ from pathlib import Path
 
 from infra.sandbox.insurance import InsuranceService
 from infra.sandbox.justice import JusticeAgency
+from infra.sandbox.payment import PaymentGateway
 from infra.sandbox.population import PopulationRegistry
 from infra.sandbox.portal import PortalAgency
 from infra.sandbox.tax import TaxAuthority
 
 
 class SandboxAgencies:
-    """justice, tax and portal on Kafka, population over REST, insurance over SOAP, on 127.0.0.1."""
+    """justice, tax and portal on Kafka, population and payment over REST, insurance over SOAP."""
 
     def __init__(self, bootstrap: str, *, seed: int = 2026, citizens: int = 300,
-                 effects_dir: Path | None = None) -> None:
+                 effects_dir: Path | None = None, payment_secret: bytes = b"sandbox-payment-secret") -> None:
         def path(agency: str) -> Path | None:
             return effects_dir / f"{agency}.effects.jsonl" if effects_dir else None
 
@@ -26,15 +27,17 @@ class SandboxAgencies:
         self.justice = JusticeAgency(bootstrap, path("justice"))
         self.portal = PortalAgency(bootstrap, path("portal"))
         self.tax = TaxAuthority(bootstrap, path("tax"), seed)
+        self.payment = PaymentGateway(payment_secret, path("payment"))
 
-    async def start(self, population_port: int = 0, insurance_port: int = 0) -> None:
+    async def start(self, population_port: int = 0, insurance_port: int = 0, payment_port: int = 0) -> None:
         await self.population.start(population_port)
         await self.insurance.start(insurance_port)
+        await self.payment.start(payment_port)
         for agency in (self.justice, self.tax, self.portal):
             await agency.start()
 
     async def stop(self) -> None:
-        for agency in (self.portal, self.tax, self.justice, self.insurance, self.population):
+        for agency in (self.portal, self.tax, self.justice, self.payment, self.insurance, self.population):
             await agency.stop()
 
     @property
@@ -44,3 +47,10 @@ class SandboxAgencies:
     @property
     def insurance_address(self) -> str:
         return self.insurance.address
+
+    def hub_environment(self) -> dict[str, str]:
+        """The worker settings that point a hub at these agencies."""
+        return {"LIENTHONG_POPULATION_URL": self.population_url,
+                "LIENTHONG_INSURANCE_URL": self.insurance_address,
+                "LIENTHONG_PAYMENT_URL": self.payment.base_url,
+                "LIENTHONG_PAYMENT_SECRET": self.payment.secret.decode()}

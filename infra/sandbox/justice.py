@@ -1,7 +1,7 @@
 """Civil-status sandbox (hộ tịch, justice): Kafka-native.
 
 Files birth dossiers onto ``agency.justice.outbox`` in its own flat Vietnamese format, performs
-``register_birth`` and ``register_death`` commands from its inbox (once per idempotency key) and keeps every status update
+``register_birth``, ``register_death`` and ``check_criminal_record`` commands from its inbox (once per idempotency key) and keeps every status update
 and apology the hub sends back about the dossiers it filed.
 """
 
@@ -12,7 +12,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from contracts.actions import BirthRegistered, DeathRegistered, RegisterBirth, RegisterDeath
+from contracts.actions import (
+    BirthRegistered,
+    CheckCriminalRecord,
+    CriminalRecordCertificate,
+    DeathRegistered,
+    RegisterBirth,
+    RegisterDeath,
+)
 from contracts.envelope import Envelope
 from contracts.events import DOSSIER_OVERDUE, DOSSIER_STATUS, Outcome, OverdueNotice, StatusUpdate, StepCommand
 from contracts.text import normalize_text
@@ -44,7 +51,14 @@ class JusticeAgency(KafkaAgency):
             await super().handle(envelope)
 
     def handlers(self) -> dict[str, Handler]:
-        return {"register_birth": self._register_birth, "register_death": self._register_death}
+        return {"register_birth": self._register_birth, "register_death": self._register_death,
+                "check_criminal_record": self._check_criminal_record}
+
+    async def _check_criminal_record(self, params: CheckCriminalRecord, command: StepCommand, envelope: Envelope):
+        now = datetime.now(UTC)
+        result = CriminalRecordCertificate(certificate_no=f"LLTP-{now:%Y}-{len(self.effects) + 1:05d}",
+                                           has_convictions=False, issued_at=now)
+        return result, {"applicant_id": params.applicant.personal_id, "dossier_id": envelope.subject}
 
     async def _register_death(self, params: RegisterDeath, command: StepCommand, envelope: Envelope):
         now = datetime.now(UTC)

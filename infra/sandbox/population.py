@@ -5,6 +5,7 @@
     POST /v1/personal-ids             assign a newborn's personal ID      201 (200 on a repeat)
     POST /v1/residences               register permanent residence        201 (200 on a repeat) | 404 | 422
     POST /v1/residences/removals      remove a deceased's residence       201 (200 on a repeat) | 404 | 409
+    POST /v1/vneid/check              check a VNeID account's level         200 | 404 | 409
 
 Writes need an ``Idempotency-Key`` header; a repeated key returns the first answer and performs
 nothing. Errors are RFC 9457 problem documents naming the field and the rule.
@@ -22,7 +23,13 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from contracts import units
-from contracts.actions import AssignPersonalId, RegisterResidence, RemoveResidence, VerifyCitizen
+from contracts.actions import (
+    AssignPersonalId,
+    CheckVneidLevel,
+    RegisterResidence,
+    RemoveResidence,
+    VerifyCitizen,
+)
 from contracts.envelope import describe_error
 from contracts.identifiers import IdentifierError, check_personal_id, make_personal_id
 from contracts.text import same_name
@@ -98,6 +105,7 @@ class PopulationRegistry:
             web.post("/v1/personal-ids", self._assign_id),
             web.post("/v1/residences", self._register_residence),
             web.post("/v1/residences/removals", self._remove_residence),
+            web.post("/v1/vneid/check", self._check_vneid),
         ])
         self.server = HttpServer(app)
 
@@ -170,6 +178,23 @@ class PopulationRegistry:
         self.residences[body.personal_id] = data | {"household_member_id": body.household_member_id}
         self.effects.record(key, "residence_registered", data)
         return web.json_response(data, status=201)
+
+    def vneid_level(self, personal_id: str) -> int:
+        """86% of the synthetic citizens hold a level-2 account (deterministic by ID)."""
+        return 2 if int(personal_id[-2:]) < 86 else 1
+
+    async def _check_vneid(self, request: web.Request) -> web.Response:
+        body = await _parse(request, CheckVneidLevel)
+        if isinstance(body, web.Response):
+            return body
+        if body.personal_id not in self.citizens:
+            return problem(404, "Citizen not found", f"personal ID {body.personal_id} is not in the population registry")
+        level = self.vneid_level(body.personal_id)
+        if level < body.minimum_level:
+            return problem(409, "VNeID level too low",
+                           f"the applicant's VNeID account is level {level}; this procedure requires level "
+                           f"{body.minimum_level} (Decree 69/2024): upgrade the account, then file again")
+        return web.json_response({"personal_id": body.personal_id, "vneid_level": level})
 
     @_idempotent(RemoveResidence)
     async def _remove_residence(self, body: RemoveResidence, key: str) -> web.Response:

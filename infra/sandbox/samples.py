@@ -95,3 +95,28 @@ def death_filing(registry: PopulationRegistry, rng: random.Random, *, insured: b
         "include_residence_removal": residence_removal,
         "include_funeral_allowance": funeral_allowance,
     }
+
+
+def land_transfer_filing(registry: PopulationRegistry, rng: random.Random,
+                         declared_value_vnd: int = 1_500_000_000) -> dict[str, Any]:
+    transferor = _pick(registry, rng, Sex.MALE)
+    transferee = _pick(registry, rng, Sex.FEMALE)
+    return {
+        "parcel_no": f"Thửa {rng.randrange(1, 900)}, tờ bản đồ số {rng.randrange(1, 60)}",
+        "area_m2": 250.5,
+        "parcel_address": {"commune_code": "31333", "commune_name": "phường Vị Tân", "province_code": "92",
+                           "former_commune_code": "31327", "street": "Đường 3 Tháng 2"},
+        "declared_value_vnd": declared_value_vnd,
+        "transferor": {"full_name": transferor.full_name, "personal_id": transferor.personal_id},
+        "transferee": {"full_name": transferee.full_name, "personal_id": transferee.personal_id},
+        "complete_dossier_received_on": date.today().isoformat(),
+    }
+
+
+def criminal_record_filing(registry: PopulationRegistry, rng: random.Random, *, vneid_level: int) -> dict[str, Any]:
+    """An application whose applicant holds a VNeID account of ``vneid_level``."""
+    applicant = rng.choice(sorted((c for c in registry.citizens.values()
+                                   if c.commune_code and registry.vneid_level(c.personal_id) == vneid_level),
+                                  key=lambda c: c.personal_id))
+    return {"applicant": {"full_name": applicant.full_name, "personal_id": applicant.personal_id},
+            "certificate_type": 1, "purpose": "Bổ sung hồ sơ xin việc (job application)"}

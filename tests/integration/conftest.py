@@ -102,8 +102,8 @@ async def hub(kafka, tmp_path_factory) -> Hub:
     await watcher.start()
     worker = WorkerProcess({
         "KAFKA_BOOTSTRAP_SERVERS": kafka,
-        "LIENTHONG_POPULATION_URL": sandbox.population_url,
-        "LIENTHONG_INSURANCE_URL": sandbox.insurance_address,
+        **sandbox.hub_environment(),
+        "LIENTHONG_CALLBACK_PORT": str(free_port()),
         "LIENTHONG_DATA_DIR": str(run_dir / "worker"),
         "LIENTHONG_AGENCY_BACKOFF_S": "0.05",
         "LIENTHONG_STEP_TIMEOUT_S": "2",

@@ -176,14 +176,14 @@ def test_a_step_without_reply_is_sent_again_with_the_same_key_then_fails():
     state, _ = saga.start(PROC, filed(), "corr-1", T0)
     state, _ = run(state, "verify_mother", "verify_father")
     later = T0 + timedelta(seconds=61)
-    assert saga.overdue_steps(state, T0 + timedelta(seconds=59), 60) == []
-    assert saga.overdue_steps(state, later, 60) == [("register_birth", 1)]
+    assert saga.overdue_steps(PROC, state, T0 + timedelta(seconds=59), 60) == []
+    assert saga.overdue_steps(PROC, state, later, 60) == [("register_birth", 1)]
 
     state, effects = saga.apply_timeout(PROC, state, "register_birth", 1, later, max_attempts=2)
     (again,) = [e for e in effects if isinstance(e, saga.Dispatch)]
     assert again.idempotency_key == f"{DOSSIER}/register_birth"
     assert state["steps"]["register_birth"]["attempt"] == 2
-    assert saga.overdue_steps(state, later + timedelta(seconds=30), 60) == []
+    assert saga.overdue_steps(PROC, state, later + timedelta(seconds=30), 60) == []
 
     stale, nothing = saga.apply_timeout(PROC, state, "register_birth", 1, later, max_attempts=2)
     assert nothing == []
@@ -240,7 +240,7 @@ def test_documents_requested_round_trip_sends_the_step_again_with_the_documents_
         "register_birth", Outcome.DOCUMENTS_REQUESTED, reason="supply witness_statement"), T0)
     assert statuses(effects) == [S.DOCUMENTS_REQUESTED]
     assert state["reason"] == "register_birth (justice): supply witness_statement"
-    assert saga.overdue_steps(state, T0 + timedelta(days=1), 60) == []  # waiting on the citizen, not the agency
+    assert saga.overdue_steps(PROC, state, T0 + timedelta(days=1), 60) == []  # waiting on the citizen, not the agency
 
     state, effects = saga.apply_supplement(PROC, state, {"witness_statement": "WS-1"}, T0)
     assert statuses(effects) == [S.PROCESSING]

@@ -1,0 +1,92 @@
+"""Procedures with a payment: land-use right transfer and the criminal-record certificate, and
+how the hub guards the payment gateway's signed callback."""
+
+from __future__ import annotations
+
+import json
+
+from contracts.status import DossierStatus as S
+from infra.sandbox.samples import criminal_record_filing, dossier_code, land_transfer_filing
+from tests.integration.conftest import Hub, wait_until
+
+
+def statuses(hub: Hub, dossier: str) -> list[S]:
+    return [u.status for u in hub.sandbox.portal.timelines[dossier]]
+
+
+async def test_land_transfer_obligations_are_computed_paid_and_confirmed(hub: Hub):
+    dossier = dossier_code(hub.seq())
+    await hub.sandbox.portal.file("land_transfer", dossier, land_transfer_filing(hub.sandbox.population, hub.rng))
+
+    assert await hub.wait_final(dossier) is S.RESULT_RETURNED
+    assert statuses(hub, dossier) == [S.NEWLY_REGISTERED, S.ACCEPTED, S.PROCESSING,
+                                      S.FINANCIAL_OBLIGATION_REQUESTED, S.PROCESSING, S.PROCESSED,
+                                      S.RESULT_RETURNED]
+    documents = hub.sandbox.portal.documents[dossier]
+    notice = hub.sandbox.tax.notices[documents["tax_notice_no"]]
+    assert (notice["registration_fee_vnd"], notice["personal_income_tax_vnd"], notice["total_vnd"]) == (
+        7_500_000, 30_000_000, 37_500_000)
+    assert notice["paid"]
+    payment = hub.sandbox.payment.by_reference(f"{dossier}/collect_obligations")
+    assert payment["amount_vnd"] == 37_500_000 and payment["transaction_id"] == documents["payment_transaction"]
+    assert len(hub.sandbox.tax.effects.for_dossier(dossier)) == 2  # notice, confirmation
+
+
+async def test_payment_callbacks_are_checked_and_a_repeat_counts_once(hub: Hub):
+    gateway = hub.sandbox.payment
+    gateway.auto_pay_after_s = None  # the citizen pays when the test says so
+    dossier = dossier_code(hub.seq())
+    try:
+        await hub.sandbox.portal.file("land_transfer", dossier, land_transfer_filing(hub.sandbox.population, hub.rng))
+        reference = f"{dossier}/collect_obligations"
+        await wait_until(lambda: gateway.by_reference(reference), 30, "the payment request")
+        await wait_until(lambda: S.FINANCIAL_OBLIGATION_REQUESTED in statuses(hub, dossier), 30, "status 6")
+        txn = gateway.by_reference(reference)["transaction_id"]
+        gateway.payments[txn].update(status="paid", paid_at="2026-11-26T03:00:00+00:00")
+
+        # A forged signature is refused outright.
+        assert await gateway.notify(txn, secret=b"not-the-secret") == 401
+        # An unknown reference and a wrong amount are accepted for checking, then dead-lettered.
+        unknown = json.loads(gateway.notification(txn, reference=f"{dossier_code(hub.seq())}/collect_obligations"))
+        assert await gateway.notify(txn, body=json.dumps(unknown).encode()) == 202
+        assert await gateway.notify(txn, body=gateway.notification(txn, amount_vnd=1000)) == 202
+        await hub.watcher.wait_for(lambda: len([l for l in hub.watcher.dead_letters
+                                                if "payment" in l.reason]) >= 2, 30, "both bad notifications")
+        reasons = [l.reason for l in hub.watcher.dead_letters if "payment" in l.reason]
+        assert any(r.startswith("unknown payment reference") for r in reasons)
+        assert f"payment {txn} of 1000 VND does not match the 37500000 VND requested for {reference}" in reasons
+        assert statuses(hub, dossier)[-1] is S.FINANCIAL_OBLIGATION_REQUESTED  # still waiting to be paid
+
+        # The genuine notification, delivered twice, completes the dossier once.
+        assert await gateway.notify(txn) == 202
+        assert await gateway.notify(txn) == 202
+        assert await hub.wait_final(dossier) is S.RESULT_RETURNED
+    finally:
+        gateway.auto_pay_after_s = 0.2
+    received = [t for t in hub.watcher.transitions[dossier] if t.step == "collect_obligations" and t.state == "succeeded"]
+    assert len(received) == 1
+    assert len([e for e in hub.sandbox.tax.effects.for_dossier(dossier) if e.kind == "confirm_obligations"]) == 1
+
+
+async def test_criminal_record_certificate_with_vneid_level_2(hub: Hub):
+    dossier = dossier_code(hub.seq())
+    await hub.sandbox.portal.file("criminal_record", dossier,
+                                  criminal_record_filing(hub.sandbox.population, hub.rng, vneid_level=2))
+
+    assert await hub.wait_final(dossier) is S.RESULT_RETURNED
+    assert hub.sandbox.portal.documents[dossier]["certificate_no"].startswith("LLTP-")
+    assert hub.sandbox.payment.by_reference(f"{dossier}/collect_fee")["amount_vnd"] == 200_000
+    assert S.FINANCIAL_OBLIGATION_REQUESTED in statuses(hub, dossier)
+
+
+async def test_criminal_record_with_vneid_level_1_is_refused_with_the_reason(hub: Hub):
+    dossier = dossier_code(hub.seq())
+    await hub.sandbox.portal.file("criminal_record", dossier,
+                                  criminal_record_filing(hub.sandbox.population, hub.rng, vneid_level=1))
+
+    assert await hub.wait_final(dossier) is S.NOT_ACCEPTED
+    reason = hub.sandbox.portal.current(dossier).reason
+    assert reason.startswith("check_vneid (population): the applicant's VNeID account is level 1; "
+                             "this procedure requires level 2")
+    assert hub.sandbox.payment.by_reference(f"{dossier}/collect_fee") is None  # no fee was asked
+    assert hub.sandbox.justice.effects.for_dossier(dossier) == []
