@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date
-from typing import Literal, Self
+from datetime import date, datetime
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from contracts import units
 
 from contracts.identifiers import (
     IdentifierError,
@@ -20,27 +22,64 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _vn_date(value: object) -> object:
+    """Accept dd/mm/yyyy, as Vietnamese systems write dates, besides ISO yyyy-mm-dd."""
+    if isinstance(value, str) and "/" in value:
+        try:
+            return datetime.strptime(value.strip(), "%d/%m/%Y").date()
+        except ValueError:
+            raise ValueError(f"{value!r} is not a date in dd/mm/yyyy or yyyy-mm-dd form") from None
+    return value
+
+
+VnDate = Annotated[date, BeforeValidator(_vn_date)]
+
+
 class Address(_Strict):
-    """A place of residence, always in the current administrative units."""
+    """A place, always in the current administrative units: a pre-merger commune code is mapped
+    to today's unit on validation, and kept in ``former_commune_code`` for the record."""
 
     commune_code: str = Field(pattern=r"^\d{5}$")
-    commune_name: str
-    province_code: str = Field(pattern=r"^\d{2}$")
+    commune_name: str | None = Field(default=None, description="Filled in from the unit table")
+    province_code: str | None = Field(default=None, pattern=r"^\d{2}$",
+                                      description="Pre- or post-merger code; stored as today's")
     former_commune_code: str | None = Field(
         default=None, description="The pre-merger code as filed, kept for the record"
     )
     street: Text | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _current_unit(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or not isinstance(data.get("commune_code"), str):
+            return data  # field validation reports what is missing
+        filed_province = data.get("province_code")
+        try:
+            commune = units.canonical_commune(data["commune_code"])
+        except units.UnknownUnitError as exc:
+            raise ValueError(f"commune_code: {exc}") from None
+        if filed_province:
+            try:
+                province = units.current_province(filed_province)
+            except units.UnknownUnitError as exc:
+                raise ValueError(f"province_code: {exc}") from None
+            if province != commune.province_code:
+                raise ValueError(f"commune_code: commune {data['commune_code']} ({commune.name}) does not lie "
+                                 f"in province {filed_province}")
+        return data | {"commune_code": commune.code, "commune_name": commune.name,
+                       "province_code": commune.province_code,
+                       "former_commune_code": commune.former_code or data.get("former_commune_code")}
+
 
 class Parent(_Strict):
     full_name: PersonName
     personal_id: PersonalIdNumber
-    date_of_birth: date | None = None
+    date_of_birth: VnDate | None = None
 
 
 class Child(_Strict):
     full_name: PersonName
-    date_of_birth: date
+    date_of_birth: VnDate
     sex: Sex
     place_of_birth: Text
 
@@ -103,7 +142,7 @@ class DeathFiling(_Strict):
 
     death_notice_no: str = Field(min_length=1, max_length=40)
     deceased: Representative
-    date_of_death: date
+    date_of_death: VnDate
     place_of_death: Text
     declarant: Declarant
     include_residence_removal: bool = Field(description="Also remove the permanent residence registration")
@@ -133,7 +172,7 @@ class LandTransferFiling(_Strict):
     declared_value_vnd: int = Field(gt=0, description="Transfer price declared in the contract")
     transferor: LandParty
     transferee: LandParty
-    complete_dossier_received_on: date = Field(description="Date the complete dossier was received")
+    complete_dossier_received_on: VnDate = Field(description="Date the complete dossier was received")
 
     @model_validator(mode="after")
     def _two_parties(self) -> Self:

@@ -70,8 +70,7 @@ def business_filing(registry: PopulationRegistry, rng: random.Random, *, employe
         "enterprise_name": f"Công ty TNHH {rng.choice(['Nông sản', 'Thủy sản', 'Xây dựng', 'Du lịch'])} "
                            f"{representative.full_name.split()[-1]} Hậu Giang",
         "enterprise_type": "TNHH",
-        "head_office": {"commune_code": "31360", "commune_name": "xã Thạnh Xuân", "province_code": "92",
-                        "former_commune_code": None, "street": "Quốc lộ 1A"},
+        "head_office": {"commune_code": "31360", "province_code": "92", "street": "Quốc lộ 1A"},
         "legal_representative": {"full_name": representative.full_name, "personal_id": representative.personal_id},
         "charter_capital_vnd": 2_000_000_000,
         "employees": employees,
@@ -89,7 +88,7 @@ def death_filing(registry: PopulationRegistry, rng: random.Random, *, insured: b
     return {
         "death_notice_no": f"GBT-{rng.randrange(10**6):06d}",
         "deceased": {"full_name": deceased.full_name, "personal_id": deceased.personal_id},
-        "date_of_death": (date.today() - timedelta(days=2)).isoformat(),
+        "date_of_death": f"{date.today() - timedelta(days=2):%d/%m/%Y}",
         "place_of_death": "Trung tâm Y tế huyện Châu Thành A",
         "declarant": {"full_name": declarant.full_name, "personal_id": declarant.personal_id, "relationship": "con"},
         "include_residence_removal": residence_removal,
@@ -104,8 +103,8 @@ def land_transfer_filing(registry: PopulationRegistry, rng: random.Random,
     return {
         "parcel_no": f"Thửa {rng.randrange(1, 900)}, tờ bản đồ số {rng.randrange(1, 60)}",
         "area_m2": 250.5,
-        "parcel_address": {"commune_code": "31333", "commune_name": "phường Vị Tân", "province_code": "92",
-                           "former_commune_code": "31327", "street": "Đường 3 Tháng 2"},
+        # Land records still carry pre-merger units: Phường V, Vị Thanh, Hậu Giang (now phường Vị Tân, Cần Thơ).
+        "parcel_address": {"commune_code": "31327", "province_code": "93", "street": "Đường 3 Tháng 2"},
         "declared_value_vnd": declared_value_vnd,
         "transferor": {"full_name": transferor.full_name, "personal_id": transferor.personal_id},
         "transferee": {"full_name": transferee.full_name, "personal_id": transferee.personal_id},
