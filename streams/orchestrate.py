@@ -88,9 +88,11 @@ async def handle(event: EventT) -> None:
         if proc is None:
             raise Unprocessable(f"unknown procedure {filed.procedure!r}")
         try:
-            FILING_MODELS[proc.filing].model_validate(filed.filing)
+            canonical = FILING_MODELS[proc.filing].model_validate(filed.filing)
         except ValidationError as exc:
             raise Unprocessable(f"filing does not fit procedure {proc.id}: {describe_error(exc)}") from None
+        # The saga keeps the normalised filing (current units, ISO dates, NFC text).
+        filed = filed.model_copy(update={"filing": canonical.model_dump(mode="json")})
         state, effects = saga.start(proc, filed, envelope.correlationid, now, calendar())
         state["filed_by"] = filed.filed_by
     elif envelope.type == STEP_REPLY:

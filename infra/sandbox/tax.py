@@ -55,7 +55,7 @@ class TaxAuthority(KafkaAgency):
         notice = LandObligationsNotice(notice_no=f"TB-{envelope.subject[-11:]}", **fees,
                                        total_vnd=sum(fees.values()))
         self.notices[notice.notice_no] = notice.model_dump() | {"paid": False, "dossier_id": envelope.subject}
-        return notice, {"declared_value_vnd": value}
+        return notice, {"declared_value_vnd": value, "commune_code": params.address_commune_code}
 
     async def _confirm_obligations(self, params: ConfirmObligations, command: StepCommand, envelope: Envelope):
         notice = self.notices.get(params.notice_no)

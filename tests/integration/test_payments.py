@@ -29,7 +29,8 @@ async def test_land_transfer_obligations_are_computed_paid_and_confirmed(hub: Hu
     assert notice["paid"]
     payment = hub.sandbox.payment.by_reference(f"{dossier}/collect_obligations")
     assert payment["amount_vnd"] == 37_500_000 and payment["transaction_id"] == documents["payment_transaction"]
-    assert len(hub.sandbox.tax.effects.for_dossier(dossier)) == 2  # notice, confirmation
+    notice_effect, _confirmation = hub.sandbox.tax.effects.for_dossier(dossier)
+    assert notice_effect.data["commune_code"] == "31333"  # filed as pre-merger 31327, sent as today's unit
 
 
 async def test_payment_callbacks_are_checked_and_a_repeat_counts_once(hub: Hub):
