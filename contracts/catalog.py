@@ -29,6 +29,16 @@ class CatalogError(ValueError):
     """A procedure file is invalid; the message names the file, the step and the problem."""
 
 
+class Compensation(BaseModel):
+    """What undoes a succeeded step when the dossier ends without a result (e.g. a refund)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    action: str
+    inputs: dict[str, str | int | float | bool] = Field(
+        description="as a step's inputs; may also read the compensated step's own result")
+
+
 class StepDef(BaseModel):
     """One step: ask ``agency`` to perform ``action`` with ``inputs`` drawn from the dossier."""
 
@@ -50,6 +60,8 @@ class StepDef(BaseModel):
                     "continue: the step is recorded as declined and the dossier goes on",
     )
     status_on_start: DossierStatus | None = None
+    compensation: Compensation | None = Field(
+        default=None, description="Sent if this step succeeded but the dossier ends in status 3, 7 or 8")
     reply_timeout_s: float | None = Field(
         default=None, gt=0, description="Send again after this long without a reply (default: the hub's setting); "
                                         "long for steps that wait on the citizen, such as a payment")
@@ -122,21 +134,33 @@ def _check_source(proc: Procedure, step: StepDef, source: str, where: str) -> No
         raise CatalogError(f"{where}: source {source!r} must start with 'filing.', 'steps.' or 'dossier.'")
 
 
+def _check_inputs(proc: Procedure, step: StepDef, action_name: str, inputs: dict, where: str) -> None:
+    params = ACTIONS[action_name].params.model_fields
+    given = {target.split(".")[0] for target in inputs}
+    if unknown := sorted(given - set(params)):
+        raise CatalogError(f"{where}: {action_name!r} takes no input {', '.join(unknown)} (takes: {', '.join(params)})")
+    if missing := sorted(n for n, f in params.items() if f.is_required() and n not in given):
+        raise CatalogError(f"{where}: {action_name!r} needs input {', '.join(missing)}")
+    for source in inputs.values():
+        if isinstance(source, str):  # anything else is a literal
+            _check_source(proc, step, source, where)
+
+
 def _check_step(proc: Procedure, step: StepDef, where: str) -> None:
     action = ACTIONS.get(step.action)
     if action is None:
         raise CatalogError(f"{where}: unknown action {step.action!r} (known: {', '.join(sorted(ACTIONS))})")
     if action.agency != step.agency:
         raise CatalogError(f"{where}: action {step.action!r} is performed by {action.agency!r}, not {step.agency!r}")
-    params = action.params.model_fields
-    given = {target.split(".")[0] for target in step.inputs}
-    if unknown := sorted(given - set(params)):
-        raise CatalogError(f"{where}: {step.action!r} takes no input {', '.join(unknown)} (takes: {', '.join(params)})")
-    if missing := sorted(n for n, f in params.items() if f.is_required() and n not in given):
-        raise CatalogError(f"{where}: {step.action!r} needs input {', '.join(missing)}")
-    for source in [*step.inputs.values(), *([step.skip_unless] if step.skip_unless else [])]:
-        if isinstance(source, str):  # anything else is a literal
-            _check_source(proc, step, source, where)
+    _check_inputs(proc, step, step.action, step.inputs, where)
+    if step.skip_unless:
+        _check_source(proc, step, step.skip_unless, where)
+    if step.compensation is not None:
+        if step.compensation.action not in ACTIONS:
+            raise CatalogError(f"{where}: compensation: unknown action {step.compensation.action!r}")
+        # A compensation may read the result of the step it undoes.
+        itself = step.model_copy(update={"id": f"{step.id}:compensate", "depends_on": (*step.depends_on, step.id)})
+        _check_inputs(proc, itself, step.compensation.action, step.compensation.inputs, f"{where}: compensation")
 
 
 def validate_procedure(data: dict[str, Any], origin: str) -> Procedure:

@@ -23,6 +23,9 @@ Rules, the same for every procedure:
   when the citizen supplies them the step is sent again (a new round, so a new idempotency key)
   with the documents, and the dossier returns to 4;
 * a citizen's withdrawal before the end → status 7; pending and held steps are cancelled;
+* when a dossier ends without a result (3, 7, 8), every succeeded step that declares a
+  compensation is undone, latest first (e.g. a payment refunded) — also a step whose success
+  arrives after the end;
 * a reply for a step that is not running is a duplicate and changes nothing;
 * the dossier is due at the end of the procedure's deadline in working days from receipt, a step
   at the end of its own deadline from dispatch; once the due day has passed the dossier (or step)
@@ -49,6 +52,7 @@ State = dict[str, Any]
 PENDING, RUNNING, SUCCEEDED, SKIPPED, CANCELLED = "pending", "running", "succeeded", "skipped", "cancelled"
 DECLINED = "declined"  # refused or failed, but the procedure says the dossier goes on
 REDISPATCHED = "redispatched"
+COMPENSATE = ":compensate"  # suffix of the step name a compensation command and its reply carry
 AWAITING_DOCUMENTS = "awaiting_documents"
 DONE_OK = {SUCCEEDED, SKIPPED, DECLINED}
 
@@ -126,6 +130,8 @@ def start(proc: Procedure, filed: DossierFiled, correlation_id: str, now: dateti
 def apply_reply(proc: Procedure, state: State, reply: StepReply, now: datetime,
                 calendar: WorkingCalendar | None = None) -> tuple[State, list[Effect]]:
     """Apply an agency's reply; returns the state unchanged and no effects for a duplicate."""
+    if reply.step.endswith(COMPENSATE):
+        return _compensation_reply(proc, state, reply, now)
     step_state = state["steps"].get(reply.step)
     if step_state is None or step_state["state"] != RUNNING:
         return state, []
@@ -143,7 +149,10 @@ def apply_reply(proc: Procedure, state: State, reply: StepReply, now: datetime,
     step_state.update(state=new_state, finished_at=now.isoformat(), result=result, reason=reason)
     effects = [StepTransition(step.id, step.agency, new_state, reason, _duration_ms(step_state))]
     if state["done"]:
-        return state, effects  # a late reply after the dossier ended: recorded, nothing more
+        # A late reply after the dossier ended: recorded; undone if it should not stand.
+        if outcome is Outcome.SUCCEEDED and state["status"] != DossierStatus.RESULT_RETURNED:
+            _compensate(proc, state, [step], effects)
+        return state, effects
     if outcome is not Outcome.SUCCEEDED and not declined:
         refused_at_intake = outcome is Outcome.REJECTED and step.on_failure == "reject"
         final = DossierStatus.NOT_ACCEPTED if refused_at_intake else DossierStatus.PROCESSING_STOPPED
@@ -331,6 +340,33 @@ def _finish(proc: Procedure, state: State, status: DossierStatus, reason: str | 
             effects.append(StepTransition(step.id, step.agency, CANCELLED))
     state["done"] = True
     _set_status(state, status, reason, effects)
+    if status != DossierStatus.RESULT_RETURNED:
+        done = [s for s in reversed(proc.steps) if state["steps"][s.id]["state"] == SUCCEEDED]
+        _compensate(proc, state, done, effects)
+
+
+def _compensate(proc: Procedure, state: State, steps: list[StepDef], effects: list[Effect]) -> None:
+    """Undo succeeded steps that declare a compensation (latest first), once each."""
+    compensations = state.setdefault("compensations", {})
+    for step in steps:
+        if step.compensation is None or step.id in compensations:
+            continue
+        action = ACTIONS[step.compensation.action]
+        compensations[step.id] = {"state": RUNNING, "reason": None}
+        params = _params(step.model_copy(update={"inputs": step.compensation.inputs}), state)
+        effects.append(StepTransition(step.id + COMPENSATE, action.agency, RUNNING))
+        effects.append(Dispatch(step.id + COMPENSATE, action.agency, step.compensation.action, params,
+                                f"undo {step.id}: the dossier ended without a result",
+                                f"{state['dossier_id']}/{step.id}/compensate"))
+
+
+def _compensation_reply(proc: Procedure, state: State, reply: StepReply, now: datetime) -> tuple[State, list[Effect]]:
+    step_id = reply.step.removesuffix(COMPENSATE)
+    entry = state.get("compensations", {}).get(step_id)
+    if entry is None or entry["state"] != RUNNING:
+        return state, []
+    entry.update(state=reply.outcome.value, reason=reply.reason, result=reply.result)
+    return state, [StepTransition(reply.step, reply.agency, reply.outcome.value, reply.reason)]
 
 
 def _set_status(state: State, status: DossierStatus, reason: str | None, effects: list[Effect]) -> None:

@@ -42,6 +42,7 @@ class TaxAuthority(KafkaAgency):
         self.enterprises: dict[str, dict[str, str]] = {}  # by enterprise code
         self.notices: dict[str, dict] = {}  # land obligations notices by number
         self.rates = dict(LAND_RATES)
+        self.refuse_confirmations = 0  # refuse this many confirmations (to exercise compensation)
 
     def handlers(self) -> dict[str, Handler]:
         return {"issue_enterprise_code": self._issue_enterprise_code,
@@ -59,6 +60,9 @@ class TaxAuthority(KafkaAgency):
 
     async def _confirm_obligations(self, params: ConfirmObligations, command: StepCommand, envelope: Envelope):
         notice = self.notices.get(params.notice_no)
+        if self.refuse_confirmations > 0:
+            self.refuse_confirmations -= 1
+            raise AgencyAnswer(Outcome.REJECTED, "the land office reports the parcel is under a court seizure order")
         if notice is None:
             raise AgencyAnswer(Outcome.REJECTED, f"notice_no: no payment notice {params.notice_no}")
         if params.amount_vnd != notice["total_vnd"]:

@@ -91,3 +91,19 @@ async def test_criminal_record_with_vneid_level_1_is_refused_with_the_reason(hub
                              "this procedure requires level 2")
     assert hub.sandbox.payment.by_reference(f"{dossier}/collect_fee") is None  # no fee was asked
     assert hub.sandbox.justice.effects.for_dossier(dossier) == []
+
+
+async def test_a_transfer_stopped_after_payment_refunds_the_citizen_once(hub: Hub):
+    hub.sandbox.tax.refuse_confirmations = 1
+    dossier = dossier_code(hub.seq())
+    await hub.sandbox.portal.file("land_transfer", dossier, land_transfer_filing(hub.sandbox.population, hub.rng))
+
+    assert await hub.wait_final(dossier) is S.PROCESSING_STOPPED
+    assert "court seizure order" in hub.sandbox.portal.current(dossier).reason
+    payment = hub.sandbox.payment.by_reference(f"{dossier}/collect_obligations")
+    await hub.watcher.wait_for(lambda: any(t.step == "collect_obligations:compensate" and t.state == "succeeded"
+                                           for t in hub.watcher.transitions[dossier]), 30, "the refund")
+    assert payment["status"] == "refunded"
+    refunds = [e for e in hub.sandbox.payment.effects.of_kind("refunded")
+               if e.data["transaction_id"] == payment["transaction_id"]]
+    assert len(refunds) == 1 and refunds[0].data["amount_vnd"] == payment["amount_vnd"]

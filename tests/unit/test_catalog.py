@@ -73,3 +73,25 @@ def test_procedure_id_must_match_file_name(tmp_path):
 def test_every_step_names_a_purpose():
     data = tomllib.loads(SHIPPED.read_text("utf-8"))
     assert all(step["purpose"] for step in data["steps"])
+
+
+LAND = Path(__file__).resolve().parents[2] / "contracts" / "procedures" / "land_transfer.toml"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ('action = "refund_payment"', 'action = "refund_everything"',
+         "land_transfer.toml: step 'collect_obligations': compensation: unknown action 'refund_everything'"),
+        ('inputs = { transaction_id = "steps.collect_obligations.transaction_id", ',
+         'inputs = { transaction_id = "steps.confirm_obligations.notice_no", ',
+         "step 'collect_obligations': compensation: 'steps.confirm_obligations.notice_no' reads step "
+         "'confirm_obligations', which this step does not depend on"),
+    ],
+)
+def test_compensations_are_checked_like_steps(tmp_path, old, new, message):
+    text = LAND.read_text("utf-8")
+    assert old in text
+    with pytest.raises(CatalogError) as info:
+        load_procedure(write(tmp_path, text.replace(old, new, 1), "land_transfer.toml"))
+    assert message in str(info.value)
