@@ -309,4 +309,5 @@ ACTIONS: dict[str, Action] = {
                             "Return the result documents to the citizen"),
 }
 
-AGENCIES = ("justice", "population", "insurance", "tax", "payment", "portal")
+AGENCIES = ("justice", "population", "insurance", "tax", "payment", "portal", "onestop")
+"""Agency codes; ``onestop`` is the legacy one-stop systems, filing through the SOAP gateway."""

@@ -63,6 +63,31 @@ def _sandbox(args: argparse.Namespace) -> int:
     return 0
 
 
+def _onestop(args: argparse.Namespace) -> int:
+    from connectors.soap_filing import FilingGateway
+    from contracts.catalog import builtin_catalog, load_catalog
+
+    async def serve() -> None:
+        catalog = dict(builtin_catalog())
+        if extra := os.environ.get("LIENTHONG_PROCEDURES_DIR"):
+            from pathlib import Path
+
+            catalog.update(load_catalog(Path(extra)))
+        gateway = FilingGateway(args.bootstrap, catalog, args.agency_eid)
+        await gateway.start(args.port)
+        print(f"one-stop SOAP gateway at {gateway.address} (WSDL at ?wsdl); Ctrl-C to stop", flush=True)
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await gateway.stop()
+
+    try:
+        asyncio.run(serve())
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     from infra.demo import run
 
@@ -151,6 +176,15 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--insurance-port", type=int, default=8082, help="SOAP port (default %(default)s)")
     p.add_argument("--seed", type=int, default=2026, help="synthetic citizens seed (default %(default)s)")
     p.set_defaults(func=_sandbox)
+
+    p = sub.add_parser("onestop-gateway", help="serve the SOAP filing endpoint for legacy one-stop systems",
+                       description="Legacy one-stop software files any catalog procedure with FileDossier "
+                                   "and follows it with GetDossierStatus (contracts/wsdl/filing.wsdl).")
+    p.add_argument("--bootstrap", default=bootstrap, help="broker list (default %(default)s)")
+    p.add_argument("--port", type=int, default=8091, help="HTTP port on 127.0.0.1 (default %(default)s)")
+    p.add_argument("--agency-eid", default="000.00.31.H26",
+                   help="e-ID used in dossier codes the gateway assigns (default %(default)s)")
+    p.set_defaults(func=_onestop)
 
     p = sub.add_parser("demo", help="file sample dossiers end to end and show their progress",
                        description="Start (or reuse) a local broker on --port, the sandbox agencies "

@@ -50,11 +50,11 @@ NATIVE_FILINGS: dict[str, Callable[[dict[str, Any]], DossierFiled]] = {
     "justice": normalize.justice_birth,
 }
 # Agencies whose outbox the hub reads (Kafka-native ones, and the bridged ones via connectors).
-SOURCES = ("justice", "population", "insurance", "tax", "payment", "portal")
+SOURCES = ("justice", "population", "insurance", "tax", "payment", "portal", "onestop")
 
 
 # Agencies that may file dossiers, and pass on citizens' requests about them, as envelopes.
-FILERS = ("portal", "justice")
+FILERS = ("portal", "justice", "onestop")
 CITIZEN_REQUESTS = {DOSSIER_WITHDRAWN: DossierWithdrawn, DOSSIER_SUPPLEMENTED: DossierSupplemented}
 
 

@@ -18,25 +18,20 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from importlib import resources
 from pathlib import Path
-from xml.sax.saxutils import escape
 
 from aiohttp import web
-from lxml import etree
 
+from connectors.soap_server import SoapClientFault, request_element, soap_fault, soap_response
 from contracts.identifiers import IdentifierError, Sex, check_bhyt_card, check_personal_id, check_tax_code
 from infra.sandbox.effects import EffectLog
 from infra.sandbox.http import HttpServer
 
-SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 NS = "urn:lienthong:insurance:v1"
-_PARSER = etree.XMLParser(resolve_entities=False, no_network=True)
 BASE_SALARY_VND = 2_340_000  # lương cơ sở from 1 July 2024; configuration, not law
 FUNERAL_ALLOWANCE_VND = 10 * BASE_SALARY_VND
 
 
-class ClientFault(Exception):
-    """The request is refused on its facts (soap:Client)."""
-
+ClientFault = SoapClientFault  # the request is refused on its facts
 
 def sixth_birthday(dob: date) -> date:
     try:
@@ -87,27 +82,23 @@ class InsuranceService:
 
     async def _call(self, request: web.Request) -> web.Response:
         try:
-            root = etree.fromstring(await request.read(), _PARSER)
-            body = root.find(f"{{{SOAP_ENV}}}Body")
-            element = body[0] if body is not None and len(body) else None
-            name = etree.QName(element).localname.removesuffix("Request") if element is not None else ""
-            if element is None or etree.QName(element).namespace != NS or name not in self._operations:
+            element, given = request_element(await request.read(), NS)
+            name = element.removesuffix("Request")
+            if name not in self._operations:
                 raise ClientFault(f"unknown operation; this service offers {', '.join(self._operations)}")
             if self.server_faults_for > 0:
                 self.server_faults_for -= 1
-                return _fault("soap:Server", "registry temporarily unavailable")
+                return soap_fault("soap:Server", "registry temporarily unavailable")
             fields, perform = self._operations[name]
-            values = {f: (element.findtext(f"{{{NS}}}{f}") or "").strip() for f in ("IdempotencyKey", *fields)}
+            values = {f: given.get(f, "") for f in ("IdempotencyKey", *fields)}
             for field, value in values.items():
                 if not value:
                     raise ClientFault(f"{field}: required")
             if (answer := self.effects.repeat(values["IdempotencyKey"])) is None:
                 answer = perform(values)
-            return _response(f"{name}Response", answer)
-        except etree.XMLSyntaxError as exc:
-            return _fault("soap:Client", f"request is not well-formed XML: {exc}")
+            return soap_response(NS, f"{name}Response", answer)
         except ClientFault as exc:
-            return _fault("soap:Client", str(exc))
+            return soap_fault("soap:Client", str(exc))
 
     def _issue_card(self, v: dict[str, str]) -> dict[str, str]:
         try:
@@ -157,19 +148,3 @@ class InsuranceService:
         self.allowances[v["DeceasedId"]] = answer | {"BeneficiaryId": v["BeneficiaryId"]}
         self.effects.record(v["IdempotencyKey"], "funeral_allowance_paid", answer, DeceasedId=v["DeceasedId"])
         return answer
-
-
-def _envelope(body: str) -> str:
-    return (f'<?xml version="1.0" encoding="UTF-8"?>\n<soap:Envelope xmlns:soap="{SOAP_ENV}">'
-            f"<soap:Body>{body}</soap:Body></soap:Envelope>")
-
-
-def _response(element: str, fields: dict[str, str]) -> web.Response:
-    inner = "".join(f"<tns:{k}>{escape(v)}</tns:{k}>" for k, v in fields.items())
-    body = f'<tns:{element} xmlns:tns="{NS}">{inner}</tns:{element}>'
-    return web.Response(text=_envelope(body), content_type="text/xml", charset="utf-8")
-
-
-def _fault(code: str, message: str) -> web.Response:
-    body = f"<soap:Fault><faultcode>{code}</faultcode><faultstring>{escape(message)}</faultstring></soap:Fault>"
-    return web.Response(text=_envelope(body), status=500, content_type="text/xml", charset="utf-8")

@@ -1,0 +1,165 @@
+"""Inbound SOAP gateway for legacy one-stop systems (agency code ``onestop``).
+
+Legacy one-stop software files dossiers for any catalog procedure with ``FileDossier`` and asks
+``GetDossierStatus`` (WSDL: ``contracts/wsdl/filing.wsdl``, served at ``?wsdl``). The gateway plays
+the ``onestop`` agency's part on Kafka, like every connector: filings go to
+``agency.onestop.outbox`` as ``vn.lienthong.dossier.filed`` envelopes, and the status updates the
+hub sends to ``agency.onestop.inbox`` feed the answers to status queries.
+
+A filing is checked before it is accepted — procedure known, filing JSON valid for it — and
+refused with a ``soap:Client`` fault naming the field and the rule.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from importlib import resources
+from uuid import uuid4
+
+import structlog
+from aiohttp import web
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from pydantic import ValidationError
+
+from connectors.soap_server import SoapClientFault, request_element, soap_fault, soap_response
+from contracts import topics
+from contracts.catalog import Procedure
+from contracts.envelope import Envelope, describe_error
+from contracts.events import DOSSIER_FILED, DOSSIER_STATUS, DossierFiled, StatusUpdate
+from contracts.filings import FILING_MODELS
+from contracts.identifiers import IdentifierError, check_dossier_code
+from contracts.status import Channel, DossierStatus
+
+log = structlog.get_logger("lienthong.onestop")
+NS = "urn:lienthong:filing:v1"
+AGENCY = "onestop"
+
+
+Refused = SoapClientFault  # a refused filing: the message names the field and the rule
+
+@dataclass
+class KnownStatus:
+    status: DossierStatus
+    reason: str | None = None
+
+
+class FilingGateway:
+    """The SOAP endpoint on 127.0.0.1 and its two Kafka clients."""
+
+    def __init__(self, bootstrap: str, catalog: dict[str, Procedure], agency_eid: str = "000.00.31.H26") -> None:
+        self._bootstrap = bootstrap
+        self._catalog = catalog
+        self._agency_eid = agency_eid
+        self._sequence = random.Random().randrange(5000, 9000)
+        self.statuses: dict[str, KnownStatus] = {}
+        self._producer: AIOKafkaProducer | None = None
+        self._consumer: AIOKafkaConsumer | None = None
+        self._task: asyncio.Task | None = None
+        self._runner: web.AppRunner | None = None
+        self.address = ""
+
+    async def start(self, port: int = 0) -> None:
+        self._producer = AIOKafkaProducer(bootstrap_servers=self._bootstrap, acks="all", enable_idempotence=True)
+        await self._producer.start()
+        self._consumer = AIOKafkaConsumer(topics.inbox(AGENCY), bootstrap_servers=self._bootstrap,
+                                          group_id=f"{topics.namespace()}onestop-gateway",
+                                          auto_offset_reset="earliest")
+        await self._consumer.start()
+        self._task = asyncio.create_task(self._follow_statuses(), name="onestop-statuses")
+        app = web.Application()
+        app.add_routes([web.get("/soap/filing", self._wsdl), web.post("/soap/filing", self._call)])
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", port)
+        await site.start()
+        self.address = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}/soap/filing"
+        log.info("one-stop SOAP gateway listening", address=self.address)
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        for client in (self._consumer, self._producer):
+            if client is not None:
+                await client.stop()
+
+    async def _follow_statuses(self) -> None:
+        assert self._consumer is not None
+        async for record in self._consumer:
+            try:
+                envelope = Envelope.from_bytes(record.value)
+            except ValidationError:
+                continue
+            if envelope.type == DOSSIER_STATUS:
+                update = envelope.payload(StatusUpdate)
+                self.statuses[update.dossier_id] = KnownStatus(update.status, update.reason)
+
+    async def _wsdl(self, _: web.Request) -> web.Response:
+        text = (resources.files("contracts") / "wsdl" / "filing.wsdl").read_text("utf-8")
+        return web.Response(text=text.replace("http://127.0.0.1:8091/soap/filing", self.address),
+                            content_type="text/xml")
+
+    async def _call(self, request: web.Request) -> web.Response:
+        try:
+            operation, fields = request_element(await request.read(), NS)
+            if operation == "FileDossierRequest":
+                return soap_response(NS, "FileDossierResponse", await self._file(fields))
+            if operation == "GetDossierStatusRequest":
+                return soap_response(NS, "GetDossierStatusResponse", self._status(fields))
+            raise Refused(f"unknown operation {operation}; this service offers FileDossier and GetDossierStatus")
+        except (Refused, SoapClientFault) as exc:
+            return soap_fault("soap:Client", str(exc))
+
+    async def _file(self, fields: dict[str, str]) -> dict[str, str]:
+        procedure = self._catalog.get(fields.get("Procedure", ""))
+        if procedure is None:
+            raise Refused(f"Procedure: unknown procedure {fields.get('Procedure')!r} "
+                          f"(known: {', '.join(sorted(self._catalog))})")
+        try:
+            filing = json.loads(fields.get("FilingJson") or "")
+        except ValueError as exc:
+            raise Refused(f"FilingJson: not JSON: {exc}") from None
+        try:
+            canonical = FILING_MODELS[procedure.filing].model_validate(filing)
+        except ValidationError as exc:
+            raise Refused(f"FilingJson: {describe_error(exc)}") from None
+        dossier_id = fields.get("DossierCode") or self._new_code()
+        try:
+            check_dossier_code(dossier_id)
+        except IdentifierError as exc:
+            raise Refused(f"DossierCode: {exc}") from None
+        try:
+            channel = Channel(int(fields.get("Channel") or Channel.IN_PERSON))
+        except ValueError:
+            raise Refused(f"Channel: {fields.get('Channel')!r} is not a channel (1, 2 or 3)") from None
+        filed = DossierFiled(dossier_id=dossier_id, procedure=procedure.id, received_at=datetime.now(UTC),
+                             channel=channel, filed_by=AGENCY, filing=canonical.model_dump(mode="json"))
+        envelope = Envelope(source="/connector/onestop", type=DOSSIER_FILED, subject=dossier_id,
+                            correlationid=str(uuid4()), idempotencykey=f"filing/{dossier_id}",
+                            data=filed.model_dump(mode="json"))
+        assert self._producer is not None
+        await self._producer.send_and_wait(topics.outbox(AGENCY), key=dossier_id.encode(), value=envelope.to_bytes())
+        self.statuses.setdefault(dossier_id, KnownStatus(DossierStatus.NEWLY_REGISTERED))
+        log.info("dossier filed over SOAP", dossier_id=dossier_id, procedure=procedure.id)
+        status = self.statuses[dossier_id].status
+        return {"DossierCode": dossier_id, "Status": str(int(status)), "Label": status.label}
+
+    def _status(self, fields: dict[str, str]) -> dict[str, str]:
+        dossier_id = fields.get("DossierCode", "")
+        known = self.statuses.get(dossier_id)
+        if known is None:
+            raise Refused(f"DossierCode: no dossier {dossier_id!r} was filed through this gateway")
+        answer = {"DossierCode": dossier_id, "Status": str(int(known.status)), "Label": known.status.label}
+        if known.reason:
+            answer["Reason"] = known.reason
+        return answer | {"Final": "true" if known.status.is_final else "false"}
+
+    def _new_code(self) -> str:
+        self._sequence += 1
+        return f"{self._agency_eid}-{date.today():%y%m%d}-{self._sequence % 10000:04d}"
