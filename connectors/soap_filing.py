@@ -163,3 +163,21 @@ class FilingGateway:
     def _new_code(self) -> str:
         self._sequence += 1
         return f"{self._agency_eid}-{date.today():%y%m%d}-{self._sequence % 10000:04d}"
+
+
+async def file_over_soap(gateway: FilingGateway, procedure: str, filing: dict) -> str:
+    """File through the gateway as a legacy one-stop system would, with zeep; returns the dossier code."""
+    import httpx
+    import zeep
+    from zeep.proxy import AsyncServiceProxy
+    from zeep.transports import AsyncTransport
+
+    transport = AsyncTransport(client=httpx.AsyncClient(timeout=10))
+    try:
+        client = zeep.AsyncClient(str(resources.files("contracts") / "wsdl" / "filing.wsdl"), transport=transport)
+        service = AsyncServiceProxy(client, client.wsdl.bindings[f"{{{NS}}}FilingBinding"], address=gateway.address)
+        answer = await service.FileDossier(Procedure=procedure, FilingJson=json.dumps(filing, ensure_ascii=False))
+        return answer.DossierCode
+    finally:
+        await transport.aclose()
+        transport.wsdl_client.close()

@@ -1,8 +1,10 @@
-"""``lienthong demo``: the birth bundle end to end on a real broker, with live progress.
+"""``lienthong demo``: every catalog procedure end to end on a real broker, with live progress.
 
-Starts (or reuses) a local broker, creates the topics, starts the sandbox agencies and one hub
-worker, files sample dossiers through the civil-status system, prints each transition as it
-happens, then every dossier's timeline and a summary, and shuts down what it started.
+Starts (or reuses) a local broker, creates the topics, starts the sandbox agencies, the legacy
+one-stop SOAP gateway and one hub worker, files sample dossiers (births in the civil-status
+system's own format, the other procedures through the portal and over SOAP, and two malformed
+messages), prints each transition as it happens, then every dossier's timeline and a summary, and
+shuts down what it started.
 """
 
 from __future__ import annotations
@@ -14,15 +16,26 @@ import shutil
 import socket
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from connectors.soap_filing import FilingGateway, file_over_soap
+from contracts.catalog import builtin_catalog
 from contracts.events import Transition
 from contracts.status import DossierStatus
 from infra.broker import BrokerError, LocalBroker
 from infra.lag import lag_report
 from infra.sandbox.agencies import SandboxAgencies
-from infra.sandbox.samples import birth_filing, dossier_code, unknown_mother_id
+from infra.sandbox.samples import (
+    birth_filing,
+    business_filing,
+    criminal_record_filing,
+    death_filing,
+    dossier_code,
+    land_transfer_filing,
+    unknown_mother_id,
+)
 from infra.topics import provision
 from infra.watch import DeadLetter, HubWatcher
 from infra.worker_process import WorkerProcess
@@ -61,7 +74,7 @@ class Demo:
             what = f"status {int(t.status)} {t.state}" + (f" — {t.reason}" if t.reason else "")
         else:
             took = f" ({t.duration_ms} ms)" if t.duration_ms is not None else ""
-            what = f"{t.step:<20} {t.agency:<10} {t.state}{took}" + (f" — {t.reason}" if t.reason else "")
+            what = f"{t.step:<32} {t.agency:<10} {t.state}{took}" + (f" — {t.reason}" if t.reason else "")
         out(f"  [{self.elapsed()}] {t.dossier_id}  {mask(what)}")
 
     def show_dead_letter(self, letter: DeadLetter) -> None:
@@ -82,11 +95,14 @@ class Demo:
             "LIENTHONG_DATA_DIR": str(self.run_dir / "hub"),
         }, self.run_dir / "worker.log")
         watcher = HubWatcher(bootstrap, self.show_transition, self.show_dead_letter)
+        gateway = FilingGateway(bootstrap, builtin_catalog())
+        await gateway.start()
+        out(f"• one-stop SOAP gateway up: {gateway.address}")
         try:
             await watcher.start()
             worker.start()
             out(f"• hub worker started (log: {worker.log_path})")
-            samples = await self.file_samples(sandbox)
+            samples = await self.file_samples(sandbox, gateway)
             dossiers = [s for s in samples if s.dossier_id]
             letters = len(samples) - len(dossiers)
             out("• progress (live from hub.monitor.transitions and hub.deadletter)")
@@ -107,8 +123,9 @@ class Demo:
             await watcher.stop()
             code = worker.stop()
             out(f"• hub worker stopped (exit code {code})")
+            await gateway.stop()
             await sandbox.stop()
-            out("• sandbox agencies stopped")
+            out("• sandbox agencies and the SOAP gateway stopped")
 
     async def diagnose(self, bootstrap: str, worker: WorkerProcess) -> None:
         """Say where messages stopped: per-topic backlog of the hub, and every task's await chain."""
@@ -121,47 +138,70 @@ class Demo:
                 out(f"    {name:<32} {written:>5} / {committed:<5}{'  ← behind' if committed < written else ''}")
         out(f"  task dumps: {worker.log_path} and {self.run_dir / 'demo-tasks.log'}")
 
-    async def file_samples(self, sandbox: SandboxAgencies) -> list[Sample]:
+    async def file_samples(self, sandbox: SandboxAgencies, gateway: FilingGateway) -> list[Sample]:
         rng = random.Random()
-        seq = rng.randrange(1000, 9000)
+        seq = rng.randrange(1000, 8000)
         registry = sandbox.population
-        plan = [
-            ("valid birth, both parents", DossierStatus.RESULT_RETURNED,
-             birth_filing(registry, rng, seq)),
-            ("valid birth, parents filed under pre-2025 Hậu Giang codes (ma_tinh 93, ma_xa 31359)",
-             DossierStatus.RESULT_RETURNED, birth_filing(registry, rng, seq + 1, pre_merger_units=True)),
-            ("valid birth, mother only", DossierStatus.RESULT_RETURNED,
-             birth_filing(registry, rng, seq + 2, with_father=False)),
-            ("mother's personal ID unknown to the population registry", DossierStatus.NOT_ACCEPTED,
-             birth_filing(registry, rng, seq + 3, mother_id=unknown_mother_id(registry, rng))),
+        samples: list[Sample] = []
+
+        def filed(label: str, dossier_id: str | None, expect: DossierStatus | None, via: str) -> None:
+            samples.append(Sample(label, dossier_id, expect))
+            out(f"  {dossier_id or '(no dossier)':<27} {via:<17} {label}")
+
+        out("• filing sample dossiers: births in the civil-status system's own format on Kafka, other "
+            "procedures through the portal and through the legacy one-stop SOAP gateway")
+        births = [
+            ("birth bundle, both parents", birth_filing(registry, rng, seq)),
+            ("birth bundle, parents filed under pre-2025 Hậu Giang codes (ma_tinh 93, ma_xa 31359)",
+             birth_filing(registry, rng, seq + 1, pre_merger_units=True)),
+            ("birth bundle, mother only", birth_filing(registry, rng, seq + 2, with_father=False)),
         ]
-        out(f"• filing {len(plan) + 2} messages on the justice outbox")
-        samples = []
-        for label, expect, filing in plan:
+        for label, filing in births:
             await sandbox.justice.file_birth(filing)
-            samples.append(Sample(label, filing["ma_ho_so"], expect))
-            out(f"  {filing['ma_ho_so']}  {label}")
+            filed(label, filing["ma_ho_so"], DossierStatus.RESULT_RETURNED, "justice (Kafka)")
+        unknown = birth_filing(registry, rng, seq + 3, mother_id=unknown_mother_id(registry, rng))
+        await sandbox.justice.file_birth(unknown)
+        filed("birth bundle, mother unknown to the population registry", unknown["ma_ho_so"],
+              DossierStatus.NOT_ACCEPTED, "justice (Kafka)")
+
+        portal = [
+            ("death bundle: registration, residence removal, funeral allowance", "death_bundle",
+             death_filing(registry, rng, insured=True), DossierStatus.RESULT_RETURNED),
+            ("land-use right transfer: tax notice, payment, confirmation", "land_transfer",
+             land_transfer_filing(registry, rng), DossierStatus.RESULT_RETURNED),
+            ("criminal-record certificate, VNeID level 2", "criminal_record",
+             criminal_record_filing(registry, rng, vneid_level=2), DossierStatus.RESULT_RETURNED),
+            ("criminal-record certificate, VNeID level 1", "criminal_record",
+             criminal_record_filing(registry, rng, vneid_level=1), DossierStatus.NOT_ACCEPTED),
+        ]
+        for offset, (label, procedure, filing, expect) in enumerate(portal, start=10):
+            await sandbox.portal.file(procedure, dossier_code(seq + offset), filing)
+            filed(label, dossier_code(seq + offset), expect, "portal (Kafka)")
+
+        answer = await file_over_soap(gateway, "business_registration", business_filing(registry, rng))
+        filed("business registration: enterprise code, insurance unit", answer, DossierStatus.RESULT_RETURNED,
+              "one-stop (SOAP)")
+
         bad_id = birth_filing(registry, rng, seq + 4) | {"so_dinh_danh_me": "09319500012"}
         await sandbox.justice.file_birth(bad_id)
-        samples.append(Sample("malformed: mother's ID has 11 digits", None, None))
-        out(f"  {bad_id['ma_ho_so']}  malformed: mother's ID has 11 digits")
+        filed("malformed: mother's ID has 11 digits", None, None, "justice (Kafka)")
         await sandbox.justice.send_outbox(dossier_code(seq + 5), b'{"loai_ho_so": "khai_sinh", "ma_ho_so": ')
-        samples.append(Sample("malformed: truncated JSON", None, None))
-        out(f"  {dossier_code(seq + 5)}  malformed: truncated JSON")
+        filed("malformed: truncated JSON", None, None, "justice (Kafka)")
         return samples
 
     def print_timelines(self, watcher: HubWatcher, dossiers: list[Sample]) -> None:
         out("\n• timelines")
         for sample in dossiers:
             out(f"\n  {sample.dossier_id} — {sample.label}")
-            out(f"    {'step':<20} {'agency':<11} {'outcome':<10} {'duration':>9}")
+            out(f"    {'step':<32} {'agency':<11} {'outcome':<12} {'duration':>9}")
             for t in watcher.transitions.get(sample.dossier_id, []):
                 if t.step is None:
                     reason = f" — {mask(t.reason)}" if t.reason else ""
                     out(f"    → status {int(t.status)} {t.state}{reason}")
                 elif t.state != "running":
                     took = f"{t.duration_ms} ms" if t.duration_ms is not None else "-"
-                    out(f"    {t.step:<20} {t.agency:<11} {t.state:<10} {took:>9}")
+                    reason = f" — {mask(t.reason)}" if t.reason and t.state != "succeeded" else ""
+                    out(f"    {t.step:<32} {t.agency:<11} {t.state:<12} {took:>9}{reason}")
 
     def print_summary(self, watcher: HubWatcher, samples: list[Sample], sandbox: SandboxAgencies) -> int:
         out("\n• summary")
@@ -180,11 +220,13 @@ class Demo:
         if len(watcher.dead_letters) < expected_letters:
             failures += 1
             out(f"  ✗ expected {expected_letters} dead letters, saw {len(watcher.dead_letters)}")
-        p, i = sandbox.population.effects, sandbox.insurance.effects
-        out(f"\n  agency records: justice {len(sandbox.justice.effects)} births registered, population "
-            f"{len(p.of_kind('personal_id_assigned'))} IDs assigned and "
-            f"{len(p.of_kind('residence_registered'))} residences, insurance {len(i)} TE cards, "
-            f"portal {len(sandbox.portal.effects)} results returned; effect logs in {self.run_dir / 'effects'}")
+        out("\n  agency records (one per effect, keyed by idempotency key):")
+        for agency in ("justice", "population", "insurance", "tax", "payment", "portal"):
+            effects = getattr(sandbox, agency).effects
+            kinds = Counter(e.kind for e in effects.all())
+            listed = ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items())) or "none"
+            out(f"    {agency:<11} {listed}")
+        out(f"  effect logs in {self.run_dir / 'effects'}")
         if failures:
             out(f"\n✗ {failures} expectation(s) not met — see above and {self.run_dir / 'worker.log'}")
             return 1

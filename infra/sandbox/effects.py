@@ -51,6 +51,9 @@ class EffectLog:
                                       "at": effect.at.isoformat(), "data": effect.data}, ensure_ascii=False) + "\n")
         return effect
 
+    def all(self) -> list[Effect]:
+        return list(self._by_key.values())
+
     def of_kind(self, kind: str) -> list[Effect]:
         return [e for e in self._by_key.values() if e.kind == kind]
 
