@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import mode
 import structlog
-from faust.types import EventT, StreamT
+from faust.types import EventT
 from pydantic import ValidationError
 
 from connectors.base import Connector, perform
@@ -21,7 +21,7 @@ from contracts import topics
 from contracts.envelope import Envelope, describe_error
 from contracts.events import STEP_COMMAND, STEP_REPLY, StepCommand
 from streams.app import app, raw_topic, settings
-from streams.deadletter import dead_letter
+from streams.deadletter import dead_letter, guarded_agent
 
 log = structlog.get_logger("lienthong.bridge")
 
@@ -65,19 +65,6 @@ async def bridge_one(agency: str, event: EventT) -> None:
              outcome=reply.outcome.value, dossier_id=envelope.subject, correlation_id=envelope.correlationid)
 
 
-def _register(agency: str) -> None:
-    async def bridge(stream: StreamT) -> None:
-        async for event in stream.events():
-            try:
-                await bridge_one(agency, event)
-            except Exception as exc:  # never lose a message to a bug: dead-letter it
-                log.exception("bridge failed", agency=agency)
-                await dead_letter(event, f"bridge.{agency}", f"internal error: {type(exc).__name__}: {exc}")
-
-    app.agent(raw_topic(topics.inbox(agency)), name=f"bridge-{agency}",
-              concurrency=settings.bridge_concurrency)(bridge)
-
-
 @app.service
 class ConnectorCloser(mode.Service):
     """Closes the connectors' HTTP clients when the worker stops."""
@@ -88,4 +75,5 @@ class ConnectorCloser(mode.Service):
 
 
 for _agency in CONNECTORS:
-    _register(_agency)
+    guarded_agent(topics.inbox(_agency), f"bridge-{_agency}", f"bridge.{_agency}",
+                  lambda event, agency=_agency: bridge_one(agency, event), concurrency=settings.bridge_concurrency)

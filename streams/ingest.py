@@ -21,7 +21,7 @@ from typing import Any
 from uuid import uuid4
 
 import structlog
-from faust.types import EventT, StreamT
+from faust.types import EventT
 from pydantic import ValidationError
 
 from contracts import topics
@@ -40,8 +40,8 @@ from contracts.events import (
 )
 from contracts.filings import FILING_MODELS
 from streams import normalize
-from streams.app import app, catalog, dossier_events, raw_topic
-from streams.deadletter import dead_letter
+from streams.app import catalog, dossier_events
+from streams.deadletter import dead_letter, guarded_agent
 
 log = structlog.get_logger("lienthong.ingest")
 
@@ -146,17 +146,6 @@ async def ingest_one(agency: str, event: EventT) -> None:
                  correlation_id=envelope.correlationid)
 
 
-def _register(agency: str) -> None:
-    async def ingest(stream: StreamT) -> None:
-        async for event in stream.events():
-            try:
-                await ingest_one(agency, event)
-            except Exception as exc:  # never lose a message to a bug: dead-letter it
-                log.exception("ingest failed", agency=agency)
-                await dead_letter(event, f"ingest.{agency}", f"internal error: {type(exc).__name__}: {exc}")
-
-    app.agent(raw_topic(topics.outbox(agency)), name=f"ingest-{agency}")(ingest)
-
-
 for _agency in SOURCES:
-    _register(_agency)
+    guarded_agent(topics.outbox(_agency), f"ingest-{_agency}", f"ingest.{_agency}",
+                  lambda event, agency=_agency: ingest_one(agency, event))

@@ -12,7 +12,7 @@ from datetime import datetime
 
 import faust
 import structlog
-from faust.types import EventT, StreamT
+from faust.types import EventT
 from pydantic import ValidationError
 
 from contracts import topics
@@ -46,7 +46,7 @@ from contracts.events import (
 from contracts.filings import FILING_MODELS
 from streams import saga
 from streams.app import app, calendar, catalog, clock, dossier_events, raw_topic, settings
-from streams.deadletter import dead_letter
+from streams.deadletter import guarded_agent
 
 log = structlog.get_logger("lienthong.orchestrate")
 SOURCE = "/hub/orchestrate"
@@ -58,18 +58,6 @@ sagas = app.Table("sagas", default=None, partitions=settings.partitions,
 
 class Unprocessable(Exception):
     """The event cannot be applied to any saga; the message is the reason."""
-
-
-@app.agent(dossier_events(), name="orchestrate")
-async def orchestrate(stream: StreamT) -> None:
-    async for event in stream.events():
-        try:
-            await handle(event)
-        except Unprocessable as exc:
-            await dead_letter(event, "orchestrate", str(exc))
-        except Exception as exc:  # never lose a message to a bug: dead-letter it
-            log.exception("orchestrate failed")
-            await dead_letter(event, "orchestrate", f"internal error: {type(exc).__name__}: {exc}")
 
 
 async def handle(event: EventT) -> None:
@@ -165,6 +153,9 @@ async def _tick(dossier_id: str, state: saga.State, type_: str, data) -> None:
     event = Envelope(source="/hub/sweeper", type=type_, subject=dossier_id,
                      correlationid=state["correlation_id"], data=data.model_dump(mode="json"))
     await dossier_events().send(key=dossier_id.encode(), value=event.to_bytes())
+
+
+guarded_agent(topics.dossier_events(), "orchestrate", "orchestrate", handle, refusal=Unprocessable)
 
 
 def _known(envelope: Envelope) -> saga.State:
