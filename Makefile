@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 JARS   := infra/kafka/target/libs/.fetched-stamp
 
-.PHONY: help demo test unit integration venv jars prereqs broker-start broker-stop lock clean
+.PHONY: help demo test bench unit integration venv jars prereqs broker-start broker-stop lock clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
@@ -17,6 +17,9 @@ demo: $(STAMP) $(JARS)  ## run the sample dossiers end to end on a local broker 
 
 test: $(STAMP) $(JARS)  ## unit and integration tests (starts its own broker unless KAFKA_BOOTSTRAP_SERVERS)
 	$(BIN)/pytest
+
+bench: $(STAMP) $(JARS)  ## throughput figures on a local broker (docs/benchmarks.md)
+	$(BIN)/lienthong bench
 
 unit: $(STAMP)  ## unit tests only (no broker)
 	$(BIN)/pytest tests/unit

@@ -94,6 +94,12 @@ def _demo(args: argparse.Namespace) -> int:
     return run(timeout_s=args.timeout, port=args.port)
 
 
+def _bench(args: argparse.Namespace) -> int:
+    from infra.bench import run
+
+    return run(args.messages, args.dossiers)
+
+
 def _catalog(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -195,6 +201,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=90, help="seconds to wait for outcomes (default %(default)s)")
     p.add_argument("--port", type=int, default=9092, help="local broker port (default %(default)s)")
     p.set_defaults(func=_demo)
+
+    p = sub.add_parser("bench", help="measure throughput on a local broker (see docs/benchmarks.md)",
+                       description="Bare aiokafka relay throughput, then birth dossiers end to end "
+                                   "through one hub worker and the sandbox agencies.")
+    p.add_argument("--messages", type=int, default=20000, help="records for the relay (default %(default)s)")
+    p.add_argument("--dossiers", type=int, default=200, help="dossiers end to end (default %(default)s)")
+    p.set_defaults(func=_bench)
 
     p = sub.add_parser("catalog", help="validate and list procedures")
     p.add_argument("--dir", help="a folder of procedure files (default: the shipped catalog)")

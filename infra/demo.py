@@ -13,7 +13,6 @@ import asyncio
 import os
 import random
 import shutil
-import socket
 import sys
 import time
 from collections import Counter
@@ -26,6 +25,7 @@ from contracts.events import Transition
 from contracts.status import DossierStatus
 from infra.broker import BrokerError, LocalBroker
 from infra.lag import lag_report
+from infra.net import free_port
 from infra.sandbox.agencies import SandboxAgencies
 from infra.sandbox.samples import (
     birth_filing,
@@ -39,8 +39,8 @@ from infra.sandbox.samples import (
 from infra.topics import provision
 from infra.watch import DeadLetter, HubWatcher
 from infra.worker_process import WorkerProcess
-from streams.logs import mask
 from streams.diagnostics import dump_tasks
+from streams.logs import mask
 
 
 @dataclass(frozen=True)
@@ -49,11 +49,6 @@ class Sample:
     dossier_id: str | None  # None: not a dossier (the malformed message)
     expect: DossierStatus | None
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def out(line: str = "") -> None:

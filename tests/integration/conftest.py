@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import random
-import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ import pytest
 
 from contracts.status import DossierStatus
 from infra.broker import LocalBroker
+from infra.net import free_port
 from infra.sandbox.agencies import SandboxAgencies
 from infra.topics import provision
 from infra.watch import HubWatcher
@@ -26,11 +26,6 @@ from infra.worker_process import WorkerProcess
 OUTCOME_TIMEOUT_S = 60
 FIXTURE_PROCEDURES = Path(__file__).parent / "procedures"
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="session")

@@ -115,3 +115,12 @@ def test_tax_code_check_digit_and_forms():
         check_tax_code("01001000")
     with pytest.raises(IdentifierError, match="branch suffix must be 001-999"):
         check_tax_code("0100100079-000")
+
+
+def test_bhxh_code_is_ten_digits():
+    from contracts.identifiers import check_bhxh_code
+
+    assert check_bhxh_code("9312345678") == "9312345678"
+    for bad in ("931234567", "93123456789", "93123456A8"):
+        with pytest.raises(IdentifierError, match="social-insurance code must be 10 digits"):
+            check_bhxh_code(bad)
