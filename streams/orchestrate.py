@@ -8,6 +8,7 @@ filing agency, and a transition on ``hub.monitor.transitions`` for every change.
 
 from __future__ import annotations
 
+import copy
 from datetime import datetime
 
 import faust
@@ -102,9 +103,9 @@ async def handle(event: EventT) -> None:
             return
     elif envelope.type == PAYMENT_NOTIFIED:
         notification = _payload(envelope, PaymentNotification)
-        state = sagas.get(envelope.subject)
-        if state is None:
+        if sagas.get(envelope.subject) is None:
             raise Unprocessable(f"unknown payment reference {notification.reference!r}")
+        state = _known(envelope)
         try:
             state, effects = saga.apply_payment(catalog()[state["procedure"]], state, notification, now, calendar())
         except saga.PaymentMismatch as exc:
@@ -159,10 +160,11 @@ guarded_agent(topics.dossier_events(), "orchestrate", "orchestrate", handle, ref
 
 
 def _known(envelope: Envelope) -> saga.State:
+    """A copy of the dossier's saga state: the table changes only when the new state is stored."""
     state = sagas.get(envelope.subject)
     if state is None:
         raise Unprocessable(f"{envelope.type} for a dossier the hub does not know")
-    return state
+    return copy.deepcopy(state)
 
 
 def _payload(envelope: Envelope, model):
