@@ -48,9 +48,10 @@ def _sandbox(args: argparse.Namespace) -> int:
 
     async def serve() -> None:
         sandbox = SandboxAgencies(args.bootstrap, seed=args.seed)
-        await sandbox.start(args.population_port, args.insurance_port)
+        await sandbox.start(args.population_port, args.insurance_port, args.payment_port)
         print(f"population REST  {sandbox.population_url}\ninsurance SOAP   {sandbox.insurance_address}"
-              f"  (WSDL at ?wsdl)\njustice, portal  Kafka at {args.bootstrap}\nCtrl-C to stop", flush=True)
+              f"  (WSDL at ?wsdl)\npayment REST     {sandbox.payment.base_url}\n"
+              f"justice, tax, portal on Kafka at {args.bootstrap}\nCtrl-C to stop", flush=True)
         try:
             await asyncio.Event().wait()
         finally:
@@ -180,6 +181,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--bootstrap", default=bootstrap, help="broker list (default %(default)s)")
     p.add_argument("--population-port", type=int, default=8081, help="REST port (default %(default)s)")
     p.add_argument("--insurance-port", type=int, default=8082, help="SOAP port (default %(default)s)")
+    p.add_argument("--payment-port", type=int, default=8083, help="payment REST port (default %(default)s)")
     p.add_argument("--seed", type=int, default=2026, help="synthetic citizens seed (default %(default)s)")
     p.set_defaults(func=_sandbox)
 
