@@ -22,7 +22,7 @@ from uuid import uuid4
 
 import structlog
 from faust.types import EventT
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from contracts import topics
 from contracts.envelope import Envelope, describe_error
@@ -55,7 +55,12 @@ SOURCES = ("justice", "population", "insurance", "tax", "payment", "portal", "on
 
 # Agencies that may file dossiers, and pass on citizens' requests about them, as envelopes.
 FILERS = ("portal", "justice", "onestop")
-CITIZEN_REQUESTS = {DOSSIER_WITHDRAWN: DossierWithdrawn, DOSSIER_SUPPLEMENTED: DossierSupplemented}
+# Other envelopes forwarded as they are, by type: who may send them and what their data must be.
+FORWARDED: dict[str, tuple[tuple[str, ...], type[BaseModel]]] = {
+    DOSSIER_WITHDRAWN: (FILERS, DossierWithdrawn),
+    DOSSIER_SUPPLEMENTED: (FILERS, DossierSupplemented),
+    PAYMENT_NOTIFIED: (("payment",), PaymentNotification),
+}
 
 
 class Rejected(Exception):
@@ -91,15 +96,10 @@ def _envelope(agency: str, doc: dict[str, Any]) -> Envelope:
         raise Rejected(f"invalid envelope: {describe_error(exc)}") from None
     if envelope.type == DOSSIER_FILED and agency in FILERS:
         return _filing(agency, envelope)
-    if envelope.type == PAYMENT_NOTIFIED and agency == "payment":
+    senders, model = FORWARDED.get(envelope.type, ((), None))
+    if agency in senders:
         try:
-            envelope.payload(PaymentNotification)
-        except ValidationError as exc:
-            raise Rejected(f"invalid payment notification: {describe_error(exc)}") from None
-        return envelope
-    if envelope.type in CITIZEN_REQUESTS and agency in FILERS:
-        try:
-            envelope.payload(CITIZEN_REQUESTS[envelope.type])
+            envelope.payload(model)
         except ValidationError as exc:
             raise Rejected(f"invalid {envelope.type}: {describe_error(exc)}") from None
         return envelope

@@ -12,10 +12,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from contracts import units
 from contracts.envelope import describe_error
 from contracts.events import DossierFiled
-from contracts.filings import Address, BirthFiling
+from contracts.filings import BirthFiling
 from contracts.identifiers import Sex
 from contracts.native import JusticeBirthFiling
 from contracts.status import Channel
@@ -37,6 +36,9 @@ _JUSTICE_FIELDS = {
     "father.personal_id": "so_dinh_danh_cha",
     "father.date_of_birth": "ngay_sinh_cha",
     "residence.street": "dia_chi",
+    # Address maps pre-merger units itself; its errors come as "residence: <field>: …".
+    "residence: commune_code": "ma_xa",
+    "residence: province_code": "ma_tinh",
 }
 _CANONICAL_PATH = re.compile(r"\b(" + "|".join(re.escape(k) for k in _JUSTICE_FIELDS) + r")\b")
 
@@ -79,28 +81,6 @@ def parse_sex(value: str, field: str) -> Sex:
     raise FilingRejected(f"{field}: {value!r} is not a sex (expected Nam or Nữ)")
 
 
-def _address(filing: JusticeBirthFiling) -> Address:
-    try:
-        province = units.current_province(filing.ma_tinh)
-    except units.UnknownUnitError as exc:
-        raise FilingRejected(f"ma_tinh: {exc}") from None
-    try:
-        commune = units.canonical_commune(filing.ma_xa)
-    except units.UnknownUnitError as exc:
-        raise FilingRejected(f"ma_xa: {exc}") from None
-    if province != commune.province_code:
-        raise FilingRejected(
-            f"ma_xa: commune {filing.ma_xa} ({commune.name}) does not lie in province {filing.ma_tinh}"
-        )
-    return Address(
-        commune_code=commune.code,
-        commune_name=commune.name,
-        province_code=commune.province_code,
-        former_commune_code=commune.former_code,
-        street=filing.dia_chi or None,
-    )
-
-
 def _parent(name: str | None, pid: str | None, dob: str | None, prefix: str, suffix: str) -> dict | None:
     if name is None and pid is None:
         return None
@@ -132,7 +112,7 @@ def justice_birth(raw: dict[str, Any]) -> DossierFiled:
             },
             mother=_parent(native.ho_ten_me, native.so_dinh_danh_me, native.ngay_sinh_me, "mother", "me"),
             father=_parent(native.ho_ten_cha, native.so_dinh_danh_cha, native.ngay_sinh_cha, "father", "cha"),
-            residence=_address(native),
+            residence={"commune_code": native.ma_xa, "province_code": native.ma_tinh, "street": native.dia_chi},
         )
     except ValidationError as exc:
         message = describe_error(exc)
