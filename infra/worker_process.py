@@ -41,6 +41,12 @@ class WorkerProcess:
                 self._proc.wait()
         return self._proc.returncode
 
+    def kill(self) -> None:
+        """SIGKILL: the worker dies wherever it is, without committing or leaving its group."""
+        if self.running:
+            os.killpg(self._proc.pid, signal.SIGKILL)
+            self._proc.wait()
+
     def dump_tasks(self) -> None:
         """Ask the worker to write every asyncio task's stack to its log (SIGUSR1)."""
         if self.running:

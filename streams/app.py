@@ -38,6 +38,8 @@ app = faust.App(
     producer_acks=-1,
     broker_commit_every=settings.commit_every,
     broker_commit_interval=settings.commit_interval_s,
+    # How soon the group notices a worker that died: its partitions move only after this.
+    broker_session_timeout=settings.session_timeout_s,
 )
 
 

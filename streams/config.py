@@ -42,6 +42,7 @@ class HubSettings:
     producer_request_timeout_s: float
     commit_every: int
     commit_interval_s: float
+    session_timeout_s: float
     log_level: str
     holidays_file: Path | None
     clock_offset_file: Path | None
@@ -75,6 +76,7 @@ class HubSettings:
             producer_request_timeout_s=float(_env("LIENTHONG_PRODUCER_REQUEST_TIMEOUT_S", "30")),
             commit_every=int(_env("LIENTHONG_COMMIT_EVERY", "1000")),
             commit_interval_s=float(_env("LIENTHONG_COMMIT_INTERVAL_S", "1.0")),
+            session_timeout_s=float(_env("LIENTHONG_SESSION_TIMEOUT_S", "60")),
             log_level=_env("LIENTHONG_LOG_LEVEL", "info"),
             holidays_file=Path(p) if (p := _env("LIENTHONG_HOLIDAYS_FILE", "")) else None,
             clock_offset_file=Path(p) if (p := _env("LIENTHONG_CLOCK_OFFSET_FILE", "")) else None,

@@ -103,6 +103,7 @@ async def hub(kafka, tmp_path_factory) -> Hub:
         "LIENTHONG_AGENCY_BACKOFF_S": "0.05",
         "LIENTHONG_STEP_TIMEOUT_S": "2",
         "LIENTHONG_STEP_ATTEMPTS": "10",
+        "LIENTHONG_SESSION_TIMEOUT_S": "6",
         "LIENTHONG_PROCEDURES_DIR": str(FIXTURE_PROCEDURES),
         "LIENTHONG_CLOCK_OFFSET_FILE": str(run_dir / "clock-offset"),
         "LIENTHONG_SWEEP_INTERVAL_S": "0.5",
