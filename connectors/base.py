@@ -16,22 +16,11 @@ import structlog
 from pydantic import ValidationError
 
 from contracts.actions import ACTIONS
+from contracts.errors import AgencyRejected, AgencyUnavailable, ReplyLater
 from contracts.envelope import describe_error
 from contracts.events import Outcome, StepCommand, StepReply
 
 log = structlog.get_logger("lienthong.connectors")
-
-
-class AgencyRejected(Exception):
-    """The agency answered and refused the request; the message is its reason."""
-
-
-class AgencyUnavailable(Exception):
-    """The agency could not be reached or failed; worth retrying."""
-
-
-class ReplyLater(Exception):
-    """The agency accepted the request and will answer through a callback (e.g. a payment)."""
 
 
 class Connector(Protocol):

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from importlib import resources
@@ -26,7 +27,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from pydantic import ValidationError
 
 from connectors.soap_server import SoapClientFault, request_element, soap_fault, soap_response
-from contracts import topics
+from contracts.topics import Topics
 from contracts.catalog import Procedure
 from contracts.envelope import Envelope, describe_error
 from contracts.events import DOSSIER_FILED, DOSSIER_STATUS, DossierFiled, StatusUpdate
@@ -50,8 +51,10 @@ class KnownStatus:
 class FilingGateway:
     """The SOAP endpoint on 127.0.0.1 and its two Kafka clients."""
 
-    def __init__(self, bootstrap: str, catalog: dict[str, Procedure], agency_eid: str = "000.00.31.H26") -> None:
+    def __init__(self, bootstrap: str, topics: Topics, catalog: Mapping[str, Procedure],
+                 agency_eid: str = "000.00.31.H26") -> None:
         self._bootstrap = bootstrap
+        self._topics = topics
         self._catalog = catalog
         self._agency_eid = agency_eid
         self._sequence = random.Random().randrange(5000, 9000)
@@ -65,8 +68,8 @@ class FilingGateway:
     async def start(self, port: int = 0) -> None:
         self._producer = AIOKafkaProducer(bootstrap_servers=self._bootstrap, acks="all", enable_idempotence=True)
         await self._producer.start()
-        self._consumer = AIOKafkaConsumer(topics.inbox(AGENCY), bootstrap_servers=self._bootstrap,
-                                          group_id=f"{topics.namespace()}onestop-gateway",
+        self._consumer = AIOKafkaConsumer(self._topics.inbox(AGENCY), bootstrap_servers=self._bootstrap,
+                                          group_id=f"{self._topics.namespace}onestop-gateway",
                                           auto_offset_reset="earliest")
         await self._consumer.start()
         self._task = asyncio.create_task(self._follow_statuses(), name="onestop-statuses")
@@ -144,7 +147,7 @@ class FilingGateway:
                             correlationid=str(uuid4()), idempotencykey=f"filing/{dossier_id}",
                             data=filed.model_dump(mode="json"))
         assert self._producer is not None
-        await self._producer.send_and_wait(topics.outbox(AGENCY), key=dossier_id.encode(), value=envelope.to_bytes())
+        await self._producer.send_and_wait(self._topics.outbox(AGENCY), key=dossier_id.encode(), value=envelope.to_bytes())
         self.statuses.setdefault(dossier_id, KnownStatus(DossierStatus.NEWLY_REGISTERED))
         log.info("dossier filed over SOAP", dossier_id=dossier_id, procedure=procedure.id)
         status = self.statuses[dossier_id].status

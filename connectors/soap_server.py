@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contracts.errors import SoapClientFault
+
 from xml.sax.saxutils import escape
 
 from aiohttp import web
@@ -11,8 +13,6 @@ SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True)
 
 
-class SoapClientFault(Exception):
-    """The request is refused on its facts: answered as a soap:Client fault with this message."""
 
 
 def request_element(raw: bytes, namespace: str) -> tuple[str, dict[str, str]]:

@@ -308,6 +308,3 @@ ACTIONS: dict[str, Action] = {
     "return_result": Action("portal", ReturnResult, ResultReturned,
                             "Return the result documents to the citizen"),
 }
-
-AGENCIES = ("justice", "population", "insurance", "tax", "payment", "portal", "onestop")
-"""Agency codes; ``onestop`` is the legacy one-stop systems, filing through the SOAP gateway."""

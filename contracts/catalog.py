@@ -6,9 +6,12 @@ and the problem, so a wrong procedure never reaches a running hub.
 
 from __future__ import annotations
 
+from contracts.errors import CatalogError, FilingRejected
+
 import tomllib
 import types
 import typing
+from collections.abc import Mapping
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -25,8 +28,6 @@ STEP_ID = r"^[a-z][a-z0-9_]*$"
 DOSSIER_FIELDS = ("id", "procedure", "received_at")  # what ``dossier.<field>`` inputs may read
 
 
-class CatalogError(ValueError):
-    """A procedure file is invalid; the message names the file, the step and the problem."""
 
 
 class Compensation(BaseModel):
@@ -206,3 +207,20 @@ def builtin_catalog() -> dict[str, Procedure]:
     """The procedures shipped in ``contracts/procedures/``."""
     with resources.as_file(resources.files("contracts") / "procedures") as directory:
         return load_catalog(Path(directory))
+
+
+def procedure_for(catalog: Mapping[str, Procedure], procedure_id: str) -> Procedure:
+    """The catalog's procedure ``procedure_id``; FilingRejected names the known ones."""
+    procedure = catalog.get(procedure_id)
+    if procedure is None:
+        raise FilingRejected(f"procedure: unknown procedure {procedure_id!r} (known: {', '.join(sorted(catalog))})")
+    return procedure
+
+
+def canonical_filing(procedure: Procedure, filing: Any) -> BaseModel:
+    """``filing`` validated and normalised as ``procedure``'s filing kind (current units, ISO
+    dates, NFC text); FilingRejected names each failing field and its rule."""
+    try:
+        return FILING_MODELS[procedure.filing].model_validate(filing)
+    except ValidationError as exc:
+        raise FilingRejected(describe_error(exc)) from None

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from contracts import units
+from contracts.dates import parse_date
 
 from contracts.identifiers import (
     IdentifierError,
@@ -24,12 +25,7 @@ class _Strict(BaseModel):
 
 def _vn_date(value: object) -> object:
     """Accept dd/mm/yyyy, as Vietnamese systems write dates, besides ISO yyyy-mm-dd."""
-    if isinstance(value, str) and "/" in value:
-        try:
-            return datetime.strptime(value.strip(), "%d/%m/%Y").date()
-        except ValueError:
-            raise ValueError(f"{value!r} is not a date in dd/mm/yyyy or yyyy-mm-dd form") from None
-    return value
+    return parse_date(value) if isinstance(value, str) and "/" in value else value
 
 
 VnDate = Annotated[date, BeforeValidator(_vn_date)]

@@ -6,6 +6,8 @@ field being validated, e.g. ``mother.personal_id: ... must be 12 digits``.
 
 from __future__ import annotations
 
+from contracts.errors import IdentifierError
+
 import re
 from datetime import date
 from enum import StrEnum
@@ -16,8 +18,6 @@ from pydantic import AfterValidator, BeforeValidator
 from contracts import units
 
 
-class IdentifierError(ValueError):
-    """An identifier breaks a rule; the message names the rule."""
 
 
 class Sex(StrEnum):

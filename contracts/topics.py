@@ -1,18 +1,19 @@
 """Every Kafka topic the hub uses, declared once: name, partitions, retention or compaction.
 
-``infra.topics`` provisions them; the hub and the sandbox agencies only name them through here.
-An optional namespace (``LIENTHONG_TOPIC_NAMESPACE``) prefixes every name so several hubs or test
-runs can share one cluster.
+A :class:`Topics` names them for one deployment: its optional namespace prefixes every name, so
+several hubs or test runs can share one cluster. ``infra.topics`` provisions them; the hub, the
+connectors and the sandbox agencies only name topics through a :class:`Topics`.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 
-from contracts.actions import AGENCIES
+from contracts.agencies import AGENCIES
 
 DAY_MS = 24 * 60 * 60 * 1000
+DLQ_HEADER_PREFIX = "lienthong.dlq."
+"""Dead letters keep their original key and value; why they failed travels in these headers."""
 
 
 @dataclass(frozen=True)
@@ -23,55 +24,52 @@ class TopicSpec:
     purpose: str = ""
 
 
-def namespace() -> str:
-    return os.environ.get("LIENTHONG_TOPIC_NAMESPACE", "")
+@dataclass(frozen=True)
+class Topics:
+    """The topic names of one deployment (``namespace`` prefixes each) and their partitions."""
 
+    namespace: str = ""
+    partitions: int = 4
 
-def partitions() -> int:
-    return int(os.environ.get("LIENTHONG_PARTITIONS", "4"))
+    def inbox(self, agency: str) -> str:
+        """Where the hub writes commands and status updates for ``agency``."""
+        return f"{self.namespace}agency.{agency}.inbox"
 
+    def outbox(self, agency: str) -> str:
+        """Where ``agency`` (or its connector) writes filings and replies for the hub."""
+        return f"{self.namespace}agency.{agency}.outbox"
 
-def inbox(agency: str) -> str:
-    """Where the hub writes commands and status updates for ``agency``."""
-    return f"{namespace()}agency.{agency}.inbox"
+    @property
+    def dossier_events(self) -> str:
+        """Canonical events keyed by dossier code: the saga's only input."""
+        return f"{self.namespace}hub.dossier.events"
 
+    @property
+    def deadletter(self) -> str:
+        return f"{self.namespace}hub.deadletter"
 
-def outbox(agency: str) -> str:
-    """Where ``agency`` (or its connector) writes filings and replies for the hub."""
-    return f"{namespace()}agency.{agency}.outbox"
+    @property
+    def monitor(self) -> str:
+        return f"{self.namespace}hub.monitor.transitions"
 
+    @property
+    def audit(self) -> str:
+        return f"{self.namespace}hub.audit"
 
-def dossier_events() -> str:
-    """Canonical events keyed by dossier code: the saga's only input."""
-    return f"{namespace()}hub.dossier.events"
-
-
-def deadletter() -> str:
-    return f"{namespace()}hub.deadletter"
-
-
-def monitor() -> str:
-    return f"{namespace()}hub.monitor.transitions"
-
-
-def audit() -> str:
-    return f"{namespace()}hub.audit"
-
-
-def all_topics() -> list[TopicSpec]:
-    """Every topic to provision, with its settings."""
-    n = partitions()
-    week = {"retention.ms": str(7 * DAY_MS)}
-    specs = []
-    for agency in AGENCIES:
-        specs.append(TopicSpec(inbox(agency), n, week, f"commands and status updates for {agency}"))
-        specs.append(TopicSpec(outbox(agency), n, week, f"filings and replies from {agency}"))
-    specs += [
-        TopicSpec(dossier_events(), n, week, "canonical dossier events, keyed by dossier code"),
-        TopicSpec(deadletter(), n, {"retention.ms": str(30 * DAY_MS)},
-                  "undeliverable messages: original bytes, reason in headers"),
-        TopicSpec(monitor(), n, week, "every state transition, for operators"),
-        TopicSpec(audit(), n, {"retention.ms": "-1"},
-                  "append-only record of every exchange of personal data"),
-    ]
-    return specs
+    def specs(self) -> list[TopicSpec]:
+        """Every topic to provision, with its settings."""
+        n = self.partitions
+        week = {"retention.ms": str(7 * DAY_MS)}
+        specs = []
+        for agency in AGENCIES:
+            specs.append(TopicSpec(self.inbox(agency), n, week, f"commands and status updates for {agency}"))
+            specs.append(TopicSpec(self.outbox(agency), n, week, f"filings and replies from {agency}"))
+        specs += [
+            TopicSpec(self.dossier_events, n, week, "canonical dossier events, keyed by dossier code"),
+            TopicSpec(self.deadletter, n, {"retention.ms": str(30 * DAY_MS)},
+                      "undeliverable messages: original bytes, reason in headers"),
+            TopicSpec(self.monitor, n, week, "every state transition, for operators"),
+            TopicSpec(self.audit, n, {"retention.ms": "-1"},
+                      "append-only record of every exchange of personal data"),
+        ]
+        return specs

@@ -12,9 +12,7 @@ from datetime import date
 from functools import cache
 from importlib import resources
 
-
-class UnknownUnitError(ValueError):
-    """An administrative unit code the unit table does not know, or cannot map forward."""
+from contracts.errors import UnknownUnitError
 
 
 @dataclass(frozen=True)

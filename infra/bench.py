@@ -25,6 +25,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from contracts.status import DossierStatus
+from contracts.topics import Topics
 from infra.broker import LocalBroker
 from infra.lag import lag_report
 from infra.net import free_port
@@ -33,6 +34,7 @@ from infra.sandbox.samples import birth_filing
 from infra.topics import provision
 from infra.watch import HubWatcher
 from infra.worker_process import WorkerProcess
+from streams.settings import HubSettings
 
 
 
@@ -75,15 +77,16 @@ async def bare_relay(bootstrap: str, messages: int, partitions: int = 4) -> floa
 
 async def hub_end_to_end(bootstrap: str, dossiers: int, run_dir: Path) -> dict[str, float]:
     """Birth dossiers through one worker and the sandbox agencies."""
-    os.environ["LIENTHONG_TOPIC_NAMESPACE"] = f"bench-{os.getpid()}-{int(time.time())}."
-    await provision(bootstrap)
-    sandbox = SandboxAgencies(bootstrap, citizens=max(300, dossiers * 3))
+    topics = Topics(namespace=f"bench-{os.getpid()}-{int(time.time())}.")
+    await provision(bootstrap, topics.specs())
+    sandbox = SandboxAgencies(bootstrap, topics, citizens=max(300, dossiers * 3))
     await sandbox.start()
-    watcher = HubWatcher(bootstrap)
+    watcher = HubWatcher(bootstrap, topics)
     await watcher.start()
-    worker = WorkerProcess({"KAFKA_BOOTSTRAP_SERVERS": bootstrap, **sandbox.hub_environment(),
-                            "LIENTHONG_CALLBACK_PORT": str(free_port()), "LIENTHONG_LOG_LEVEL": "warning",
-                            "LIENTHONG_DATA_DIR": str(run_dir / "hub")}, run_dir / "worker.log")
+    settings = HubSettings.from_env(bootstrap_servers=bootstrap, topic_namespace=topics.namespace,
+                                    **sandbox.hub_settings(), callback_port=free_port(), log_level="warning",
+                                    data_dir=run_dir / "hub")
+    worker = WorkerProcess(settings, run_dir / "worker.log")
     worker.start()
     try:
         # Warm up: one dossier, so worker start-up is not counted.
@@ -102,8 +105,7 @@ async def hub_end_to_end(bootstrap: str, dossiers: int, run_dir: Path) -> dict[s
         elapsed = time.monotonic() - started
         latencies = sorted(watcher.final_status(d).at.timestamp() - filed_at[d] for d in ids)
         completed = sum(watcher.final_status(d).status is DossierStatus.RESULT_RETURNED for d in ids)
-        records = sum(written for _, written, _ in await lag_report(bootstrap, os.environ["LIENTHONG_TOPIC_NAMESPACE"]
-                                                                     + "lienthong-hub"))
+        records = sum(written for _, written, _ in await lag_report(bootstrap, settings.group_id, topics))
         return {"dossiers_per_s": dossiers / elapsed, "elapsed_s": elapsed, "completed": completed,
                 "records_per_s": records / elapsed,
                 "p50_s": statistics.median(latencies), "p95_s": latencies[int(0.95 * (len(latencies) - 1))]}

@@ -7,38 +7,39 @@ import asyncio
 import os
 import sys
 
-ENVIRONMENT = """\
-environment (worker):
-  KAFKA_BOOTSTRAP_SERVERS       broker list (default 127.0.0.1:9092)
-  LIENTHONG_TOPIC_NAMESPACE     prefix for every topic name, to share a cluster (default none)
-  LIENTHONG_PARTITIONS          partitions per topic (default 4)
-  LIENTHONG_POPULATION_URL      population registry REST base URL (default http://127.0.0.1:8081)
-  LIENTHONG_INSURANCE_URL       insurance SOAP endpoint (default http://127.0.0.1:8082/soap)
-  LIENTHONG_PROCEDURES_DIR      extra procedure files (*.toml), overriding the shipped catalog
-  LIENTHONG_AGENCY_TIMEOUT_S    per-call timeout to an agency (default 5)
-  LIENTHONG_AGENCY_ATTEMPTS     attempts per agency call before the step fails (default 4)
-  LIENTHONG_AGENCY_BACKOFF_S    first retry delay, doubled each attempt (default 0.2)
-  LIENTHONG_BRIDGE_CONCURRENCY  agency calls in flight per bridge (default 8)
-  LIENTHONG_STEP_TIMEOUT_S      a step with no reply this long is sent again (default 60)
-  LIENTHONG_STEP_ATTEMPTS       sends of a step before it fails for want of a reply (default 3)
-  LIENTHONG_SWEEP_INTERVAL_S    how often running steps are checked for timeouts (default 5)
-  LIENTHONG_DATA_DIR            worker state folder (default .lienthong/hub)
-  LIENTHONG_LOG_LEVEL           debug, info, warning, error (default info)
-"""
+def _environment_help() -> str:
+    from streams.settings import environment_table
+
+    rows = environment_table()
+    width = max(len(name) for name, _, _ in rows) + 2
+    lines = [f"  {name:<{width}}{text} (default {default})" for name, default, text in rows]
+    return "environment (read once at start):\n" + "\n".join(lines)
+
+
+def _cluster(args: argparse.Namespace):
+    """Where the topics are: the environment's cluster settings, with --bootstrap if given."""
+    from streams.settings import ClusterSettings
+
+    overrides = {"bootstrap_servers": args.bootstrap} if getattr(args, "bootstrap", None) else {}
+    return ClusterSettings.from_env(**overrides)
 
 
 def _worker(_: argparse.Namespace) -> int:
+    from streams.settings import HubSettings
+
+    settings = HubSettings.from_env()  # SettingsError: reported by main()
     from streams.worker import run
 
     sys.argv = [sys.argv[0], "worker"]
-    run()
+    run(settings)
     return 0
 
 
 def _topics(args: argparse.Namespace) -> int:
     from infra.topics import provision
 
-    created = asyncio.run(provision(args.bootstrap))
+    cluster = _cluster(args)
+    created = asyncio.run(provision(cluster.bootstrap_servers, cluster.topics.specs()))
     print("\n".join(f"created {name}" for name in created) or "all topics already exist")
     return 0
 
@@ -47,8 +48,14 @@ def _sandbox(args: argparse.Namespace) -> int:
     from infra.sandbox.agencies import SandboxAgencies
 
     async def serve() -> None:
-        sandbox = SandboxAgencies(args.bootstrap, seed=args.seed)
+        cluster = _cluster(args)
+        secret = os.environ.get("LIENTHONG_PAYMENT_SECRET")
+        sandbox = SandboxAgencies(cluster.bootstrap_servers, cluster.topics, seed=args.seed,
+                                  payment_secret=secret.encode() if secret else None)
         await sandbox.start(args.population_port, args.insurance_port, args.payment_port)
+        if not secret:
+            print("payment callbacks are signed with a fresh secret; start the worker with\n"
+                  f"  export LIENTHONG_PAYMENT_SECRET={sandbox.payment.secret.decode()}")
         print(f"population REST  {sandbox.population_url}\ninsurance SOAP   {sandbox.insurance_address}"
               f"  (WSDL at ?wsdl)\npayment REST     {sandbox.payment.base_url}\n"
               f"justice, tax, portal on Kafka at {args.bootstrap}\nCtrl-C to stop", flush=True)
@@ -74,7 +81,8 @@ def _onestop(args: argparse.Namespace) -> int:
             from pathlib import Path
 
             catalog.update(load_catalog(Path(extra)))
-        gateway = FilingGateway(args.bootstrap, catalog, args.agency_eid)
+        cluster = _cluster(args)
+        gateway = FilingGateway(cluster.bootstrap_servers, cluster.topics, catalog, args.agency_eid)
         await gateway.start(args.port)
         print(f"one-stop SOAP gateway at {gateway.address} (WSDL at ?wsdl); Ctrl-C to stop", flush=True)
         try:
@@ -139,7 +147,8 @@ def _dlq(args: argparse.Namespace) -> int:
     from infra.dlq import read_all, replay
     from streams.logs import mask
 
-    letters = asyncio.run(read_all(args.bootstrap))
+    cluster = _cluster(args)
+    letters = asyncio.run(read_all(cluster.bootstrap_servers, cluster.topics))
     chosen = [letter for letter in letters
               if (args.key is None or (letter.key or b"").decode(errors="replace") == args.key)
               and (args.stage is None or letter.headers.get("stage") == args.stage)]
@@ -151,7 +160,7 @@ def _dlq(args: argparse.Namespace) -> int:
         if not chosen:
             print("nothing to replay", file=sys.stderr)
             return 1
-        count = asyncio.run(replay(args.bootstrap, chosen))
+        count = asyncio.run(replay(cluster.bootstrap_servers, chosen))
         print(f"replayed {count} record(s) to their source topics")
     elif not chosen:
         print("the dead-letter topic holds no matching records")
@@ -159,7 +168,7 @@ def _dlq(args: argparse.Namespace) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")  # shown as the default
     top = argparse.ArgumentParser(
         prog="lienthong",
         description="lienthong (liên thông): an event-driven integration hub linking a province's "
@@ -169,8 +178,9 @@ def parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("worker", help="run one hub worker (ingest, sagas, SOAP/REST bridges)",
                        description="Run one hub worker in the foreground until SIGINT/SIGTERM. "
-                                   "Configured by environment variables.",
-                       epilog=ENVIRONMENT, formatter_class=argparse.RawDescriptionHelpFormatter)
+                                   "Configured by environment variables, read once at start "
+                                   "(docs/operations.md lists the same).",
+                       epilog=_environment_help(), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.set_defaults(func=_worker)
 
     p = sub.add_parser("topics", help="create every topic the hub uses (idempotent)")
@@ -233,12 +243,18 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from contracts.errors import SettingsError
+
     args = parser().parse_args(argv)
     if args.command != "worker":
         from streams import logs
 
         logs.configure(os.environ.get("LIENTHONG_LOG_LEVEL", "warning"))
-    return args.func(args)
+    try:
+        return args.func(args)
+    except SettingsError as exc:
+        print(f"lienthong {args.command}: invalid configuration: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from connectors.soap_filing import FilingGateway, file_over_soap
 from contracts.catalog import builtin_catalog
 from contracts.events import Transition
 from contracts.status import DossierStatus
+from contracts.topics import Topics
 from infra.broker import BrokerError, LocalBroker
 from infra.lag import lag_report
 from infra.net import free_port
@@ -39,6 +40,7 @@ from infra.sandbox.samples import (
 from infra.topics import provision
 from infra.watch import DeadLetter, HubWatcher
 from infra.worker_process import WorkerProcess
+from streams.settings import HubSettings
 from streams.diagnostics import dump_tasks
 from streams.logs import mask
 
@@ -76,21 +78,19 @@ class Demo:
         out(f"  [{self.elapsed()}] dead-lettered from {letter.headers.get('topic')}: {letter.reason}")
 
     async def run(self, bootstrap: str) -> int:
+        topics = Topics()
         out("• creating topics")
-        created = await provision(bootstrap)
+        created = await provision(bootstrap, topics.specs())
         out(f"  {len(created)} created" if created else "  all present")
-        sandbox = SandboxAgencies(bootstrap, effects_dir=self.run_dir / "effects")
+        sandbox = SandboxAgencies(bootstrap, topics, effects_dir=self.run_dir / "effects")
         await sandbox.start()
         out(f"• sandbox agencies up: population REST {sandbox.population_url}, "
             f"insurance SOAP {sandbox.insurance_address}, justice and portal on Kafka")
-        worker = WorkerProcess({
-            "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-            **sandbox.hub_environment(),
-            "LIENTHONG_CALLBACK_PORT": str(free_port()),
-            "LIENTHONG_DATA_DIR": str(self.run_dir / "hub"),
-        }, self.run_dir / "worker.log")
-        watcher = HubWatcher(bootstrap, self.show_transition, self.show_dead_letter)
-        gateway = FilingGateway(bootstrap, builtin_catalog())
+        settings = HubSettings.from_env(bootstrap_servers=bootstrap, **sandbox.hub_settings(),
+                                        callback_port=free_port(), data_dir=self.run_dir / "hub")
+        worker = WorkerProcess(settings, self.run_dir / "worker.log")
+        watcher = HubWatcher(bootstrap, topics, self.show_transition, self.show_dead_letter)
+        gateway = FilingGateway(bootstrap, topics, builtin_catalog())
         await gateway.start()
         out(f"• one-stop SOAP gateway up: {gateway.address}")
         try:
@@ -108,7 +108,7 @@ class Demo:
                     self.timeout_s, "every dossier to reach a final status")
             except TimeoutError as exc:
                 out(f"\n✗ {exc}")
-                await self.diagnose(bootstrap, worker)
+                await self.diagnose(worker)
                 if not worker.running:
                     out("  the hub worker exited; last lines of its log:")
                     out(worker.tail())
@@ -122,13 +122,14 @@ class Demo:
             await sandbox.stop()
             out("• sandbox agencies and the SOAP gateway stopped")
 
-    async def diagnose(self, bootstrap: str, worker: WorkerProcess) -> None:
+    async def diagnose(self, worker: WorkerProcess) -> None:
         """Say where messages stopped: per-topic backlog of the hub, and every task's await chain."""
         worker.dump_tasks()  # the worker writes its tasks to its log
         with (self.run_dir / "demo-tasks.log").open("w") as tasks_log:
             dump_tasks(tasks_log)
         out("  hub backlog per topic (written / committed by the hub's consumer group):")
-        for name, written, committed in await lag_report(bootstrap, os.environ.get("LIENTHONG_APP_ID", "lienthong-hub")):
+        for name, written, committed in await lag_report(worker.settings.bootstrap_servers, worker.settings.group_id,
+                                                         worker.settings.topics):
             if written:
                 out(f"    {name:<32} {written:>5} / {committed:<5}{'  ← behind' if committed < written else ''}")
         out(f"  task dumps: {worker.log_path} and {self.run_dir / 'demo-tasks.log'}")

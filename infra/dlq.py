@@ -6,9 +6,8 @@ from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from contracts import topics
+from contracts.topics import DLQ_HEADER_PREFIX, Topics
 from infra.topics import partitions_of
-from streams.deadletter import HEADER_PREFIX
 
 
 @dataclass(frozen=True)
@@ -20,14 +19,14 @@ class StoredLetter:
     headers: dict[str, str]
 
 
-async def read_all(bootstrap: str) -> list[StoredLetter]:
+async def read_all(bootstrap: str, topics: Topics) -> list[StoredLetter]:
     """Every record now on the dead-letter topic, oldest first per partition."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
     await consumer.start()
     try:
-        tps = await partitions_of(consumer, topics.deadletter())
+        tps = await partitions_of(consumer, topics.deadletter)
         if not tps:
-            raise LookupError(f"topic {topics.deadletter()} does not exist; run `lienthong topics`")
+            raise LookupError(f"topic {topics.deadletter} does not exist; run `lienthong topics`")
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         ends = await consumer.end_offsets(tps)
@@ -35,8 +34,8 @@ async def read_all(bootstrap: str) -> list[StoredLetter]:
         while [tp for tp in tps if await consumer.position(tp) < ends[tp]]:
             for tp, records in (await consumer.getmany(timeout_ms=1000)).items():
                 letters += [StoredLetter(tp.partition, r.offset, r.key, r.value,
-                                         {k.removeprefix(HEADER_PREFIX): v.decode() for k, v in r.headers
-                                          if k.startswith(HEADER_PREFIX)}) for r in records]
+                                         {k.removeprefix(DLQ_HEADER_PREFIX): v.decode() for k, v in r.headers
+                                          if k.startswith(DLQ_HEADER_PREFIX)}) for r in records]
         return letters
     finally:
         await consumer.stop()

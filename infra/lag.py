@@ -5,11 +5,11 @@ from __future__ import annotations
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 
-from contracts import topics
+from contracts.topics import Topics
 from infra.topics import partitions_of
 
 
-async def lag_report(bootstrap: str, group: str) -> list[tuple[str, int, int]]:
+async def lag_report(bootstrap: str, group: str, topics: Topics) -> list[tuple[str, int, int]]:
     """(topic, messages written, messages the group has committed) for every declared topic."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
@@ -18,7 +18,7 @@ async def lag_report(bootstrap: str, group: str) -> list[tuple[str, int, int]]:
     try:
         committed = await admin.list_consumer_group_offsets(group)
         rows = []
-        for spec in topics.all_topics():
+        for spec in topics.specs():
             tps = await partitions_of(consumer, spec.name)
             ends = await consumer.end_offsets(tps)
             done = sum(committed[tp].offset for tp in tps if tp in committed and committed[tp].offset >= 0)

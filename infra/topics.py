@@ -10,15 +10,14 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
-from contracts.topics import TopicSpec, all_topics
+from contracts.topics import TopicSpec
 
 log = structlog.get_logger("lienthong.topics")
 
 
-async def provision(bootstrap: str, specs: list[TopicSpec] | None = None, timeout_s: float = 30) -> list[str]:
+async def provision(bootstrap: str, specs: list[TopicSpec], timeout_s: float = 30) -> list[str]:
     """Create the topics that do not exist yet and wait until every partition has a leader;
     returns the names created."""
-    specs = all_topics() if specs is None else specs
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15000)
     await admin.start()
     try:

@@ -14,11 +14,10 @@ from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer
 
-from contracts import topics
+from contracts.topics import DLQ_HEADER_PREFIX, Topics
 from contracts.envelope import Envelope
 from contracts.events import Transition
 from infra.topics import partitions_of
-from streams.deadletter import HEADER_PREFIX
 
 
 @dataclass(frozen=True)
@@ -35,9 +34,10 @@ class DeadLetter:
 class HubWatcher:
     """Reads ``hub.monitor.transitions`` and ``hub.deadletter`` from their end at :meth:`start`."""
 
-    def __init__(self, bootstrap: str, on_transition: Callable[[Transition], None] | None = None,
+    def __init__(self, bootstrap: str, topics: Topics, on_transition: Callable[[Transition], None] | None = None,
                  on_dead_letter: Callable[[DeadLetter], None] | None = None) -> None:
         self._bootstrap = bootstrap
+        self._topics = topics
         self._on_transition = on_transition
         self._on_dead_letter = on_dead_letter
         self.transitions: dict[str, list[Transition]] = defaultdict(list)
@@ -50,8 +50,8 @@ class HubWatcher:
         self._consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, group_id=None,
                                           enable_auto_commit=False)
         await self._consumer.start()
-        tps = [*await partitions_of(self._consumer, topics.monitor()),
-               *await partitions_of(self._consumer, topics.deadletter())]
+        tps = [*await partitions_of(self._consumer, self._topics.monitor),
+               *await partitions_of(self._consumer, self._topics.deadletter)]
         self._consumer.assign(tps)
         await self._consumer.seek_to_end(*tps)
         for tp in tps:  # pin the positions now, so nothing produced from here on is skipped
@@ -67,7 +67,7 @@ class HubWatcher:
 
     async def _run(self) -> None:
         assert self._consumer is not None
-        monitor = topics.monitor()
+        monitor = self._topics.monitor
         while True:
             batch = await self._consumer.getmany(timeout_ms=200)
             for tp, records in batch.items():
@@ -79,8 +79,8 @@ class HubWatcher:
                             self._on_transition(transition)
                     else:
                         letter = DeadLetter(record.key, record.value, {
-                            k.removeprefix(HEADER_PREFIX): v.decode() for k, v in record.headers
-                            if k.startswith(HEADER_PREFIX)})
+                            k.removeprefix(DLQ_HEADER_PREFIX): v.decode() for k, v in record.headers
+                            if k.startswith(DLQ_HEADER_PREFIX)})
                         self.dead_letters.append(letter)
                         if self._on_dead_letter:
                             self._on_dead_letter(letter)

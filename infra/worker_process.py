@@ -8,12 +8,18 @@ import subprocess
 import sys
 from pathlib import Path
 
+from streams.settings import ENV_PREFIX, HubSettings
+
 
 class WorkerProcess:
-    """``lienthong worker`` in a child process, its output in ``log_path``."""
+    """``lienthong worker`` with ``settings`` in a child process, its output in ``log_path``."""
 
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
-        self._env = dict(os.environ, **env)
+    def __init__(self, settings: HubSettings, log_path: Path) -> None:
+        # Exactly these settings: nothing inherited from this process's LIENTHONG_* variables.
+        inherited = {k: v for k, v in os.environ.items()
+                     if not k.startswith(ENV_PREFIX) and k != "KAFKA_BOOTSTRAP_SERVERS"}
+        self.settings = settings
+        self._env = inherited | settings.to_env()
         self.log_path = log_path
         self._proc: subprocess.Popen | None = None
 

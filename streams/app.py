@@ -1,4 +1,8 @@
-"""The one Faust application of the hub, and the raw topics its agents read and write.
+"""The one place that assembles a hub worker: :func:`build_hub`.
+
+From one :class:`~streams.settings.HubSettings` it builds the Faust app, the saga table, the
+clock, the working calendar, the procedure catalog and the agency connectors, then registers every
+agent, timer and service explicitly. Nothing here runs at import.
 
 Agents take raw bytes and decode them themselves, so a message that fails to decode is
 dead-lettered with its original bytes instead of being dropped by Faust's decode-error path.
@@ -6,66 +10,97 @@ dead-lettered with its original bytes instead of being dropped by Faust's decode
 
 from __future__ import annotations
 
-from functools import cache
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 import faust
 
-from contracts import topics
+from connectors.base import Connector
 from contracts.catalog import Procedure, builtin_catalog, load_catalog
+from contracts.topics import Topics
 from contracts.working_days import WorkingCalendar, load_calendar
 from streams.clock import Clock
-from streams.config import HubSettings
+from streams.settings import HubSettings
 
-settings = HubSettings.from_env()
-
-app = faust.App(
-    settings.app_id,
-    broker=settings.kafka_url(),
-    datadir=str(settings.data_dir),
-    autodiscover=False,
-    web_enabled=False,
-    topic_partitions=settings.partitions,
-    topic_replication_factor=1,
-    topic_disable_leader=True,
-    table_standby_replicas=0,
-    consumer_auto_offset_reset="earliest",
-    processing_guarantee="at_least_once",
-    broker_max_poll_records=settings.max_poll_records,
-    producer_linger_ms=settings.producer_linger_ms,
-    # Faust waits up to 20 minutes by default for a send (including topic metadata); a stalled
-    # send should fail soon and visibly, so the message is dead-lettered or the step re-sent.
-    producer_request_timeout=settings.producer_request_timeout_s,
-    producer_acks=-1,
-    broker_commit_every=settings.commit_every,
-    broker_commit_interval=settings.commit_interval_s,
-    # How soon the group notices a worker that died: its partitions move only after this.
-    broker_session_timeout=settings.session_timeout_s,
-)
+ConnectorFactory = Callable[[], Connector]
 
 
-@cache
-def raw_topic(name: str) -> faust.TopicT:
-    """A topic of undecoded bytes (keys are dossier codes, values JSON)."""
-    return app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
+@dataclass
+class Hub:
+    """Everything a worker's agents share, built once by :func:`build_hub`."""
+
+    settings: HubSettings
+    app: faust.App
+    topics: Topics
+    catalog: Mapping[str, Procedure]
+    calendar: WorkingCalendar
+    clock: Clock
+    sagas: faust.types.TableT
+    _raw: dict[str, faust.types.TopicT] = field(default_factory=dict)
+
+    def topic(self, name: str) -> faust.types.TopicT:
+        """A topic of undecoded bytes (keys are dossier codes, values JSON)."""
+        if name not in self._raw:
+            self._raw[name] = self.app.topic(name, key_type=bytes, value_type=bytes,
+                                             key_serializer="raw", value_serializer="raw")
+        return self._raw[name]
+
+    async def send(self, topic: str, key: bytes | None, value: bytes,
+                   headers: list[tuple[str, bytes]] | None = None) -> None:
+        await self.topic(topic).send(key=key, value=value, headers=headers)
 
 
-@cache
-def catalog() -> dict[str, Procedure]:
-    """Shipped procedures, plus (overriding) those in ``LIENTHONG_PROCEDURES_DIR``."""
+def load_procedures(settings: HubSettings) -> dict[str, Procedure]:
+    """Shipped procedures, plus (overriding) those in ``settings.procedures_dir``."""
     procedures = dict(builtin_catalog())
     if settings.procedures_dir is not None:
         procedures.update(load_catalog(settings.procedures_dir))
     return procedures
 
 
-clock = Clock(settings.clock_offset_file)
+def faust_app(settings: HubSettings) -> faust.App:
+    return faust.App(
+        settings.group_id,
+        broker=settings.kafka_url(),
+        datadir=str(settings.data_dir),
+        autodiscover=False,
+        web_enabled=False,
+        topic_partitions=settings.partitions,
+        topic_replication_factor=1,
+        topic_disable_leader=True,
+        table_standby_replicas=0,
+        consumer_auto_offset_reset="earliest",
+        processing_guarantee="at_least_once",
+        broker_max_poll_records=settings.max_poll_records,
+        producer_linger_ms=settings.producer_linger_ms,
+        # Faust waits up to 20 minutes by default for a send (including topic metadata); a stalled
+        # send should fail soon and visibly, so the message is dead-lettered or the step re-sent.
+        producer_request_timeout=settings.producer_request_timeout_s,
+        producer_acks=-1,
+        broker_commit_every=settings.commit_every,
+        broker_commit_interval=settings.commit_interval_s,
+        # How soon the group notices a worker that died: its partitions move only after this.
+        broker_session_timeout=settings.session_timeout_s,
+    )
 
 
-@cache
-def calendar() -> WorkingCalendar:
-    """Working days and holidays (``LIENTHONG_HOLIDAYS_FILE``, else the shipped holidays.toml)."""
-    return load_calendar(settings.holidays_file)
+def build_hub(settings: HubSettings, *, clock: Clock | None = None, calendar: WorkingCalendar | None = None,
+              catalog: Mapping[str, Procedure] | None = None,
+              connectors: Mapping[str, ConnectorFactory] | None = None) -> Hub:
+    """Assemble a worker: app, table, clock, calendar, catalog, connectors, and every agent."""
+    from streams import bridges, callbacks, ingest, orchestrate, sweeper
 
-
-def dossier_events() -> faust.TopicT:
-    return raw_topic(topics.dossier_events())
+    app = faust_app(settings)
+    sagas = app.Table("sagas", default=None, partitions=settings.partitions,
+                      schema=faust.Schema(key_serializer="json", value_serializer="json"),
+                      help="Saga state per dossier code")
+    hub = Hub(settings=settings, app=app, topics=settings.topics,
+              catalog=catalog if catalog is not None else load_procedures(settings),
+              calendar=calendar if calendar is not None else load_calendar(settings.holidays_file),
+              clock=clock if clock is not None else Clock(settings.clock_offset_file), sagas=sagas)
+    ingest.register(hub)
+    orchestrate.register(hub)
+    sweeper.register(hub)
+    bridges.register(hub, connectors if connectors is not None else bridges.default_connectors(settings))
+    callbacks.register(hub)
+    return hub

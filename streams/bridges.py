@@ -2,12 +2,13 @@
 
 The connector (``connectors/``) does the calling; this module only moves messages. Each bridge
 runs ``LIENTHONG_BRIDGE_CONCURRENCY`` calls at a time, so one slow agency call does not hold up
-the partition behind it.
+the partition behind it. Which agencies are bridged is the agency registry's ``transport``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import mode
 import structlog
@@ -17,63 +18,82 @@ from pydantic import ValidationError
 from connectors.base import Connector, perform
 from connectors.rest import PaymentConnector, PopulationConnector
 from connectors.soap import InsuranceConnector
-from contracts import topics
+from contracts.agencies import AGENCIES
 from contracts.envelope import Envelope, describe_error
+from contracts.errors import Refused
 from contracts.events import STEP_COMMAND, STEP_REPLY, StepCommand
-from streams.app import app, raw_topic, settings
-from streams.deadletter import dead_letter, guarded_agent
+from streams.deadletter import guarded_agent
+from streams.settings import HubSettings
+
+if TYPE_CHECKING:
+    from streams.app import ConnectorFactory, Hub
 
 log = structlog.get_logger("lienthong.bridge")
 
-CONNECTORS: dict[str, Callable[[], Connector]] = {
-    "population": lambda: PopulationConnector(settings.population_url, settings.agency_timeout_s),
-    "insurance": lambda: InsuranceConnector(settings.insurance_address, settings.agency_timeout_s),
-    "payment": lambda: PaymentConnector(settings.payment_url, settings.agency_timeout_s, settings.callback_url),
-}
-_open: dict[str, Connector] = {}
+
+def default_connectors(settings: HubSettings) -> dict[str, ConnectorFactory]:
+    """A connector factory for every bridged agency, pointed at the configured endpoints."""
+    timeout = settings.agency_timeout_s
+    return {
+        "population": lambda: PopulationConnector(settings.population_url, timeout),
+        "insurance": lambda: InsuranceConnector(settings.insurance_url, timeout),
+        "payment": lambda: PaymentConnector(settings.payment_url, timeout, settings.payment_callback_url),
+    }
 
 
-def connector(agency: str) -> Connector:
-    """The agency's connector, opened on first use inside the worker's event loop."""
-    if agency not in _open:
-        _open[agency] = CONNECTORS[agency]()
-    return _open[agency]
-
-
-async def bridge_one(agency: str, event: EventT) -> None:
+def command_of(agency: str, raw: bytes) -> tuple[Envelope, StepCommand]:
+    """The envelope and step command in an inbox record; Refused says why it is not one."""
     try:
-        envelope = Envelope.from_bytes(event.value)
+        envelope = Envelope.from_bytes(raw)
         if envelope.type != STEP_COMMAND:
-            await dead_letter(event, f"bridge.{agency}", f"{agency} accepts only step commands, got {envelope.type!r}")
-            return
+            raise Refused(f"{agency} accepts only step commands, got {envelope.type!r}")
         command = envelope.payload(StepCommand)
     except ValidationError as exc:
-        await dead_letter(event, f"bridge.{agency}", f"invalid command: {describe_error(exc)}")
-        return
+        raise Refused(f"invalid command: {describe_error(exc)}") from None
     if not envelope.idempotencykey:
-        await dead_letter(event, f"bridge.{agency}", "command has no idempotencykey")
-        return
-    reply = await perform(connector(agency), command, envelope.idempotencykey,
-                          attempts=settings.agency_attempts, backoff_s=settings.agency_backoff_s)
-    if reply is None:
-        log.info("agency accepted, answer will come by callback", agency=agency, action=command.action,
-                 step=command.step, dossier_id=envelope.subject, correlation_id=envelope.correlationid)
-        return
-    out = envelope.caused(source=f"/connector/{agency}", type=STEP_REPLY, data=reply)
-    await raw_topic(topics.outbox(agency)).send(key=event.message.key, value=out.to_bytes())
-    log.info("agency called", agency=agency, action=command.action, step=command.step,
-             outcome=reply.outcome.value, dossier_id=envelope.subject, correlation_id=envelope.correlationid)
+        raise Refused("command has no idempotencykey")
+    return envelope, command
 
 
-@app.service
-class ConnectorCloser(mode.Service):
-    """Closes the connectors' HTTP clients when the worker stops."""
+class _Connectors(mode.Service):
+    """Opens each connector on first use inside the worker's loop; closes them when it stops."""
+
+    def __init__(self, factories: Mapping[str, ConnectorFactory], **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._factories = factories
+        self._open: dict[str, Connector] = {}
+
+    def get(self, agency: str) -> Connector:
+        if agency not in self._open:
+            self._open[agency] = self._factories[agency]()
+        return self._open[agency]
 
     async def on_stop(self) -> None:
-        for opened in _open.values():
+        for opened in self._open.values():
             await opened.aclose()
 
 
-for _agency in CONNECTORS:
-    guarded_agent(topics.inbox(_agency), f"bridge-{_agency}", f"bridge.{_agency}",
-                  lambda event, agency=_agency: bridge_one(agency, event), concurrency=settings.bridge_concurrency)
+def register(hub: Hub, factories: Mapping[str, ConnectorFactory]) -> None:
+    """One agent per bridged agency's inbox."""
+    if missing := sorted(code for code, a in AGENCIES.items() if a.bridged and code not in factories):
+        raise ValueError(f"no connector for bridged agency {', '.join(missing)}")
+    connectors = _Connectors(factories)
+    hub.app.service(connectors)  # an instance: started and stopped with the app
+    settings = hub.settings
+
+    for agency in factories:
+        async def bridge_one(event: EventT, agency: str = agency) -> None:
+            envelope, command = command_of(agency, event.value)
+            reply = await perform(connectors.get(agency), command, envelope.idempotencykey or "",
+                                  attempts=settings.agency_attempts, backoff_s=settings.agency_backoff_s)
+            bound = log.bind(agency=agency, action=command.action, step=command.step,
+                             dossier_id=envelope.subject, correlation_id=envelope.correlationid)
+            if reply is None:
+                bound.info("agency accepted, answer will come by callback")
+                return
+            out = envelope.caused(source=f"/connector/{agency}", type=STEP_REPLY, data=reply)
+            await hub.send(hub.topics.outbox(agency), event.message.key, out.to_bytes())
+            bound.info("agency called", outcome=reply.outcome.value)
+
+        guarded_agent(hub, hub.topics.inbox(agency), f"bridge-{agency}", f"bridge.{agency}", bridge_one,
+                      concurrency=settings.bridge_concurrency)

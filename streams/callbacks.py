@@ -9,8 +9,8 @@ other events. Answers: 202 accepted, 401 bad signature, 422 malformed.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 from uuid import uuid4
 
 import mode
@@ -18,59 +18,66 @@ import structlog
 from aiohttp import web
 from pydantic import ValidationError
 
-from contracts import topics
+from connectors.http_server import HttpServer, problem
 from contracts.envelope import Envelope, describe_error
+from contracts.errors import IdentifierError
 from contracts.events import PAYMENT_NOTIFIED, PaymentNotification
-from contracts.identifiers import IdentifierError, check_dossier_code
-from streams.app import app, raw_topic, settings
+from contracts.identifiers import check_dossier_code
+from contracts.signing import SIGNATURE_HEADER, signature_valid
+
+if TYPE_CHECKING:
+    from streams.app import Hub
 
 log = structlog.get_logger("lienthong.callbacks")
-SIGNATURE_HEADER = "X-Lienthong-Signature"
+
+Send = Callable[[str, bytes, bytes], Awaitable[None]]  # (topic, key, value)
 
 
-def _problem(status: int, detail: str) -> web.Response:
-    return web.json_response({"status": status, "detail": detail}, status=status,
-                             content_type="application/problem+json")
+def callback_app(secret: bytes, outbox: str, send: Send) -> web.Application:
+    """The callback endpoints; accepted notifications are written with ``send`` to ``outbox``."""
+
+    async def payment_callback(request: web.Request) -> web.Response:
+        body = await request.read()
+        if not signature_valid(secret, body, request.headers.get(SIGNATURE_HEADER)):
+            log.warning("payment notification with a bad signature refused", remote=request.remote)
+            return problem(401, "Bad signature", f"{SIGNATURE_HEADER}: signature does not match the body")
+        try:
+            notification = PaymentNotification.model_validate_json(body)
+        except ValidationError as exc:
+            return problem(422, "Invalid notification", describe_error(exc))
+        try:
+            check_dossier_code(notification.dossier_id)
+        except IdentifierError:
+            return problem(422, "Invalid notification", f"reference: unknown payment reference {notification.reference!r}")
+        envelope = Envelope(source="/connector/payment", type=PAYMENT_NOTIFIED, subject=notification.dossier_id,
+                            correlationid=str(uuid4()), idempotencykey=f"paid:{notification.reference}",
+                            data=notification.model_dump(mode="json"))
+        await send(outbox, notification.dossier_id.encode(), envelope.to_bytes())
+        return web.json_response({"status": "accepted"}, status=202)
+
+    app = web.Application()
+    app.add_routes([web.post("/callbacks/payment", payment_callback)])
+    return app
 
 
-def signature_valid(secret: bytes, body: bytes, header: str | None) -> bool:
-    expected = "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
-    return header is not None and hmac.compare_digest(expected, header)
+class _CallbackServer(mode.Service):
+    """Serves the callback endpoint on 127.0.0.1 while the worker runs."""
 
-
-async def payment_callback(request: web.Request) -> web.Response:
-    body = await request.read()
-    if not signature_valid(settings.payment_secret, body, request.headers.get(SIGNATURE_HEADER)):
-        log.warning("payment notification with a bad signature refused", remote=request.remote)
-        return _problem(401, f"{SIGNATURE_HEADER}: signature does not match the body")
-    try:
-        notification = PaymentNotification.model_validate_json(body)
-        check_dossier_code(notification.dossier_id)
-    except ValidationError as exc:
-        return _problem(422, describe_error(exc))
-    except IdentifierError:
-        return _problem(422, f"reference: unknown payment reference {notification.reference!r}")
-    envelope = Envelope(source="/connector/payment", type=PAYMENT_NOTIFIED, subject=notification.dossier_id,
-                        correlationid=str(uuid4()), idempotencykey=f"paid:{notification.reference}",
-                        data=notification.model_dump(mode="json"))
-    await raw_topic(topics.outbox("payment")).send(key=notification.dossier_id.encode(), value=envelope.to_bytes())
-    return web.json_response({"status": "accepted"}, status=202)
-
-
-@app.service
-class CallbackServer(mode.Service):
-    """Serves the callback endpoint on 127.0.0.1:``LIENTHONG_CALLBACK_PORT`` while the worker runs."""
-
-    runner: web.AppRunner | None = None
+    def __init__(self, hub: Hub, **kwargs) -> None:
+        super().__init__(**kwargs)
+        settings = hub.settings
+        self._url = settings.payment_callback_url
+        self._port = settings.callback_port
+        self._server = HttpServer(callback_app(settings.payment_secret.get_secret_value().encode(),
+                                               hub.topics.outbox("payment"), hub.send))
 
     async def on_start(self) -> None:
-        web_app = web.Application()
-        web_app.add_routes([web.post("/callbacks/payment", payment_callback)])
-        self.runner = web.AppRunner(web_app, access_log=None)
-        await self.runner.setup()
-        await web.TCPSite(self.runner, "127.0.0.1", settings.callback_port).start()
-        log.info("callback endpoint listening", url=settings.callback_url)
+        await self._server.start(self._port)
+        log.info("callback endpoint listening", url=self._url)
 
     async def on_stop(self) -> None:
-        if self.runner is not None:
-            await self.runner.cleanup()
+        await self._server.stop()
+
+
+def register(hub: Hub) -> None:
+    hub.app.service(_CallbackServer(hub))

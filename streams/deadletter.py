@@ -7,56 +7,54 @@ source topic byte for byte (see docs/operations.md).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import structlog
-from collections.abc import Awaitable, Callable
-
 from faust.types import EventT, StreamT
 
-from contracts import topics
-from streams.app import app, raw_topic
+from contracts.topics import DLQ_HEADER_PREFIX
+from contracts.errors import Refused
 from streams.logs import mask
+
+if TYPE_CHECKING:
+    from streams.app import Hub
 
 log = structlog.get_logger("lienthong.deadletter")
 
-HEADER_PREFIX = "lienthong.dlq."
+
+def dlq_headers(topic: str, partition: int, offset: int, stage: str, reason: str,
+                at: datetime) -> list[tuple[str, bytes]]:
+    """Where the record came from, the stage that gave up on it, why and when."""
+    fields = {"reason": reason, "stage": stage, "topic": topic, "partition": str(partition),
+              "offset": str(offset), "at": at.isoformat()}
+    return [(DLQ_HEADER_PREFIX + k, v.encode()) for k, v in fields.items()]
 
 
-async def dead_letter(event: EventT, stage: str, reason: str) -> None:
+async def dead_letter(hub: Hub, event: EventT, stage: str, reason: str) -> None:
     """Send ``event``'s original record to the dead-letter topic with ``reason``."""
     message = event.message
-    headers = {
-        "reason": reason,
-        "stage": stage,
-        "topic": message.topic,
-        "partition": str(message.partition),
-        "offset": str(message.offset),
-        "at": datetime.now(UTC).isoformat(),
-    }
-    await raw_topic(topics.deadletter()).send(
-        key=message.key,
-        value=message.value,
-        headers=[(HEADER_PREFIX + k, v.encode()) for k, v in headers.items()],
-    )
+    await hub.send(hub.topics.deadletter, message.key, message.value,
+                   dlq_headers(message.topic, message.partition, message.offset, stage, reason, datetime.now(UTC)))
     log.warning("message dead-lettered", stage=stage, reason=mask(reason), source_topic=message.topic,
                 partition=message.partition, offset=message.offset)
 
 
-def guarded_agent(topic: str, name: str, stage: str, handle: Callable[[EventT], Awaitable[None]],
-                  *, refusal: type[Exception] | None = None, concurrency: int = 1) -> None:
+def guarded_agent(hub: Hub, topic: str, name: str, stage: str, handle: Callable[[EventT], Awaitable[None]],
+                  *, concurrency: int = 1) -> None:
     """Register an agent that handles each event of ``topic`` and never loses one to an error:
-    a ``refusal`` is dead-lettered with its message, any other exception as an internal error."""
+    a :class:`~streams.errors.Refused` is dead-lettered with its message, any other exception as
+    an internal error."""
 
     async def agent(stream: StreamT) -> None:
         async for event in stream.events():
             try:
                 await handle(event)
+            except Refused as exc:
+                await dead_letter(hub, event, stage, str(exc))
             except Exception as exc:
-                if refusal is not None and isinstance(exc, refusal):
-                    await dead_letter(event, stage, str(exc))
-                    continue
                 log.exception("agent failed on a message", agent=name)
-                await dead_letter(event, stage, f"internal error: {type(exc).__name__}: {exc}")
+                await dead_letter(hub, event, stage, f"internal error: {type(exc).__name__}: {exc}")
 
-    app.agent(raw_topic(topic), name=name, concurrency=concurrency)(agent)
+    hub.app.agent(hub.topic(topic), name=name, concurrency=concurrency)(agent)

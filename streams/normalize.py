@@ -6,12 +6,15 @@ and the rule it broke.
 
 from __future__ import annotations
 
+from contracts.errors import FilingRejected
+
 import re
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime
 from typing import Any
 
 from pydantic import ValidationError
 
+from contracts import dates
 from contracts.envelope import describe_error
 from contracts.events import DossierFiled
 from contracts.filings import BirthFiling
@@ -19,8 +22,6 @@ from contracts.identifiers import Sex
 from contracts.native import JusticeBirthFiling
 from contracts.status import Channel
 from contracts.text import normalize_text
-
-VIETNAM_TIME = timezone(timedelta(hours=7), "ICT")
 
 # Canonical path -> the filer's field name, so errors speak the filer's language.
 _JUSTICE_FIELDS = {
@@ -43,33 +44,20 @@ _JUSTICE_FIELDS = {
 _CANONICAL_PATH = re.compile(r"\b(" + "|".join(re.escape(k) for k in _JUSTICE_FIELDS) + r")\b")
 
 
-class FilingRejected(ValueError):
-    """A filing that cannot become a dossier event; the message names the field and the rule."""
 
 
 def parse_date(value: str, field: str) -> date:
-    """dd/mm/yyyy (as Vietnamese systems write dates) or ISO yyyy-mm-dd."""
-    for fmt in ("%d/%m/%Y", "%Y-%m-%d"):
-        try:
-            return datetime.strptime(value.strip(), fmt).date()
-        except ValueError:
-            continue
-    raise FilingRejected(f"{field}: {value!r} is not a date in dd/mm/yyyy or yyyy-mm-dd form")
+    try:
+        return dates.parse_date(value)
+    except ValueError as exc:
+        raise FilingRejected(f"{field}: {exc}") from None
 
 
 def parse_received_at(value: str, field: str) -> datetime:
-    """'dd/mm/yyyy HH:MM' in Vietnam time, or ISO 8601 (naive values are Vietnam time)."""
-    value = value.strip()
-    for fmt in ("%d/%m/%Y %H:%M", "%d/%m/%Y %H:%M:%S"):
-        try:
-            return datetime.strptime(value, fmt).replace(tzinfo=VIETNAM_TIME)
-        except ValueError:
-            continue
     try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise FilingRejected(f"{field}: {value!r} is not a time in 'dd/mm/yyyy HH:MM' or ISO 8601 form") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=VIETNAM_TIME)
+        return dates.parse_moment(value)
+    except ValueError as exc:
+        raise FilingRejected(f"{field}: {exc}") from None
 
 
 def parse_sex(value: str, field: str) -> Sex:

@@ -43,9 +43,19 @@ from pydantic import ValidationError
 from contracts.actions import ACTIONS
 from contracts.catalog import Procedure, StepDef
 from contracts.envelope import describe_error
-from contracts.events import DossierFiled, Outcome, PaymentNotification, StepReply
+from contracts.errors import PaymentMismatch
+from contracts.events import (
+    DeadlinePassed,
+    DossierFiled,
+    DossierSupplemented,
+    DossierWithdrawn,
+    Outcome,
+    PaymentNotification,
+    StepReply,
+    StepTimeout,
+)
 from contracts.status import DossierStatus
-from contracts.working_days import WorkingCalendar, default_calendar
+from contracts.working_days import WorkingCalendar
 
 State = dict[str, Any]
 
@@ -55,6 +65,7 @@ REDISPATCHED = "redispatched"
 COMPENSATE = ":compensate"  # suffix of the step name a compensation command and its reply carry
 AWAITING_DOCUMENTS = "awaiting_documents"
 DONE_OK = {SUCCEEDED, SKIPPED, DECLINED}
+ONGOING_OR_OK = {RUNNING, SUCCEEDED, SKIPPED}  # step states that need no operator attention
 
 
 @dataclass(frozen=True)
@@ -103,14 +114,24 @@ def idempotency_key(dossier_id: str, step_id: str, round_: int = 1) -> str:
     return f"{dossier_id}/{step_id}" + (f"/r{round_}" if round_ > 1 else "")
 
 
-def start(proc: Procedure, filed: DossierFiled, correlation_id: str, now: datetime,
-          calendar: WorkingCalendar | None = None) -> tuple[State, list[Effect]]:
+@dataclass(frozen=True)
+class Context:
+    """What every transition is judged against: the time, the working calendar, the policies."""
+
+    now: datetime
+    calendar: WorkingCalendar
+    step_attempts: int  # sends of a step before it fails for want of a reply
+    apology_extension_days: float  # working days promised in an overdue dossier's apology
+
+
+def start(proc: Procedure, filed: DossierFiled, correlation_id: str, ctx: Context) -> tuple[State, list[Effect]]:
     """Open the saga for a newly filed dossier and dispatch the first steps."""
-    calendar = calendar or default_calendar()
+    now, calendar = ctx.now, ctx.calendar
     state: State = {
         "dossier_id": filed.dossier_id,
         "procedure": proc.id,
         "correlation_id": correlation_id,
+        "filed_by": filed.filed_by,
         "received_at": filed.received_at.isoformat(),
         "due_date": calendar.due_date(filed.received_at, proc.deadline_working_days).isoformat(),
         "overdue": False,
@@ -127,9 +148,9 @@ def start(proc: Procedure, filed: DossierFiled, correlation_id: str, now: dateti
     return state, effects
 
 
-def apply_reply(proc: Procedure, state: State, reply: StepReply, now: datetime,
-                calendar: WorkingCalendar | None = None) -> tuple[State, list[Effect]]:
+def apply_reply(proc: Procedure, state: State, reply: StepReply, ctx: Context) -> tuple[State, list[Effect]]:
     """Apply an agency's reply; returns the state unchanged and no effects for a duplicate."""
+    now = ctx.now
     if reply.step.endswith(COMPENSATE):
         return _compensation_reply(proc, state, reply, now)
     step_state = state["steps"].get(reply.step)
@@ -158,7 +179,7 @@ def apply_reply(proc: Procedure, state: State, reply: StepReply, now: datetime,
         final = DossierStatus.NOT_ACCEPTED if refused_at_intake else DossierStatus.PROCESSING_STOPPED
         _finish(proc, state, final, f"{step.id} ({step.agency}): {reason}", now, effects)
         return state, effects
-    _advance(proc, state, now, effects, calendar or default_calendar())
+    _advance(proc, state, now, effects, ctx.calendar)
     return state, effects
 
 
@@ -176,16 +197,16 @@ def overdue_targets(state: State, now: datetime, calendar: WorkingCalendar) -> l
     return targets
 
 
-def apply_overdue(proc: Procedure, state: State, step_id: str | None, now: datetime,
-                  calendar: WorkingCalendar, extension_working_days: float = 2) -> tuple[State, list[Effect]]:
+def apply_overdue(proc: Procedure, state: State, passed: DeadlinePassed, ctx: Context) -> tuple[State, list[Effect]]:
     """Flag the dossier or a step overdue (once). An overdue dossier is promised a new date
-    ``extension_working_days`` from today, for the apology letter."""
+    ``ctx.apology_extension_days`` from today, for the apology letter."""
+    step_id, now, calendar = passed.step, ctx.now, ctx.calendar
     if state["done"]:
         return state, []
     if step_id is None:
         if state["overdue"] or not calendar.is_overdue(date.fromisoformat(state["due_date"]), now):
             return state, []
-        new_due = calendar.due_date(now, extension_working_days).isoformat()
+        new_due = calendar.due_date(now, ctx.apology_extension_days).isoformat()
         state.update(overdue=True, new_due_date=new_due)
         return state, [Overdue(None, None, state["due_date"], new_due)]
     step_state = state["steps"].get(step_id)
@@ -196,9 +217,10 @@ def apply_overdue(proc: Procedure, state: State, step_id: str | None, now: datet
     return state, [Overdue(step_id, proc.step(step_id).agency, step_state["due_date"])]
 
 
-def apply_supplement(proc: Procedure, state: State, documents: dict[str, str],
-                     now: datetime) -> tuple[State, list[Effect]]:
+def apply_supplement(proc: Procedure, state: State, supplemented: DossierSupplemented,
+                     ctx: Context) -> tuple[State, list[Effect]]:
     """The citizen supplied documents: send every step waiting for them again, with them."""
+    documents, now = supplemented.documents, ctx.now
     waiting = [s for s in proc.steps if state["steps"][s.id]["state"] == AWAITING_DOCUMENTS]
     if state["done"] or not waiting:
         return state, []
@@ -212,8 +234,10 @@ def apply_supplement(proc: Procedure, state: State, documents: dict[str, str],
     return state, effects
 
 
-def apply_withdrawal(proc: Procedure, state: State, reason: str, now: datetime) -> tuple[State, list[Effect]]:
+def apply_withdrawal(proc: Procedure, state: State, withdrawn: DossierWithdrawn,
+                     ctx: Context) -> tuple[State, list[Effect]]:
     """The citizen withdrew the dossier: stop it (status 7); steps not yet answered are cancelled."""
+    reason, now = withdrawn.reason, ctx.now
     if state["done"]:
         return state, []
     effects: list[Effect] = []
@@ -235,12 +259,8 @@ def overdue_steps(proc: Procedure, state: State, now: datetime, timeout_s: float
             and (now - datetime.fromisoformat(s["sent_at"])).total_seconds() >= (step.reply_timeout_s or timeout_s)]
 
 
-class PaymentMismatch(ValueError):
-    """A payment notification that matches no payment the saga is waiting for, as notified."""
-
-
-def apply_payment(proc: Procedure, state: State, notification: PaymentNotification, now: datetime,
-                  calendar: WorkingCalendar | None = None) -> tuple[State, list[Effect]]:
+def apply_payment(proc: Procedure, state: State, notification: PaymentNotification,
+                  ctx: Context) -> tuple[State, list[Effect]]:
     """The gateway says a payment request was paid. A repeat of an applied notification changes
     nothing; an unknown reference or a different amount raises :class:`PaymentMismatch`."""
     step = next((s for s in proc.steps if s.id == notification.step and s.action == "collect_payment"), None)
@@ -257,24 +277,24 @@ def apply_payment(proc: Procedure, state: State, notification: PaymentNotificati
     return apply_reply(proc, state, StepReply(
         step=step.id, action=step.action, agency=step.agency, outcome=Outcome.SUCCEEDED,
         result={"transaction_id": notification.transaction_id, "amount_vnd": notification.amount_vnd,
-                "paid_at": notification.paid_at.isoformat()}), now, calendar)
+                "paid_at": notification.paid_at.isoformat()}), ctx)
 
 
-def apply_timeout(proc: Procedure, state: State, step_id: str, attempt: int, now: datetime,
-                  max_attempts: int) -> tuple[State, list[Effect]]:
-    """Dispatch a step again after a timeout, or fail it once ``max_attempts`` went unanswered.
+def apply_timeout(proc: Procedure, state: State, timeout: StepTimeout, ctx: Context) -> tuple[State, list[Effect]]:
+    """Dispatch a step again after a timeout, or fail it once ``ctx.step_attempts`` went unanswered.
 
     A timeout for an attempt that is no longer current (a reply or a newer dispatch came first)
     changes nothing.
     """
+    step_id, attempt, now = timeout.step, timeout.attempt, ctx.now
     step_state = state["steps"].get(step_id)
     if state["done"] or step_state is None or step_state["state"] != RUNNING or step_state["attempt"] != attempt:
         return state, []
     step = proc.step(step_id)
-    if attempt >= max_attempts:
+    if attempt >= ctx.step_attempts:
         return apply_reply(proc, state, StepReply(
             step=step.id, action=step.action, agency=step.agency, outcome=Outcome.FAILED,
-            reason=f"no reply from {step.agency} after {attempt} attempts"), now)
+            reason=f"no reply from {step.agency} after {attempt} attempts"), ctx)
     step_state.update(attempt=attempt + 1, sent_at=now.isoformat())
     return state, [
         StepTransition(step.id, step.agency, REDISPATCHED, f"no reply to attempt {attempt}; sending again"),

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
+
+from contracts.topics import Topics
 
 from infra.sandbox.insurance import InsuranceService
 from infra.sandbox.justice import JusticeAgency
@@ -15,8 +18,8 @@ from infra.sandbox.tax import TaxAuthority
 class SandboxAgencies:
     """justice, tax and portal on Kafka, population and payment over REST, insurance over SOAP."""
 
-    def __init__(self, bootstrap: str, *, seed: int = 2026, citizens: int = 300,
-                 effects_dir: Path | None = None, payment_secret: bytes = b"sandbox-payment-secret") -> None:
+    def __init__(self, bootstrap: str, topics: Topics, *, seed: int = 2026, citizens: int = 300,
+                 effects_dir: Path | None = None, payment_secret: bytes | None = None) -> None:
         def path(agency: str) -> Path | None:
             return effects_dir / f"{agency}.effects.jsonl" if effects_dir else None
 
@@ -24,10 +27,11 @@ class SandboxAgencies:
         # Two in three of the synthetic adults have social insurance (deterministic by ID).
         insured = {pid for pid in self.population.citizens if int(pid[-1]) % 3 != 0}
         self.insurance = InsuranceService(path("insurance"), insured=insured)
-        self.justice = JusticeAgency(bootstrap, path("justice"))
-        self.portal = PortalAgency(bootstrap, path("portal"))
-        self.tax = TaxAuthority(bootstrap, path("tax"), seed)
-        self.payment = PaymentGateway(payment_secret, path("payment"))
+        self.justice = JusticeAgency(bootstrap, topics, path("justice"))
+        self.portal = PortalAgency(bootstrap, topics, path("portal"))
+        self.tax = TaxAuthority(bootstrap, topics, path("tax"), seed)
+        # A fresh secret per run unless given: the hub learns it from hub_settings().
+        self.payment = PaymentGateway(payment_secret or secrets.token_hex(16).encode(), path("payment"))
 
     async def start(self, population_port: int = 0, insurance_port: int = 0, payment_port: int = 0) -> None:
         await self.population.start(population_port)
@@ -48,9 +52,7 @@ class SandboxAgencies:
     def insurance_address(self) -> str:
         return self.insurance.address
 
-    def hub_environment(self) -> dict[str, str]:
-        """The worker settings that point a hub at these agencies."""
-        return {"LIENTHONG_POPULATION_URL": self.population_url,
-                "LIENTHONG_INSURANCE_URL": self.insurance_address,
-                "LIENTHONG_PAYMENT_URL": self.payment.base_url,
-                "LIENTHONG_PAYMENT_SECRET": self.payment.secret.decode()}
+    def hub_settings(self) -> dict[str, str]:
+        """The worker settings (HubSettings fields) that point a hub at these agencies."""
+        return {"population_url": self.population_url, "insurance_url": self.insurance_address,
+                "payment_url": self.payment.base_url, "payment_secret": self.payment.secret.decode()}

@@ -24,7 +24,7 @@ from aiohttp import web
 from connectors.soap_server import SoapClientFault, request_element, soap_fault, soap_response
 from contracts.identifiers import IdentifierError, Sex, check_bhyt_card, check_personal_id, check_tax_code
 from infra.sandbox.effects import EffectLog
-from infra.sandbox.http import HttpServer
+from connectors.http_server import HttpServer
 
 NS = "urn:lienthong:insurance:v1"
 BASE_SALARY_VND = 2_340_000  # lương cơ sở from 1 July 2024; configuration, not law

@@ -7,6 +7,8 @@ and apology the hub sends back about the dossiers it filed.
 
 from __future__ import annotations
 
+from contracts.topics import Topics
+
 from collections import defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,8 +35,8 @@ def _born_outside_a_facility(place: str) -> bool:
 class JusticeAgency(KafkaAgency):
     agency = "justice"
 
-    def __init__(self, bootstrap: str, effects_path: Path | None = None) -> None:
-        super().__init__(bootstrap, effects_path)
+    def __init__(self, bootstrap: str, topics: Topics, effects_path: Path | None = None) -> None:
+        super().__init__(bootstrap, topics, effects_path)
         self.statuses: dict[str, list[StatusUpdate]] = defaultdict(list)
         self.apologies: dict[str, list[OverdueNotice]] = defaultdict(list)
 

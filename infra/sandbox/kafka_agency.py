@@ -12,7 +12,7 @@ import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from pydantic import BaseModel, ValidationError
 
-from contracts import topics
+from contracts.topics import Topics
 from contracts.actions import ACTIONS
 from contracts.envelope import Envelope, describe_error
 from contracts.events import STEP_COMMAND, STEP_REPLY, Outcome, StepCommand, StepReply
@@ -37,8 +37,9 @@ class KafkaAgency:
 
     agency: str = ""
 
-    def __init__(self, bootstrap: str, effects_path: Path | None = None) -> None:
+    def __init__(self, bootstrap: str, topics: Topics, effects_path: Path | None = None) -> None:
         self._bootstrap = bootstrap
+        self._topics = topics
         self.effects = EffectLog(self.agency, effects_path)
         self.drop_replies = 0  # perform this many commands but lose the reply (for tests)
         self._producer: AIOKafkaProducer | None = None
@@ -51,8 +52,8 @@ class KafkaAgency:
                                           enable_idempotence=True, linger_ms=5)
         await self._producer.start()
         self._consumer = AIOKafkaConsumer(
-            topics.inbox(self.agency), bootstrap_servers=self._bootstrap,
-            group_id=f"{topics.namespace()}sandbox-{self.agency}",
+            self._topics.inbox(self.agency), bootstrap_servers=self._bootstrap,
+            group_id=f"{self._topics.namespace}sandbox-{self.agency}",
             auto_offset_reset="earliest", enable_auto_commit=False)
         await self._consumer.start()
         self._task = asyncio.create_task(self._run(), name=f"sandbox-{self.agency}")
@@ -68,7 +69,7 @@ class KafkaAgency:
     async def send_outbox(self, key: str, value: bytes) -> None:
         """Write one message to this agency's outbox and wait until the broker has it."""
         assert self._producer is not None, "agency not started"
-        await self._producer.send_and_wait(topics.outbox(self.agency), key=key.encode(), value=value)
+        await self._producer.send_and_wait(self._topics.outbox(self.agency), key=key.encode(), value=value)
 
     async def send_json(self, key: str, value: dict[str, Any]) -> None:
         await self.send_outbox(key, json.dumps(value, ensure_ascii=False).encode())

@@ -13,8 +13,6 @@ sha256=<hex HMAC-SHA256 of the body with the shared secret>``.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,15 +21,9 @@ from typing import Any
 import httpx
 from aiohttp import web
 
+from contracts.signing import SIGNATURE_HEADER, sign
 from infra.sandbox.effects import EffectLog
-from infra.sandbox.http import HttpServer, problem
-
-SIGNATURE_HEADER = "X-Lienthong-Signature"
-
-
-def sign(secret: bytes, body: bytes) -> str:
-    return "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
-
+from connectors.http_server import HttpServer, problem
 
 class PaymentGateway:
     def __init__(self, secret: bytes, effects_path: Path | None = None, auto_pay_after_s: float | None = 0.2) -> None:

@@ -35,7 +35,7 @@ from contracts.identifiers import IdentifierError, check_personal_id, make_perso
 from contracts.text import same_name
 from infra.sandbox.citizens import Citizen, generate
 from infra.sandbox.effects import EffectLog
-from infra.sandbox.http import HttpServer, problem
+from connectors.http_server import HttpServer, problem
 
 
 def _idempotent(model: type[BaseModel]):

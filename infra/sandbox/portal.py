@@ -7,6 +7,8 @@ and performs ``return_result`` commands (the result documents reach the citizen)
 
 from __future__ import annotations
 
+from contracts.topics import Topics
+
 from collections import defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,8 +35,8 @@ from infra.sandbox.kafka_agency import Handler, KafkaAgency
 class PortalAgency(KafkaAgency):
     agency = "portal"
 
-    def __init__(self, bootstrap: str, effects_path: Path | None = None) -> None:
-        super().__init__(bootstrap, effects_path)
+    def __init__(self, bootstrap: str, topics: Topics, effects_path: Path | None = None) -> None:
+        super().__init__(bootstrap, topics, effects_path)
         self.timelines: dict[str, list[StatusUpdate]] = defaultdict(list)
         self.documents: dict[str, dict[str, str]] = {}
         self.apologies: dict[str, list[OverdueNotice]] = defaultdict(list)

@@ -7,6 +7,8 @@ the rates in ``LAND_RATES``; confirms obligations once paid. Each once per idemp
 
 from __future__ import annotations
 
+from contracts.topics import Topics
+
 import random
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,8 +38,8 @@ LAND_RATES = {
 class TaxAuthority(KafkaAgency):
     agency = "tax"
 
-    def __init__(self, bootstrap: str, effects_path: Path | None = None, seed: int = 2026) -> None:
-        super().__init__(bootstrap, effects_path)
+    def __init__(self, bootstrap: str, topics: Topics, effects_path: Path | None = None, seed: int = 2026) -> None:
+        super().__init__(bootstrap, topics, effects_path)
         self._sequence = random.Random(seed).randrange(1_000_000, 2_000_000)
         self.enterprises: dict[str, dict[str, str]] = {}  # by enterprise code
         self.notices: dict[str, dict] = {}  # land obligations notices by number

@@ -16,12 +16,14 @@ from pathlib import Path
 import pytest
 
 from contracts.status import DossierStatus
+from contracts.topics import Topics
 from infra.broker import LocalBroker
 from infra.net import free_port
 from infra.sandbox.agencies import SandboxAgencies
 from infra.topics import provision
 from infra.watch import HubWatcher
 from infra.worker_process import WorkerProcess
+from streams.settings import HubSettings
 
 OUTCOME_TIMEOUT_S = 60
 FIXTURE_PROCEDURES = Path(__file__).parent / "procedures"
@@ -48,6 +50,7 @@ class Hub:
     worker: WorkerProcess
     rng: random.Random
     clock_offset_file: Path
+    topics: Topics
     next_seq: int = 1
 
     def move_clock(self, seconds: float) -> None:
@@ -88,32 +91,24 @@ async def wait_until(condition, timeout_s: float, what: str) -> None:
 
 @pytest.fixture(scope="session")
 async def hub(kafka, tmp_path_factory) -> Hub:
-    os.environ["LIENTHONG_TOPIC_NAMESPACE"] = f"it-{os.getpid()}-{int(time.time())}."
-    await provision(kafka)
+    topics = Topics(namespace=f"it-{os.getpid()}-{int(time.time())}.")
+    await provision(kafka, topics.specs())
     run_dir: Path = tmp_path_factory.mktemp("hub")
-    sandbox = SandboxAgencies(kafka, effects_dir=run_dir / "effects")
+    sandbox = SandboxAgencies(kafka, topics, effects_dir=run_dir / "effects")
     await sandbox.start()
-    watcher = HubWatcher(kafka)
+    watcher = HubWatcher(kafka, topics)
     await watcher.start()
-    worker = WorkerProcess({
-        "KAFKA_BOOTSTRAP_SERVERS": kafka,
-        **sandbox.hub_environment(),
-        "LIENTHONG_CALLBACK_PORT": str(free_port()),
-        "LIENTHONG_DATA_DIR": str(run_dir / "worker"),
-        "LIENTHONG_AGENCY_BACKOFF_S": "0.05",
-        "LIENTHONG_STEP_TIMEOUT_S": "2",
-        "LIENTHONG_STEP_ATTEMPTS": "10",
-        "LIENTHONG_SESSION_TIMEOUT_S": "6",
-        "LIENTHONG_PROCEDURES_DIR": str(FIXTURE_PROCEDURES),
-        "LIENTHONG_CLOCK_OFFSET_FILE": str(run_dir / "clock-offset"),
-        "LIENTHONG_SWEEP_INTERVAL_S": "0.5",
-    }, run_dir / "worker.log")
+    settings = HubSettings(
+        bootstrap_servers=kafka, topic_namespace=topics.namespace, **sandbox.hub_settings(),
+        callback_port=free_port(), data_dir=run_dir / "worker", agency_backoff_s=0.05, step_timeout_s=2,
+        step_attempts=10, session_timeout_s=6, procedures_dir=FIXTURE_PROCEDURES,
+        clock_offset_file=run_dir / "clock-offset", sweep_interval_s=0.5)
+    worker = WorkerProcess(settings, run_dir / "worker.log")
     worker.start()
     try:
-        yield Hub(sandbox, watcher, worker, random.Random(7), run_dir / "clock-offset")
+        yield Hub(sandbox, watcher, worker, random.Random(7), run_dir / "clock-offset", topics)
     finally:
         code = worker.stop()
         await watcher.stop()
         await sandbox.stop()
-        os.environ.pop("LIENTHONG_TOPIC_NAMESPACE", None)
         assert code == 0, f"the hub worker exited with {code}:\n{worker.tail()}"

@@ -146,7 +146,7 @@ async def test_dead_letters_replay_to_their_source_topic_byte_for_byte(hub: Hub,
     await hub.watcher.wait_for(lambda: any(l.key == key.encode() for l in hub.watcher.dead_letters), 30,
                                "the first dead letter")
 
-    stored = [letter for letter in await read_all(kafka) if letter.key == key.encode()]
+    stored = [letter for letter in await read_all(kafka, hub.topics) if letter.key == key.encode()]
     assert [letter.value for letter in stored] == [original]
     assert await replay(kafka, stored) == 1
 

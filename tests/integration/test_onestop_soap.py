@@ -22,7 +22,7 @@ from tests.integration.conftest import Hub
 
 @pytest.fixture
 async def onestop(hub: Hub, kafka: str, tmp_path):
-    gateway = FilingGateway(kafka, builtin_catalog())
+    gateway = FilingGateway(kafka, hub.topics, builtin_catalog())
     await gateway.start()
     async with httpx.AsyncClient() as http:  # the WSDL as the gateway serves it
         (tmp_path / "filing.wsdl").write_text((await http.get(f"{gateway.address}?wsdl")).text)

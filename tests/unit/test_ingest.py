@@ -4,10 +4,13 @@ import pytest
 
 from contracts.envelope import Envelope
 from contracts.events import DOSSIER_FILED, STEP_COMMAND, STEP_REPLY, Outcome, StepReply
-from streams.ingest import Rejected, to_canonical
+from contracts.catalog import builtin_catalog
+from contracts.errors import Rejected
+from streams.ingest import to_canonical
 from tests.unit.test_normalize import FILING
 
 DOSSIER = FILING["ma_ho_so"]
+CATALOG = builtin_catalog()
 
 
 def reply_envelope(agency="population", type_=STEP_REPLY) -> bytes:
@@ -18,14 +21,14 @@ def reply_envelope(agency="population", type_=STEP_REPLY) -> bytes:
 
 
 def test_native_filing_becomes_a_filed_event_keyed_by_dossier():
-    envelope = to_canonical("justice", json.dumps(FILING).encode())
+    envelope = to_canonical("justice", json.dumps(FILING).encode(), CATALOG)
     assert envelope.type == DOSSIER_FILED and envelope.subject == DOSSIER
     assert envelope.idempotencykey == f"filing/{DOSSIER}"
 
 
 def test_replies_are_forwarded_unchanged():
     raw = reply_envelope()
-    assert to_canonical("population", raw) == Envelope.from_bytes(raw)
+    assert to_canonical("population", raw, CATALOG) == Envelope.from_bytes(raw)
 
 
 @pytest.mark.parametrize(
@@ -44,5 +47,5 @@ def test_replies_are_forwarded_unchanged():
 )
 def test_bad_messages_are_rejected_with_a_reason(agency, raw, reason):
     with pytest.raises(Rejected) as info:
-        to_canonical(agency, raw)
+        to_canonical(agency, raw, CATALOG)
     assert reason in str(info.value)

@@ -3,10 +3,17 @@ from datetime import UTC, date, datetime, timedelta
 from contracts.catalog import builtin_catalog
 from contracts.events import DossierFiled, Outcome, StepReply
 from contracts.status import DossierStatus as S
-from contracts.working_days import WorkingCalendar, default_calendar
+from contracts.events import DeadlinePassed, DossierSupplemented, DossierWithdrawn, StepTimeout
+from contracts.working_days import WorkingCalendar, load_calendar
 from streams import saga
 
 PROC = builtin_catalog()["birth_bundle"]
+CAL = load_calendar()
+
+
+def ctx(now, calendar=CAL, step_attempts=3, apology_extension_days=2):
+    return saga.Context(now=now, calendar=calendar, step_attempts=step_attempts,
+                        apology_extension_days=apology_extension_days)
 T0 = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
 DOSSIER = "000.00.31.H26-261120-0001"
 FILING = {
@@ -60,20 +67,20 @@ def statuses(effects):
 def run(state, *steps, now=T0):
     effects = []
     for step in steps:
-        state, more = saga.apply_reply(PROC, state, reply(step), now)
+        state, more = saga.apply_reply(PROC, state, reply(step), ctx(now))
         effects += more
     return state, effects
 
 
 def test_filing_registers_dossier_and_verifies_both_parents_in_parallel():
-    state, effects = saga.start(PROC, filed(), "corr-1", T0)
+    state, effects = saga.start(PROC, filed(), "corr-1", ctx(T0))
     assert statuses(effects) == [S.NEWLY_REGISTERED]
     assert dispatched(effects) == ["verify_mother", "verify_father"]
     assert state["status"] == S.NEWLY_REGISTERED
 
 
 def test_happy_path_moves_through_the_portal_statuses_to_result_returned():
-    state, effects = saga.start(PROC, filed(), "corr-1", T0)
+    state, effects = saga.start(PROC, filed(), "corr-1", ctx(T0))
     state, e1 = run(state, "verify_mother")
     assert dispatched(e1) == [] and statuses(e1) == []  # still waiting for the father
     state, e2 = run(state, "verify_father")
@@ -89,7 +96,7 @@ def test_happy_path_moves_through_the_portal_statuses_to_result_returned():
 
 
 def test_commands_carry_only_the_declared_inputs_and_a_stable_idempotency_key():
-    state, _ = saga.start(PROC, filed(), "corr-1", T0)
+    state, _ = saga.start(PROC, filed(), "corr-1", ctx(T0))
     state, effects = run(state, "verify_mother", "verify_father")
     (command,) = [e for e in effects if isinstance(e, saga.Dispatch)]
     assert command.params == {
@@ -106,7 +113,7 @@ def test_commands_carry_only_the_declared_inputs_and_a_stable_idempotency_key():
 
 
 def test_missing_father_skips_his_verification_and_omits_him_from_registration():
-    state, effects = saga.start(PROC, filed(FILING | {"father": None}), "corr-1", T0)
+    state, effects = saga.start(PROC, filed(FILING | {"father": None}), "corr-1", ctx(T0))
     assert dispatched(effects) == ["verify_mother"]
     assert state["steps"]["verify_father"]["state"] == "skipped"
     state, effects = run(state, "verify_mother")
@@ -115,9 +122,9 @@ def test_missing_father_skips_his_verification_and_omits_him_from_registration()
 
 
 def test_unknown_mother_means_not_accepted_with_the_reason_and_pending_steps_cancelled():
-    state, _ = saga.start(PROC, filed(), "corr-1", T0)
+    state, _ = saga.start(PROC, filed(), "corr-1", ctx(T0))
     state, effects = saga.apply_reply(PROC, state, reply(
-        "verify_mother", Outcome.REJECTED, reason="personal ID 093195000123 is not in the population registry"), T0)
+        "verify_mother", Outcome.REJECTED, reason="personal ID 093195000123 is not in the population registry"), ctx(T0))
     assert statuses(effects) == [S.NOT_ACCEPTED]
     assert state["reason"] == "verify_mother (population): personal ID 093195000123 is not in the population registry"
     assert state["steps"]["register_birth"]["state"] == "cancelled"
@@ -129,74 +136,74 @@ def test_unknown_mother_means_not_accepted_with_the_reason_and_pending_steps_can
 
 
 def test_failure_after_acceptance_stops_processing():
-    state, _ = saga.start(PROC, filed(), "corr-1", T0)
+    state, _ = saga.start(PROC, filed(), "corr-1", ctx(T0))
     state, _ = run(state, "verify_mother", "verify_father", "register_birth", "assign_personal_id")
     state, effects = saga.apply_reply(PROC, state, reply(
-        "issue_health_card", Outcome.FAILED, reason="insurance unavailable after 4 attempts"), T0)
+        "issue_health_card", Outcome.FAILED, reason="insurance unavailable after 4 attempts"), ctx(T0))
     assert statuses(effects) == [S.PROCESSING_STOPPED]
     assert state["steps"]["return_result"]["state"] == "cancelled"
     assert state["steps"]["register_residence"]["state"] == "running"  # in flight, not cancelled
 
 
 def test_an_invalid_result_from_an_agency_fails_the_step():
-    state, _ = saga.start(PROC, filed(), "corr-1", T0)
+    state, _ = saga.start(PROC, filed(), "corr-1", ctx(T0))
     state, _ = run(state, "verify_mother", "verify_father", "register_birth")
     bad = RESULTS["assign_personal_id"] | {"sex": "female"}  # ID digit 2 says male
-    state, effects = saga.apply_reply(PROC, state, reply("assign_personal_id", result=bad), T0)
+    state, effects = saga.apply_reply(PROC, state, reply("assign_personal_id", result=bad), ctx(T0))
     assert statuses(effects) == [S.PROCESSING_STOPPED]
     assert "population returned an invalid result" in state["reason"]
     assert "century/gender digit 2" in state["reason"]
 
 
 def test_duplicate_and_unknown_replies_change_nothing():
-    state, _ = saga.start(PROC, filed(), "corr-1", T0)
+    state, _ = saga.start(PROC, filed(), "corr-1", ctx(T0))
     state, _ = run(state, "verify_mother")
     before = repr(state)
     for duplicate in (reply("verify_mother"), reply("register_birth")):
-        state, effects = saga.apply_reply(PROC, state, duplicate, T0)
+        state, effects = saga.apply_reply(PROC, state, duplicate, ctx(T0))
         assert effects == []
     assert repr(state) == before
 
 
 def test_step_durations_are_reported_when_steps_end():
-    state, _ = saga.start(PROC, filed(), "corr-1", T0)
+    state, _ = saga.start(PROC, filed(), "corr-1", ctx(T0))
     state, effects = run(state, "verify_mother", now=T0 + timedelta(milliseconds=250))
     (transition,) = [e for e in effects if isinstance(e, saga.StepTransition)]
     assert (transition.step, transition.state, transition.duration_ms) == ("verify_mother", "succeeded", 250)
 
 
 def test_a_technical_failure_at_intake_stops_processing_rather_than_refusing_the_dossier():
-    state, _ = saga.start(PROC, filed(), "corr-1", T0)
+    state, _ = saga.start(PROC, filed(), "corr-1", ctx(T0))
     state, effects = saga.apply_reply(PROC, state, reply(
-        "verify_mother", Outcome.FAILED, reason="population unavailable after 4 attempts"), T0)
+        "verify_mother", Outcome.FAILED, reason="population unavailable after 4 attempts"), ctx(T0))
     assert statuses(effects) == [S.PROCESSING_STOPPED]
 
 
 def test_a_step_without_reply_is_sent_again_with_the_same_key_then_fails():
-    state, _ = saga.start(PROC, filed(), "corr-1", T0)
+    state, _ = saga.start(PROC, filed(), "corr-1", ctx(T0))
     state, _ = run(state, "verify_mother", "verify_father")
     later = T0 + timedelta(seconds=61)
     assert saga.overdue_steps(PROC, state, T0 + timedelta(seconds=59), 60) == []
     assert saga.overdue_steps(PROC, state, later, 60) == [("register_birth", 1)]
 
-    state, effects = saga.apply_timeout(PROC, state, "register_birth", 1, later, max_attempts=2)
+    state, effects = saga.apply_timeout(PROC, state, StepTimeout(step="register_birth", attempt=1), ctx(later, step_attempts=2))
     (again,) = [e for e in effects if isinstance(e, saga.Dispatch)]
     assert again.idempotency_key == f"{DOSSIER}/register_birth"
     assert state["steps"]["register_birth"]["attempt"] == 2
     assert saga.overdue_steps(PROC, state, later + timedelta(seconds=30), 60) == []
 
-    stale, nothing = saga.apply_timeout(PROC, state, "register_birth", 1, later, max_attempts=2)
+    stale, nothing = saga.apply_timeout(PROC, state, StepTimeout(step="register_birth", attempt=1), ctx(later, step_attempts=2))
     assert nothing == []
 
-    state, effects = saga.apply_timeout(PROC, state, "register_birth", 2, later + timedelta(seconds=61), 2)
+    state, effects = saga.apply_timeout(PROC, state, StepTimeout(step="register_birth", attempt=2), ctx(later + timedelta(seconds=61), step_attempts=2))
     assert statuses(effects) == [S.PROCESSING_STOPPED]
     assert state["reason"] == "register_birth (justice): no reply from justice after 2 attempts"
 
 
 def test_a_reply_after_a_redispatch_completes_the_step_once():
-    state, _ = saga.start(PROC, filed(), "corr-1", T0)
+    state, _ = saga.start(PROC, filed(), "corr-1", ctx(T0))
     state, _ = run(state, "verify_mother", "verify_father")
-    state, _ = saga.apply_timeout(PROC, state, "register_birth", 1, T0 + timedelta(seconds=61), 3)
+    state, _ = saga.apply_timeout(PROC, state, StepTimeout(step="register_birth", attempt=1), ctx(T0 + timedelta(seconds=61)))
     state, first = run(state, "register_birth")
     state, second = run(state, "register_birth")
     assert dispatched(first) == ["assign_personal_id"] and second == []
@@ -205,7 +212,7 @@ def test_a_reply_after_a_redispatch_completes_the_step_once():
 def test_due_dates_come_from_working_days_and_overdue_is_flagged_once_with_a_new_date():
     cal = WorkingCalendar(holidays=frozenset({date(2026, 4, 27), date(2026, 4, 30), date(2026, 5, 1)}))
     friday_late = datetime(2026, 4, 24, 8, 30, tzinfo=UTC)  # 15:30 in Vietnam
-    state, _ = saga.start(PROC, filed_at(friday_late), "corr-1", friday_late, cal)
+    state, _ = saga.start(PROC, filed_at(friday_late), "corr-1", ctx(friday_late, cal))
     assert state["due_date"] == "2026-05-04"
     state, _ = run(state, "verify_mother", "verify_father", now=friday_late)
     assert state["steps"]["register_birth"]["due_date"] == "2026-04-28"  # 1 working day, from Tuesday
@@ -214,51 +221,51 @@ def test_due_dates_come_from_working_days_and_overdue_is_flagged_once_with_a_new
     assert saga.overdue_targets(state, tuesday_night, cal) == []
     wednesday = datetime(2026, 4, 29, 2, 0, tzinfo=UTC)
     assert saga.overdue_targets(state, wednesday, cal) == ["register_birth"]
-    state, effects = saga.apply_overdue(PROC, state, "register_birth", wednesday, cal)
+    state, effects = saga.apply_overdue(PROC, state, DeadlinePassed(step="register_birth"), ctx(wednesday, cal))
     assert effects == [saga.Overdue("register_birth", "justice", "2026-04-28")]
-    assert saga.apply_overdue(PROC, state, "register_birth", wednesday, cal)[1] == []  # once
+    assert saga.apply_overdue(PROC, state, DeadlinePassed(step="register_birth"), ctx(wednesday, cal))[1] == []  # once
 
     tuesday_after = datetime(2026, 5, 5, 2, 0, tzinfo=UTC)  # 09:00 local on 5 May
     assert saga.overdue_targets(state, tuesday_after, cal) == [None]
-    state, effects = saga.apply_overdue(PROC, state, None, tuesday_after, cal, extension_working_days=2)
+    state, effects = saga.apply_overdue(PROC, state, DeadlinePassed(), ctx(tuesday_after, cal))
     assert effects == [saga.Overdue(None, None, "2026-05-04", "2026-05-06")]
     assert state["overdue"] and saga.overdue_targets(state, tuesday_after, cal) == []
 
 
 def test_finished_dossiers_are_never_overdue():
-    state, _ = saga.start(PROC, filed(), "corr-1", T0)
-    state, _ = saga.apply_reply(PROC, state, reply("verify_mother", Outcome.REJECTED, reason="unknown"), T0)
+    state, _ = saga.start(PROC, filed(), "corr-1", ctx(T0))
+    state, _ = saga.apply_reply(PROC, state, reply("verify_mother", Outcome.REJECTED, reason="unknown"), ctx(T0))
     much_later = T0 + timedelta(days=60)
-    assert saga.overdue_targets(state, much_later, default_calendar()) == []
-    assert saga.apply_overdue(PROC, state, None, much_later, default_calendar())[1] == []
+    assert saga.overdue_targets(state, much_later, CAL) == []
+    assert saga.apply_overdue(PROC, state, DeadlinePassed(), ctx(much_later))[1] == []
 
 
 def test_documents_requested_round_trip_sends_the_step_again_with_the_documents_under_a_new_key():
-    state, _ = saga.start(PROC, filed(), "corr-1", T0)
+    state, _ = saga.start(PROC, filed(), "corr-1", ctx(T0))
     state, _ = run(state, "verify_mother", "verify_father")
     state, effects = saga.apply_reply(PROC, state, reply(
-        "register_birth", Outcome.DOCUMENTS_REQUESTED, reason="supply witness_statement"), T0)
+        "register_birth", Outcome.DOCUMENTS_REQUESTED, reason="supply witness_statement"), ctx(T0))
     assert statuses(effects) == [S.DOCUMENTS_REQUESTED]
     assert state["reason"] == "register_birth (justice): supply witness_statement"
     assert saga.overdue_steps(PROC, state, T0 + timedelta(days=1), 60) == []  # waiting on the citizen, not the agency
 
-    state, effects = saga.apply_supplement(PROC, state, {"witness_statement": "WS-1"}, T0)
+    state, effects = saga.apply_supplement(PROC, state, DossierSupplemented(documents={"witness_statement": "WS-1"}), ctx(T0))
     assert statuses(effects) == [S.PROCESSING]
     (again,) = [e for e in effects if isinstance(e, saga.Dispatch)]
     assert again.idempotency_key == f"{DOSSIER}/register_birth/r2"
     assert again.supplement == {"witness_statement": "WS-1"}
     state, effects = run(state, "register_birth")
     assert dispatched(effects) == ["assign_personal_id"]
-    assert saga.apply_supplement(PROC, state, {"x": "y"}, T0)[1] == []  # nothing is waiting any more
+    assert saga.apply_supplement(PROC, state, DossierSupplemented(documents={"x": "y"}), ctx(T0))[1] == []  # nothing is waiting any more
 
 
 def test_withdrawal_mid_flight_stops_the_dossier_and_late_replies_move_nothing():
-    state, _ = saga.start(PROC, filed(), "corr-1", T0)
+    state, _ = saga.start(PROC, filed(), "corr-1", ctx(T0))
     state, _ = run(state, "verify_mother", "verify_father")
-    state, effects = saga.apply_withdrawal(PROC, state, "the family moved", T0)
+    state, effects = saga.apply_withdrawal(PROC, state, DossierWithdrawn(reason="the family moved"), ctx(T0))
     assert statuses(effects) == [S.WITHDRAWN] and state["reason"] == "the family moved"
     assert state["steps"]["assign_personal_id"]["state"] == "cancelled"
     assert state["steps"]["register_birth"]["state"] == "running"  # in flight at the agency
     state, late = run(state, "register_birth")
     assert statuses(late) == [] and dispatched(late) == []
-    assert saga.apply_withdrawal(PROC, state, "again", T0)[1] == []
+    assert saga.apply_withdrawal(PROC, state, DossierWithdrawn(reason="again"), ctx(T0))[1] == []

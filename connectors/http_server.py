@@ -1,4 +1,5 @@
-"""Small helpers the HTTP sandbox servers share: start/stop on 127.0.0.1, problem responses."""
+"""Serving HTTP on 127.0.0.1 (the callback endpoint, the SOAP gateway, the sandbox agencies)
+and answering with RFC 9457 problem documents."""
 
 from __future__ import annotations
 

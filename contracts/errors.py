@@ -1,0 +1,90 @@
+"""Every exception lienthong raises on purpose, in one tree under :class:`LienthongError`.
+
+::
+
+    LienthongError
+    ├── ContractError (ValueError)    input breaks a rule; the message names the field and the rule
+    │   ├── IdentifierError           a personal ID, tax code, card number or dossier code
+    │   ├── UnknownUnitError          an administrative unit code
+    │   ├── FilingRejected            an agency-native filing that cannot become a dossier
+    │   ├── CatalogError              a procedure file (names the file, the step, the problem)
+    │   └── SettingsError             a worker setting (names the environment variable)
+    ├── Refused                       a message the hub cannot process: dead-lettered with the reason
+    │   ├── Rejected                  ingest: it cannot enter the hub
+    │   └── Unprocessable             orchestrate: no saga can apply it
+    │       └── PaymentMismatch       a payment notification matching no payment awaited
+    ├── AgencyError                   a connector's exchange with an agency
+    │   ├── AgencyRejected            the agency refused on the facts: not retried
+    │   └── AgencyUnavailable         the exchange failed technically: retried
+    ├── ReplyLater                    not a failure: the agency will answer by callback
+    └── SoapClientFault               a SOAP request refused on its facts (soap:Client fault)
+
+Pydantic validators may raise any :class:`ContractError`: it is a ``ValueError``, so pydantic
+reports it against the field being validated.
+"""
+
+from __future__ import annotations
+
+
+class LienthongError(Exception):
+    """Base of every exception lienthong raises on purpose."""
+
+
+class ContractError(LienthongError, ValueError):
+    """Input breaks a contract rule; the message names the field and the rule."""
+
+
+class IdentifierError(ContractError):
+    """An identifier breaks a rule; the message names the rule."""
+
+
+class UnknownUnitError(ContractError):
+    """A code that is not (or no longer) an administrative unit."""
+
+
+class FilingRejected(ContractError):
+    """A filing that cannot become a dossier event; the message names the field and the rule."""
+
+
+class CatalogError(ContractError):
+    """A procedure file is invalid; the message names the file, the step and the problem."""
+
+
+class SettingsError(ContractError):
+    """The configuration is invalid; the message names each variable and its rule."""
+
+
+class Refused(LienthongError):
+    """A message the hub cannot process; dead-lettered with this message as the reason."""
+
+
+class Rejected(Refused):
+    """The message cannot enter the hub (ingest)."""
+
+
+class Unprocessable(Refused):
+    """The event cannot be applied to any saga (orchestrate)."""
+
+
+class PaymentMismatch(Unprocessable):
+    """A payment notification that matches no payment the saga is waiting for, as notified."""
+
+
+class AgencyError(LienthongError):
+    """A connector's exchange with an agency did not give a result."""
+
+
+class AgencyRejected(AgencyError):
+    """The agency answered and refused the request; the message is its reason."""
+
+
+class AgencyUnavailable(AgencyError):
+    """The agency could not be reached or failed; worth retrying."""
+
+
+class ReplyLater(LienthongError):
+    """The agency accepted the request and will answer through a callback (e.g. a payment)."""
+
+
+class SoapClientFault(LienthongError):
+    """The request is refused on its facts: answered as a soap:Client fault with this message."""

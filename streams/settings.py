@@ -1,0 +1,128 @@
+"""Every setting of a hub worker: one frozen, typed object, read once at start.
+
+Built by pydantic-settings from ``LIENTHONG_*`` environment variables (and
+``KAFKA_BOOTSTRAP_SERVERS``), or passed whole by a caller such as a test. Each field's
+description is the documentation: ``lienthong worker --help`` and docs/operations.md are
+generated from :func:`environment_table`, and a test keeps the doc in step.
+
+Throughput-relevant Faust settings (poll batch size, linger, commit cadence) live here too, so a
+benchmark changes one object. Importing this module imports neither Faust nor aiokafka.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal, Self
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from contracts.envelope import describe_error
+from contracts.errors import SettingsError
+from contracts.topics import Topics
+
+ENV_PREFIX = "LIENTHONG_"
+
+
+class ClusterSettings(BaseSettings):
+    """Where the hub's topics are: what operator tools (topics, dlq) need, and every worker."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="forbid",
+                                      populate_by_name=True)
+
+    bootstrap_servers: str = Field(
+        "127.0.0.1:9092", min_length=1, validation_alias=AliasChoices("bootstrap_servers", "KAFKA_BOOTSTRAP_SERVERS"),
+        description="broker list, host:port[,host:port]")
+    topic_namespace: str = Field("", description="prefix for every topic name, to share a cluster")
+    partitions: int = Field(4, ge=1, description="partitions per topic")
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> Self:
+        """Read the environment once; raise :class:`SettingsError` naming each bad variable."""
+        try:
+            return cls(**overrides)
+        except ValidationError as exc:
+            raise SettingsError(_env_names(describe_error(exc))) from None
+
+    @property
+    def topics(self) -> Topics:
+        return Topics(self.topic_namespace, self.partitions)
+
+
+class HubSettings(ClusterSettings):
+    """Everything a hub worker is configured with."""
+
+    app_id: str = Field("lienthong-hub", min_length=1,
+                        description="consumer group and table prefix (the namespace is prepended)")
+    data_dir: Path = Field(Path(".lienthong/hub"), description="worker state folder")
+    procedures_dir: Path | None = Field(None, description="extra procedure files (*.toml), overriding the shipped catalog")
+    holidays_file: Path | None = Field(None, description="public holidays (TOML); default: the shipped holidays.toml")
+    clock_offset_file: Path | None = Field(
+        None, description="seconds added to the system clock, re-read twice a second (drills and tests)")
+    population_url: str = Field("http://127.0.0.1:8081", description="population registry REST base URL")
+    insurance_url: str = Field("http://127.0.0.1:8082/soap", description="insurance SOAP endpoint")
+    payment_url: str = Field("http://127.0.0.1:8083", description="payment gateway REST base URL")
+    payment_secret: SecretStr = Field(
+        description="HMAC-SHA256 secret the payment gateway signs its callbacks with")
+    callback_port: int = Field(8090, ge=0, le=65535, description="port of the callback endpoint on 127.0.0.1")
+    callback_url: str | None = Field(
+        None, description="URL the payment gateway calls back (none: http://127.0.0.1:<port>/callbacks/payment)")
+    agency_timeout_s: float = Field(5, gt=0, description="per-call timeout to an agency")
+    agency_attempts: int = Field(4, ge=1, description="attempts per agency call before the step fails")
+    agency_backoff_s: float = Field(0.2, ge=0, description="first retry delay, doubled each attempt")
+    bridge_concurrency: int = Field(8, ge=1, description="agency calls in flight per bridge")
+    step_timeout_s: float = Field(60, gt=0, description="a step with no reply this long is sent again")
+    step_attempts: int = Field(3, ge=1, description="sends of a step before it fails for want of a reply")
+    sweep_interval_s: float = Field(5, gt=0, description="how often running steps and deadlines are checked")
+    apology_extension_days: float = Field(
+        2, gt=0, description="working days promised in the apology letter of an overdue dossier")
+    max_poll_records: int = Field(500, ge=1, description="records per consumer poll")
+    producer_linger_ms: int = Field(5, ge=0, description="producer batching delay")
+    producer_request_timeout_s: float = Field(30, gt=0, description="a send not acknowledged by then fails")
+    commit_every: int = Field(1000, ge=1, description="commit offsets after this many events")
+    commit_interval_s: float = Field(1.0, gt=0, description="commit offsets at least this often")
+    session_timeout_s: float = Field(
+        60, gt=0, description="how soon the group notices a dead worker and moves its partitions")
+    log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="log level")
+
+    @property
+    def group_id(self) -> str:
+        return self.topic_namespace + self.app_id
+
+    @property
+    def payment_callback_url(self) -> str:
+        return self.callback_url or f"http://127.0.0.1:{self.callback_port}/callbacks/payment"
+
+    def kafka_url(self) -> str:
+        return ",".join(f"kafka://{h.strip()}" for h in self.bootstrap_servers.split(","))
+
+    def to_env(self) -> dict[str, str]:
+        """These settings as the environment variables of a worker process."""
+        env = {}
+        for name, value in self.model_dump().items():
+            if value is None:
+                continue
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            env[env_name(name)] = str(value)
+        return env
+
+
+def env_name(field: str) -> str:
+    """The environment variable that sets ``field``."""
+    return "KAFKA_BOOTSTRAP_SERVERS" if field == "bootstrap_servers" else ENV_PREFIX + field.upper()
+
+
+def _env_names(message: str) -> str:
+    for field in HubSettings.model_fields:
+        message = message.replace(f"{field}:", f"{env_name(field)}:")
+    return message
+
+
+def environment_table() -> list[tuple[str, str, str]]:
+    """(variable, default, description) for every setting, in declaration order."""
+    rows = []
+    for name, info in HubSettings.model_fields.items():
+        default = "required" if info.is_required() else ("none" if info.default in (None, "") else str(info.default))
+        rows.append((env_name(name), default, info.description or ""))
+    return rows
