@@ -22,10 +22,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from contracts.actions import ACTIONS
 from contracts.envelope import describe_error
 from contracts.filings import FILING_MODELS
+from contracts.paths import SourcePath
 from contracts.status import DossierStatus
 
 STEP_ID = r"^[a-z][a-z0-9_]*$"
-DOSSIER_FIELDS = ("id", "procedure", "received_at")  # what ``dossier.<field>`` inputs may read
 
 
 
@@ -38,6 +38,14 @@ class Compensation(BaseModel):
     action: str
     inputs: dict[str, str | int | float | bool] = Field(
         description="as a step's inputs; may also read the compensated step's own result")
+
+
+class PaymentCompletion(BaseModel):
+    """The step completes when the payment gateway's signed callback says the citizen paid."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    amount_input: str = Field(description="The step input holding the amount the payment must match")
 
 
 class StepDef(BaseModel):
@@ -67,6 +75,8 @@ class StepDef(BaseModel):
         default=None, gt=0, description="Send again after this long without a reply (default: the hub's setting); "
                                         "long for steps that wait on the citizen, such as a payment")
     deadline_working_days: float | None = Field(default=None, ge=0)
+    payment: PaymentCompletion | None = Field(
+        default=None, description="Completed by a payment notification rather than a reply")
 
 
 class Procedure(BaseModel):
@@ -120,19 +130,16 @@ def _upstream(proc: Procedure, step: StepDef) -> set[str]:
 
 
 def _check_source(proc: Procedure, step: StepDef, source: str, where: str) -> None:
-    head, _, rest = source.partition(".")
-    if head == "dossier":
-        if rest not in DOSSIER_FIELDS:
-            raise CatalogError(f"{where}: {source!r} is not one of {', '.join('dossier.' + f for f in DOSSIER_FIELDS)}")
-    elif head == "filing":
-        _check_path(rest, FILING_MODELS[proc.filing], where, source)
-    elif head == "steps":
-        dep, _, field_path = rest.partition(".")
-        if dep not in _upstream(proc, step):
-            raise CatalogError(f"{where}: {source!r} reads step {dep!r}, which this step does not depend on")
-        _check_path(field_path, ACTIONS[proc.step(dep).action].result, where, source)
-    else:
-        raise CatalogError(f"{where}: source {source!r} must start with 'filing.', 'steps.' or 'dossier.'")
+    try:
+        path = SourcePath.parse(source)
+    except CatalogError as exc:
+        raise CatalogError(f"{where}: {exc}") from None
+    if path.root == "filing":
+        _check_path(".".join(path.fields), FILING_MODELS[proc.filing], where, source)
+    elif path.root == "steps":
+        if path.step not in _upstream(proc, step):
+            raise CatalogError(f"{where}: {source!r} reads step {path.step!r}, which this step does not depend on")
+        _check_path(".".join(path.fields), ACTIONS[proc.step(path.step).action].result, where, source)
 
 
 def _check_inputs(proc: Procedure, step: StepDef, action_name: str, inputs: dict, where: str) -> None:
@@ -156,6 +163,9 @@ def _check_step(proc: Procedure, step: StepDef, where: str) -> None:
     _check_inputs(proc, step, step.action, step.inputs, where)
     if step.skip_unless:
         _check_source(proc, step, step.skip_unless, where)
+    if step.payment is not None and step.payment.amount_input not in step.inputs:
+        raise CatalogError(f"{where}: payment: amount_input {step.payment.amount_input!r} is not one of the "
+                           f"step's inputs ({', '.join(step.inputs)})")
     if step.compensation is not None:
         if step.compensation.action not in ACTIONS:
             raise CatalogError(f"{where}: compensation: unknown action {step.compensation.action!r}")

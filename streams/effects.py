@@ -37,6 +37,7 @@ from contracts.events import (
 )
 from contracts.topics import Topics
 from streams import saga
+from streams.saga_state import SagaState
 
 SOURCE = "/hub/orchestrate"
 
@@ -48,16 +49,16 @@ class Record:
     value: bytes
 
 
-def recipients(state: saga.State) -> list[str]:
+def recipients(state: SagaState) -> list[str]:
     """Who is told of a dossier's status and notices: the portal and the filing agency."""
-    return sorted({"portal", state.get("filed_by") or "portal"})
+    return sorted({"portal", state.filed_by})
 
 
-def records(effects: list[saga.Effect], state: saga.State, cause: Envelope, now: datetime,
+def records(effects: list[saga.Effect], state: SagaState, cause: Envelope, now: datetime,
             topics: Topics) -> list[Record]:
     """The records that carry out ``effects`` (caused by ``cause``), in order."""
     out = _Writer(cause)
-    procedure = state["procedure"]
+    procedure = state.procedure
     for effect in effects:
         if isinstance(effect, saga.Dispatch):
             command = StepCommand(step=effect.step, action=effect.action, agency=effect.agency,
@@ -104,7 +105,7 @@ def log_effects(effects: list[saga.Effect], log: Any) -> None:
                      reason=effect.reason)
         elif isinstance(effect, saga.Overdue):
             log.warning("overdue", step=effect.step, reason=overdue_reason(effect))
-        elif effect.state not in saga.ONGOING_OR_OK:
+        elif effect.state not in saga.ATTENTION_FREE:
             log.warning("step ended without success", step=effect.step, agency=effect.agency,
                         state=effect.state, reason=effect.reason)
 

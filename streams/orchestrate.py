@@ -8,44 +8,67 @@ the sweeper's ticks, keyed by dossier code, so the table is co-partitioned with 
 
 from __future__ import annotations
 
-import copy
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from faust.types import EventT
 from pydantic import ValidationError
 
+from contracts.catalog import Procedure
 from contracts.envelope import Envelope, describe_error
 from contracts.errors import Unprocessable
+from contracts.topics import Topics
+from contracts.working_days import WorkingCalendar
 from streams import effects, saga
+from streams.clock import Clock
 from streams.deadletter import guarded_agent
 from streams.router import route
+from streams.saga_state import SagaState
+from streams.settings import HubSettings
 
 if TYPE_CHECKING:
     from streams.app import Hub
 
 log = structlog.get_logger("lienthong.orchestrate")
+Send = Callable[[str, bytes, bytes], Awaitable[None]]  # (topic, key, value)
 
 
-def register(hub: Hub) -> None:
-    settings = hub.settings
+class Orchestrator:
+    """Applies one event to its dossier's saga; the table and the sender are injected."""
 
-    async def handle(event: EventT) -> None:
+    def __init__(self, sagas: MutableMapping[str, Any], catalog: Mapping[str, Procedure],
+                 calendar: WorkingCalendar, clock: Clock, settings: HubSettings, topics: Topics, send: Send) -> None:
+        self._sagas, self._catalog, self._calendar, self._clock = sagas, catalog, calendar, clock
+        self._settings, self._topics, self._send = settings, topics, send
+
+    async def handle(self, raw: bytes) -> None:
+        """Route the event, write the records its effects make, then store the new state.
+
+        Raises Unprocessable for what no saga can apply (the agent dead-letters it)."""
         try:
-            envelope = Envelope.from_bytes(event.value)
+            envelope = Envelope.from_bytes(raw)
         except ValidationError as exc:
             raise Unprocessable(f"invalid envelope: {describe_error(exc)}") from None
-        ctx = saga.Context(now=hub.clock.now(), calendar=hub.calendar, step_attempts=settings.step_attempts,
-                           apology_extension_days=settings.apology_extension_days)
+        ctx = saga.Context(now=self._clock.now(), calendar=self._calendar,
+                           step_attempts=self._settings.step_attempts,
+                           apology_extension_days=self._settings.apology_extension_days)
         bound = log.bind(dossier_id=envelope.subject, correlation_id=envelope.correlationid)
-        stored = hub.sagas.get(envelope.subject)
-        routed = route(envelope, copy.deepcopy(stored), hub.catalog, ctx)
+        stored = self._sagas.get(envelope.subject)
+        routed = route(envelope, None if stored is None else SagaState.model_validate(stored), self._catalog, ctx)
         if routed.state is None:
             bound.info("event changed nothing", type=envelope.type, reason=routed.unchanged)
             return
-        for record in effects.records(routed.effects, routed.state, envelope, ctx.now, hub.topics):
-            await hub.send(record.topic, record.key, record.value)
+        for record in effects.records(routed.effects, routed.state, envelope, ctx.now, self._topics):
+            await self._send(record.topic, record.key, record.value)
         effects.log_effects(routed.effects, bound)
-        hub.sagas[envelope.subject] = routed.state
+        self._sagas[envelope.subject] = routed.state.model_dump(mode="json")
+
+
+def register(hub: Hub) -> None:
+    orchestrator = Orchestrator(hub.sagas, hub.catalog, hub.calendar, hub.clock, hub.settings, hub.topics, hub.send)
+
+    async def handle(event: EventT) -> None:
+        await orchestrator.handle(event.value)
 
     guarded_agent(hub, hub.topics.dossier_events, "orchestrate", "orchestrate", handle)

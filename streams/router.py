@@ -44,8 +44,9 @@ from contracts.events import (
     StepTimeout,
 )
 from streams import saga
+from streams.saga_state import SagaState
 
-Transition = Callable[[Procedure, saga.State, Any, saga.Context], tuple[saga.State, list[saga.Effect]]]
+Transition = Callable[[Procedure, SagaState, Any, saga.Context], saga.Result]
 
 
 @dataclass(frozen=True)
@@ -70,12 +71,12 @@ ROUTES: dict[str, Route] = {
 
 @dataclass(frozen=True)
 class Routed:
-    state: saga.State | None  # None when nothing changed
+    state: SagaState | None  # None when nothing changed
     effects: list[saga.Effect]
     unchanged: str = ""
 
 
-def route(envelope: Envelope, state: saga.State | None, catalog: Mapping[str, Procedure],
+def route(envelope: Envelope, state: SagaState | None, catalog: Mapping[str, Procedure],
           ctx: saga.Context) -> Routed:
     """Apply ``envelope`` to the dossier's saga ``state`` (None: no saga yet)."""
     entry = ROUTES.get(envelope.type)
@@ -96,5 +97,5 @@ def route(envelope: Envelope, state: saga.State | None, catalog: Mapping[str, Pr
     if state is None:
         raise Unprocessable(entry.unknown_dossier(payload) if entry.unknown_dossier
                             else f"{envelope.type} for a dossier the hub does not know")
-    new, effects = entry.apply(catalog[state["procedure"]], state, payload, ctx)
+    new, effects = entry.apply(catalog[state.procedure], state, payload, ctx)
     return Routed(new, effects) if effects else Routed(None, [], entry.unchanged)

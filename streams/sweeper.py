@@ -17,6 +17,7 @@ from contracts.envelope import Envelope
 from contracts.events import DEADLINE_PASSED, STEP_TIMEOUT, DeadlinePassed, StepTimeout
 from contracts.working_days import WorkingCalendar
 from streams import saga
+from streams.saga_state import SagaState
 
 if TYPE_CHECKING:
     from streams.app import Hub
@@ -24,16 +25,16 @@ if TYPE_CHECKING:
 SOURCE = "/hub/sweeper"
 
 
-def due_events(sagas: Iterable[tuple[str, saga.State]], catalog: Mapping[str, Procedure], now: datetime,
+def due_events(sagas: Iterable[SagaState], catalog: Mapping[str, Procedure], now: datetime,
                calendar: WorkingCalendar, step_timeout_s: float) -> list[Envelope]:
     """A timeout for every step whose reply is overdue, a deadline event for everything past due."""
     events = []
-    for dossier_id, state in sagas:
-        def event(type_: str, data: StepTimeout | DeadlinePassed) -> Envelope:
-            return Envelope(source=SOURCE, type=type_, subject=dossier_id, correlationid=state["correlation_id"],
+    for state in sagas:
+        def event(type_: str, data: StepTimeout | DeadlinePassed, state: SagaState = state) -> Envelope:
+            return Envelope(source=SOURCE, type=type_, subject=state.dossier_id, correlationid=state.correlation_id,
                             data=data.model_dump(mode="json"))
 
-        for step_id, attempt in saga.overdue_steps(catalog[state["procedure"]], state, now, step_timeout_s):
+        for step_id, attempt in saga.overdue_steps(catalog[state.procedure], state, now, step_timeout_s):
             events.append(event(STEP_TIMEOUT, StepTimeout(step=step_id, attempt=attempt)))
         for target in saga.overdue_targets(state, now, calendar):
             events.append(event(DEADLINE_PASSED, DeadlinePassed(step=target)))
@@ -44,7 +45,8 @@ def register(hub: Hub) -> None:
     settings = hub.settings
 
     async def sweep() -> None:
-        for event in due_events(list(hub.sagas.items()), hub.catalog, hub.clock.now(), hub.calendar,
+        stored = [SagaState.model_validate(value) for value in list(hub.sagas.values()) if value is not None]
+        for event in due_events(stored, hub.catalog, hub.clock.now(), hub.calendar,
                                 settings.step_timeout_s):
             await hub.send(hub.topics.dossier_events, event.subject.encode(), event.to_bytes())
 

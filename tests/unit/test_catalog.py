@@ -87,9 +87,12 @@ LAND = Path(__file__).resolve().parents[2] / "contracts" / "procedures" / "land_
          'inputs = { transaction_id = "steps.confirm_obligations.notice_no", ',
          "step 'collect_obligations': compensation: 'steps.confirm_obligations.notice_no' reads step "
          "'confirm_obligations', which this step does not depend on"),
+        ('payment = { amount_input = "amount_vnd" }', 'payment = { amount_input = "amount" }',
+         "step 'collect_obligations': payment: amount_input 'amount' is not one of the step's inputs "
+         "(amount_vnd, description)"),
     ],
 )
-def test_compensations_are_checked_like_steps(tmp_path, old, new, message):
+def test_compensations_and_payments_are_checked_like_steps(tmp_path, old, new, message):
     text = LAND.read_text("utf-8")
     assert old in text
     with pytest.raises(CatalogError) as info:

@@ -76,7 +76,7 @@ def test_filing_registers_dossier_and_verifies_both_parents_in_parallel():
     state, effects = saga.start(PROC, filed(), "corr-1", ctx(T0))
     assert statuses(effects) == [S.NEWLY_REGISTERED]
     assert dispatched(effects) == ["verify_mother", "verify_father"]
-    assert state["status"] == S.NEWLY_REGISTERED
+    assert state.status == S.NEWLY_REGISTERED
 
 
 def test_happy_path_moves_through_the_portal_statuses_to_result_returned():
@@ -92,7 +92,7 @@ def test_happy_path_moves_through_the_portal_statuses_to_result_returned():
     assert statuses(e4) == [S.PROCESSED] and dispatched(e4) == ["return_result"]
     state, e5 = run(state, "return_result")
     assert statuses(e5) == [S.RESULT_RETURNED]
-    assert state["done"] and all(s["state"] == "succeeded" for s in state["steps"].values())
+    assert state.done and all(s.status == "succeeded" for s in state.steps.values())
 
 
 def test_commands_carry_only_the_declared_inputs_and_a_stable_idempotency_key():
@@ -115,7 +115,7 @@ def test_commands_carry_only_the_declared_inputs_and_a_stable_idempotency_key():
 def test_missing_father_skips_his_verification_and_omits_him_from_registration():
     state, effects = saga.start(PROC, filed(FILING | {"father": None}), "corr-1", ctx(T0))
     assert dispatched(effects) == ["verify_mother"]
-    assert state["steps"]["verify_father"]["state"] == "skipped"
+    assert state.steps["verify_father"].status == "skipped"
     state, effects = run(state, "verify_mother")
     (command,) = [e for e in effects if isinstance(e, saga.Dispatch)]
     assert "father" not in command.params
@@ -126,13 +126,13 @@ def test_unknown_mother_means_not_accepted_with_the_reason_and_pending_steps_can
     state, effects = saga.apply_reply(PROC, state, reply(
         "verify_mother", Outcome.REJECTED, reason="personal ID 093195000123 is not in the population registry"), ctx(T0))
     assert statuses(effects) == [S.NOT_ACCEPTED]
-    assert state["reason"] == "verify_mother (population): personal ID 093195000123 is not in the population registry"
-    assert state["steps"]["register_birth"]["state"] == "cancelled"
+    assert state.reason == "verify_mother (population): personal ID 093195000123 is not in the population registry"
+    assert state.steps["register_birth"].status == "cancelled"
     # the father's verification was in flight: its late reply is recorded but moves nothing
     state, late = run(state, "verify_father")
     assert statuses(late) == [] and dispatched(late) == []
-    assert state["steps"]["verify_father"]["state"] == "succeeded"
-    assert state["status"] == S.NOT_ACCEPTED
+    assert state.steps["verify_father"].status == "succeeded"
+    assert state.status == S.NOT_ACCEPTED
 
 
 def test_failure_after_acceptance_stops_processing():
@@ -141,8 +141,8 @@ def test_failure_after_acceptance_stops_processing():
     state, effects = saga.apply_reply(PROC, state, reply(
         "issue_health_card", Outcome.FAILED, reason="insurance unavailable after 4 attempts"), ctx(T0))
     assert statuses(effects) == [S.PROCESSING_STOPPED]
-    assert state["steps"]["return_result"]["state"] == "cancelled"
-    assert state["steps"]["register_residence"]["state"] == "running"  # in flight, not cancelled
+    assert state.steps["return_result"].status == "cancelled"
+    assert state.steps["register_residence"].status == "running"  # in flight, not cancelled
 
 
 def test_an_invalid_result_from_an_agency_fails_the_step():
@@ -151,8 +151,8 @@ def test_an_invalid_result_from_an_agency_fails_the_step():
     bad = RESULTS["assign_personal_id"] | {"sex": "female"}  # ID digit 2 says male
     state, effects = saga.apply_reply(PROC, state, reply("assign_personal_id", result=bad), ctx(T0))
     assert statuses(effects) == [S.PROCESSING_STOPPED]
-    assert "population returned an invalid result" in state["reason"]
-    assert "century/gender digit 2" in state["reason"]
+    assert "population returned an invalid result" in state.reason
+    assert "century/gender digit 2" in state.reason
 
 
 def test_duplicate_and_unknown_replies_change_nothing():
@@ -189,7 +189,7 @@ def test_a_step_without_reply_is_sent_again_with_the_same_key_then_fails():
     state, effects = saga.apply_timeout(PROC, state, StepTimeout(step="register_birth", attempt=1), ctx(later, step_attempts=2))
     (again,) = [e for e in effects if isinstance(e, saga.Dispatch)]
     assert again.idempotency_key == f"{DOSSIER}/register_birth"
-    assert state["steps"]["register_birth"]["attempt"] == 2
+    assert state.steps["register_birth"].attempt == 2
     assert saga.overdue_steps(PROC, state, later + timedelta(seconds=30), 60) == []
 
     stale, nothing = saga.apply_timeout(PROC, state, StepTimeout(step="register_birth", attempt=1), ctx(later, step_attempts=2))
@@ -197,7 +197,7 @@ def test_a_step_without_reply_is_sent_again_with_the_same_key_then_fails():
 
     state, effects = saga.apply_timeout(PROC, state, StepTimeout(step="register_birth", attempt=2), ctx(later + timedelta(seconds=61), step_attempts=2))
     assert statuses(effects) == [S.PROCESSING_STOPPED]
-    assert state["reason"] == "register_birth (justice): no reply from justice after 2 attempts"
+    assert state.reason == "register_birth (justice): no reply from justice after 2 attempts"
 
 
 def test_a_reply_after_a_redispatch_completes_the_step_once():
@@ -213,9 +213,9 @@ def test_due_dates_come_from_working_days_and_overdue_is_flagged_once_with_a_new
     cal = WorkingCalendar(holidays=frozenset({date(2026, 4, 27), date(2026, 4, 30), date(2026, 5, 1)}))
     friday_late = datetime(2026, 4, 24, 8, 30, tzinfo=UTC)  # 15:30 in Vietnam
     state, _ = saga.start(PROC, filed_at(friday_late), "corr-1", ctx(friday_late, cal))
-    assert state["due_date"] == "2026-05-04"
+    assert state.due_date == date(2026, 5, 4)
     state, _ = run(state, "verify_mother", "verify_father", now=friday_late)
-    assert state["steps"]["register_birth"]["due_date"] == "2026-04-28"  # 1 working day, from Tuesday
+    assert state.steps["register_birth"].due_date == date(2026, 4, 28)  # 1 working day, from Tuesday
 
     tuesday_night = datetime(2026, 4, 28, 16, 0, tzinfo=UTC)  # 23:00 local: register_birth not late yet
     assert saga.overdue_targets(state, tuesday_night, cal) == []
@@ -229,7 +229,7 @@ def test_due_dates_come_from_working_days_and_overdue_is_flagged_once_with_a_new
     assert saga.overdue_targets(state, tuesday_after, cal) == [None]
     state, effects = saga.apply_overdue(PROC, state, DeadlinePassed(), ctx(tuesday_after, cal))
     assert effects == [saga.Overdue(None, None, "2026-05-04", "2026-05-06")]
-    assert state["overdue"] and saga.overdue_targets(state, tuesday_after, cal) == []
+    assert state.overdue and saga.overdue_targets(state, tuesday_after, cal) == []
 
 
 def test_finished_dossiers_are_never_overdue():
@@ -246,7 +246,7 @@ def test_documents_requested_round_trip_sends_the_step_again_with_the_documents_
     state, effects = saga.apply_reply(PROC, state, reply(
         "register_birth", Outcome.DOCUMENTS_REQUESTED, reason="supply witness_statement"), ctx(T0))
     assert statuses(effects) == [S.DOCUMENTS_REQUESTED]
-    assert state["reason"] == "register_birth (justice): supply witness_statement"
+    assert state.reason == "register_birth (justice): supply witness_statement"
     assert saga.overdue_steps(PROC, state, T0 + timedelta(days=1), 60) == []  # waiting on the citizen, not the agency
 
     state, effects = saga.apply_supplement(PROC, state, DossierSupplemented(documents={"witness_statement": "WS-1"}), ctx(T0))
@@ -263,9 +263,9 @@ def test_withdrawal_mid_flight_stops_the_dossier_and_late_replies_move_nothing()
     state, _ = saga.start(PROC, filed(), "corr-1", ctx(T0))
     state, _ = run(state, "verify_mother", "verify_father")
     state, effects = saga.apply_withdrawal(PROC, state, DossierWithdrawn(reason="the family moved"), ctx(T0))
-    assert statuses(effects) == [S.WITHDRAWN] and state["reason"] == "the family moved"
-    assert state["steps"]["assign_personal_id"]["state"] == "cancelled"
-    assert state["steps"]["register_birth"]["state"] == "running"  # in flight at the agency
+    assert statuses(effects) == [S.WITHDRAWN] and state.reason == "the family moved"
+    assert state.steps["assign_personal_id"].status == "cancelled"
+    assert state.steps["register_birth"].status == "running"  # in flight at the agency
     state, late = run(state, "register_birth")
     assert statuses(late) == [] and dispatched(late) == []
     assert saga.apply_withdrawal(PROC, state, DossierWithdrawn(reason="again"), ctx(T0))[1] == []
