@@ -126,3 +126,10 @@ def environment_table() -> list[tuple[str, str, str]]:
         default = "required" if info.is_required() else ("none" if info.default in (None, "") else str(info.default))
         rows.append((env_name(name), default, info.description or ""))
     return rows
+
+
+def environment_markdown() -> str:
+    """The settings as the Markdown table docs/operations.md carries (a test keeps them equal)."""
+    lines = ["| variable | default | meaning |", "|---|---|---|"]
+    lines += [f"| `{name}` | {default} | {text} |" for name, default, text in environment_table()]
+    return "\n".join(lines)

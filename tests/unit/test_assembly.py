@@ -1,0 +1,108 @@
+"""The hub is assembled in one place from one settings object; nothing runs or reads config at import."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from contracts.agencies import AGENCIES
+from contracts.catalog import builtin_catalog
+from contracts.errors import SettingsError
+from contracts.events import DEADLINE_PASSED, STEP_TIMEOUT
+from contracts.working_days import load_calendar
+from streams import saga
+from streams.app import build_hub
+from streams.clock import Clock
+from streams.settings import HubSettings, environment_markdown, environment_table
+from streams.sweeper import due_events
+from tests.unit.test_orchestrate import DOSSIER, Hub, T0
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def settings(tmp_path: Path, **extra) -> HubSettings:
+    return HubSettings(**{"payment_secret": "s3cret", "data_dir": tmp_path, "topic_namespace": "t."} | extra)
+
+
+def test_build_hub_registers_one_ingest_agent_per_agency_the_saga_and_a_bridge_per_bridged_agency(tmp_path):
+    hub = build_hub(settings(tmp_path))
+    agents = set(hub.app.agents)
+    assert {f"ingest-{code}" for code in AGENCIES} <= agents
+    assert {f"bridge-{code}" for code, agency in AGENCIES.items() if agency.bridged} <= agents
+    assert "orchestrate" in agents
+    assert hub.topics.inbox("tax") == "t.agency.tax.inbox"
+    assert hub.app.conf.id == "t.lienthong-hub"
+
+
+def test_two_hubs_in_one_process_do_not_share_state(tmp_path):
+    one = build_hub(settings(tmp_path / "one"))
+    two = build_hub(settings(tmp_path / "two", topic_namespace="u.", procedures_dir=ROOT / "tests/integration/procedures"))
+    assert one.app is not two.app and one.sagas is not two.sagas
+    assert set(two.catalog) > set(one.catalog)  # the fixture procedures are only in the second
+
+
+def test_a_bridged_agency_without_a_connector_is_refused_at_assembly(tmp_path):
+    with pytest.raises(ValueError, match="no connector for bridged agency insurance, payment"):
+        build_hub(settings(tmp_path), connectors={"population": lambda: None})
+
+
+def test_settings_errors_name_the_environment_variable(monkeypatch):
+    monkeypatch.setenv("LIENTHONG_STEP_ATTEMPTS", "zero")
+    monkeypatch.delenv("LIENTHONG_PAYMENT_SECRET", raising=False)
+    with pytest.raises(SettingsError) as info:
+        HubSettings.from_env()
+    assert "LIENTHONG_STEP_ATTEMPTS: Input should be a valid integer" in str(info.value)
+    assert "LIENTHONG_PAYMENT_SECRET: Field required" in str(info.value)
+
+
+def test_settings_travel_to_a_worker_process_as_its_environment(tmp_path):
+    original = settings(tmp_path, step_attempts=7, procedures_dir=tmp_path / "procs")
+    env = original.to_env()
+    assert env["LIENTHONG_PAYMENT_SECRET"] == "s3cret" and env["LIENTHONG_STEP_ATTEMPTS"] == "7"
+    assert "LIENTHONG_HOLIDAYS_FILE" not in env  # unset stays unset
+    assert "s3cret" not in repr(original)  # the secret is not printed with the settings
+
+
+def test_every_setting_is_documented_in_the_operations_guide():
+    doc = (ROOT / "docs/operations.md").read_text("utf-8")
+    assert environment_markdown() in doc, "regenerate the table with streams.settings.environment_markdown()"
+    assert len(environment_table()) == len(HubSettings.model_fields)
+
+
+def test_tool_commands_do_not_import_faust():
+    code = ("import sys; from infra.cli import main\n"
+            "try:\n    main(['dlq', '--help'])\nexcept SystemExit:\n    pass\n"
+            "import infra.cli, streams.settings\n"
+            "sys.exit(1 if 'faust' in sys.modules else 0)")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, "faust was imported by `lienthong dlq --help`"
+
+
+async def test_the_sweeper_turns_silence_and_passed_deadlines_into_events():
+    hub = Hub()
+    await hub.file("criminal_record")
+    state = hub.state
+    catalog, calendar = builtin_catalog(), load_calendar()
+    assert due_events([state], catalog, T0 + timedelta(seconds=10), calendar, step_timeout_s=60) == []
+    events = due_events([state], catalog, T0 + timedelta(days=60), calendar, step_timeout_s=60)
+    assert {(e.type, e.subject) for e in events} == {(STEP_TIMEOUT, DOSSIER), (DEADLINE_PASSED, DOSSIER)}
+    assert all(e.correlationid == "corr-1" for e in events)
+    finished = state.model_copy(update={"done": True})
+    assert due_events([finished], catalog, T0 + timedelta(days=60), calendar, step_timeout_s=60) == []
+
+
+def test_the_clock_can_be_moved_by_an_offset_file(tmp_path):
+    offset = tmp_path / "offset"
+    clock = Clock(offset)
+    assert abs((clock.now() - datetime.now(UTC)).total_seconds()) < 5  # no file yet: system time
+    offset.write_text("86400")
+    assert (Clock(offset).now() - datetime.now(UTC)).total_seconds() > 86000
+
+
+def test_context_requires_every_policy():
+    with pytest.raises(TypeError):
+        saga.Context(now=T0, calendar=load_calendar())  # type: ignore[call-arg]
