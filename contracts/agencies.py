@@ -51,16 +51,24 @@ class Agency:
         return DOSSIER_FILED in self.may_send
 
 
-AGENCIES: dict[str, Agency] = {a.code: a for a in (
-    Agency("justice", "civil status (hộ tịch) and criminal records (lý lịch tư pháp)", Transport.KAFKA,
-           FILER_EVENTS, native_filing=True),
-    Agency("population", "population registry (CSDLQG về dân cư) and residence", Transport.REST),
-    Agency("insurance", "social and health insurance (BHXH/BHYT)", Transport.SOAP),
-    Agency("tax", "tax authority (cơ quan thuế)", Transport.KAFKA),
-    Agency("payment", "payment gateway (PayGov-style)", Transport.REST, frozenset({PAYMENT_NOTIFIED})),
-    Agency("portal", "one-stop shop and public-service portal (Cổng dịch vụ công)", Transport.KAFKA,
-           FILER_EVENTS),
-    Agency("onestop", "legacy one-stop systems, filing through the SOAP gateway", Transport.SOAP_GATEWAY,
-           FILER_EVENTS),
-)}
+AGENCIES: dict[str, Agency] = {
+    a.code: a
+    for a in (
+        Agency(
+            "justice",
+            "civil status (hộ tịch) and criminal records (lý lịch tư pháp)",
+            Transport.KAFKA,
+            FILER_EVENTS,
+            native_filing=True,
+        ),
+        Agency("population", "population registry (CSDLQG về dân cư) and residence", Transport.REST),
+        Agency("insurance", "social and health insurance (BHXH/BHYT)", Transport.SOAP),
+        Agency("tax", "tax authority (cơ quan thuế)", Transport.KAFKA),
+        Agency("payment", "payment gateway (PayGov-style)", Transport.REST, frozenset({PAYMENT_NOTIFIED})),
+        Agency("portal", "one-stop shop and public-service portal (Cổng dịch vụ công)", Transport.KAFKA, FILER_EVENTS),
+        Agency(
+            "onestop", "legacy one-stop systems, filing through the SOAP gateway", Transport.SOAP_GATEWAY, FILER_EVENTS
+        ),
+    )
+}
 """Every agency by code."""

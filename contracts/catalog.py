@@ -6,8 +6,6 @@ and the problem, so a wrong procedure never reaches a running hub.
 
 from __future__ import annotations
 
-from contracts.errors import CatalogError, FilingRejected
-
 import tomllib
 import types
 import typing
@@ -21,13 +19,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from contracts.actions import ACTIONS
 from contracts.envelope import describe_error
+from contracts.errors import CatalogError, FilingRejected
 from contracts.filings import FILING_MODELS
 from contracts.paths import SourcePath
 from contracts.status import DossierStatus
 
 STEP_ID = r"^[a-z][a-z0-9_]*$"
-
-
 
 
 class Compensation(BaseModel):
@@ -37,7 +34,8 @@ class Compensation(BaseModel):
 
     action: str
     inputs: dict[str, str | int | float | bool] = Field(
-        description="as a step's inputs; may also read the compensated step's own result")
+        description="as a step's inputs; may also read the compensated step's own result"
+    )
 
 
 class PaymentCompletion(BaseModel):
@@ -60,23 +58,28 @@ class StepDef(BaseModel):
     depends_on: tuple[str, ...] = ()
     inputs: dict[str, str | int | float | bool] = Field(
         description="param (dotted for nested) -> a source path (filing.<field…>, steps.<id>.<field…>, "
-                    "dossier.id, dossier.procedure, dossier.received_at) or a literal number or boolean"
+        "dossier.id, dossier.procedure, dossier.received_at) or a literal number or boolean"
     )
     skip_unless: str | None = Field(default=None, description="Skip the step unless this path is truthy")
     on_failure: Literal["reject", "stop", "continue"] = Field(
         default="stop",
         description="reject: the dossier is not accepted (status 3); stop: processing stops (status 8); "
-                    "continue: the step is recorded as declined and the dossier goes on",
+        "continue: the step is recorded as declined and the dossier goes on",
     )
     status_on_start: DossierStatus | None = None
     compensation: Compensation | None = Field(
-        default=None, description="Sent if this step succeeded but the dossier ends in status 3, 7 or 8")
+        default=None, description="Sent if this step succeeded but the dossier ends in status 3, 7 or 8"
+    )
     reply_timeout_s: float | None = Field(
-        default=None, gt=0, description="Send again after this long without a reply (default: the hub's setting); "
-                                        "long for steps that wait on the citizen, such as a payment")
+        default=None,
+        gt=0,
+        description="Send again after this long without a reply (default: the hub's setting); "
+        "long for steps that wait on the citizen, such as a payment",
+    )
     deadline_working_days: float | None = Field(default=None, ge=0)
     payment: PaymentCompletion | None = Field(
-        default=None, description="Completed by a payment notification rather than a reply")
+        default=None, description="Completed by a payment notification rather than a reply"
+    )
 
 
 class Procedure(BaseModel):
@@ -164,8 +167,10 @@ def _check_step(proc: Procedure, step: StepDef, where: str) -> None:
     if step.skip_unless:
         _check_source(proc, step, step.skip_unless, where)
     if step.payment is not None and step.payment.amount_input not in step.inputs:
-        raise CatalogError(f"{where}: payment: amount_input {step.payment.amount_input!r} is not one of the "
-                           f"step's inputs ({', '.join(step.inputs)})")
+        raise CatalogError(
+            f"{where}: payment: amount_input {step.payment.amount_input!r} is not one of the "
+            f"step's inputs ({', '.join(step.inputs)})"
+        )
     if step.compensation is not None:
         if step.compensation.action not in ACTIONS:
             raise CatalogError(f"{where}: compensation: unknown action {step.compensation.action!r}")

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import builtins
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
 from uuid import uuid4
@@ -15,7 +16,7 @@ from contracts.identifiers import DossierCode
 
 M = TypeVar("M", bound=BaseModel)
 
-SPEC_VERSION = "1.0"
+SPEC_VERSION: Literal["1.0"] = "1.0"
 
 
 class Envelope(BaseModel):
@@ -32,12 +33,10 @@ class Envelope(BaseModel):
     datacontenttype: Literal["application/json"] = "application/json"
     correlationid: str = Field(min_length=1, description="Shared by every event of one dossier")
     causationid: str | None = Field(default=None, description="id of the event that caused this one")
-    idempotencykey: str | None = Field(
-        default=None, description="Receivers perform the effect at most once per key"
-    )
+    idempotencykey: str | None = Field(default=None, description="Receivers perform the effect at most once per key")
     data: dict[str, Any]
 
-    def payload(self, model: type[M]) -> M:
+    def payload(self, model: builtins.type[M]) -> M:
         """Validate ``data`` as ``model``."""
         return model.model_validate(self.data)
 

@@ -50,7 +50,8 @@ class StepCommand(_Model):
     params: dict[str, Any]
     purpose: str = Field(description="Why this agency receives these fields (purpose limitation)")
     supplement: dict[str, str] = Field(
-        default_factory=dict, description="Documents the citizen added after the agency asked for them")
+        default_factory=dict, description="Documents the citizen added after the agency asked for them"
+    )
 
 
 class Outcome(StrEnum):

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from contracts import units
 from contracts.dates import parse_date
-
 from contracts.identifiers import (
     IdentifierError,
     PersonalIdNumber,
@@ -37,8 +36,9 @@ class Address(_Strict):
 
     commune_code: str = Field(pattern=r"^\d{5}$")
     commune_name: str | None = Field(default=None, description="Filled in from the unit table")
-    province_code: str | None = Field(default=None, pattern=r"^\d{2}$",
-                                      description="Pre- or post-merger code; stored as today's")
+    province_code: str | None = Field(
+        default=None, pattern=r"^\d{2}$", description="Pre- or post-merger code; stored as today's"
+    )
     former_commune_code: str | None = Field(
         default=None, description="The pre-merger code as filed, kept for the record"
     )
@@ -60,11 +60,16 @@ class Address(_Strict):
             except units.UnknownUnitError as exc:
                 raise ValueError(f"province_code: {exc}") from None
             if province != commune.province_code:
-                raise ValueError(f"commune_code: commune {data['commune_code']} ({commune.name}) does not lie "
-                                 f"in province {filed_province}")
-        return data | {"commune_code": commune.code, "commune_name": commune.name,
-                       "province_code": commune.province_code,
-                       "former_commune_code": commune.former_code or data.get("former_commune_code")}
+                raise ValueError(
+                    f"commune_code: commune {data['commune_code']} ({commune.name}) does not lie "
+                    f"in province {filed_province}"
+                )
+        return data | {
+            "commune_code": commune.code,
+            "commune_name": commune.name,
+            "province_code": commune.province_code,
+            "former_commune_code": commune.former_code or data.get("former_commune_code"),
+        }
 
 
 class Parent(_Strict):
@@ -120,7 +125,8 @@ class BusinessFiling(_Strict):
 
     enterprise_name: Text = Field(min_length=3, max_length=200)
     enterprise_type: Literal["TNHH", "CP", "DNTN", "HD"] = Field(
-        description="TNHH limited liability, CP joint-stock, DNTN sole proprietorship, HD partnership")
+        description="TNHH limited liability, CP joint-stock, DNTN sole proprietorship, HD partnership"
+    )
     head_office: Address
     legal_representative: Representative
     charter_capital_vnd: int = Field(gt=0)
@@ -186,7 +192,11 @@ class CriminalRecordFiling(_Strict):
     purpose: Text = Field(min_length=1, max_length=200)
 
 
-FILING_MODELS: dict[str, type[BaseModel]] = {"birth": BirthFiling, "business": BusinessFiling,
-                                             "death": DeathFiling, "land_transfer": LandTransferFiling,
-                                             "criminal_record": CriminalRecordFiling}
+FILING_MODELS: dict[str, type[BaseModel]] = {
+    "birth": BirthFiling,
+    "business": BusinessFiling,
+    "death": DeathFiling,
+    "land_transfer": LandTransferFiling,
+    "criminal_record": CriminalRecordFiling,
+}
 """Filing kinds a procedure may declare, by name."""

@@ -6,8 +6,6 @@ field being validated, e.g. ``mother.personal_id: ... must be 12 digits``.
 
 from __future__ import annotations
 
-from contracts.errors import IdentifierError
-
 import re
 from datetime import date
 from enum import StrEnum
@@ -16,8 +14,7 @@ from typing import Annotated
 from pydantic import AfterValidator, BeforeValidator
 
 from contracts import units
-
-
+from contracts.errors import IdentifierError
 
 
 class Sex(StrEnum):
@@ -45,14 +42,11 @@ def check_personal_id(value: str) -> str:
     Rules: exactly 12 digits; the first three are "0" + a known province code.
     """
     if not isinstance(value, str) or not _DIGITS_12.match(value):
-        raise IdentifierError(
-            f"personal ID number must be 12 digits (got {len(str(value))} characters)"
-        )
+        raise IdentifierError(f"personal ID number must be 12 digits (got {len(str(value))} characters)")
     province = value[:3]
     if province[0] != "0" or units.province_name(province[1:]) is None:
         raise IdentifierError(
-            f"personal ID number starts with {province}, which is not a known "
-            "province-of-birth-registration code"
+            f"personal ID number starts with {province}, which is not a known province-of-birth-registration code"
         )
     return value
 
@@ -67,8 +61,7 @@ def check_personal_id_matches(value: str, date_of_birth: date, sex: Sex) -> None
         )
     if value[4:6] != f"{date_of_birth.year % 100:02d}":
         raise IdentifierError(
-            f"personal ID number has birth-year digits {value[4:6]}, but the holder was born in "
-            f"{date_of_birth.year}"
+            f"personal ID number has birth-year digits {value[4:6]}, but the holder was born in {date_of_birth.year}"
         )
 
 

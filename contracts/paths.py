@@ -39,8 +39,9 @@ class SourcePath:
         raise CatalogError(f"source {text!r} must start with 'filing.', 'steps.' or 'dossier.'")
 
 
-def resolve(text: str, dossier: Mapping[str, Any], filing: Mapping[str, Any],
-            results: Mapping[str, Mapping[str, Any]]) -> Any:
+def resolve(
+    text: str, dossier: Mapping[str, Any], filing: Mapping[str, Any], results: Mapping[str, Mapping[str, Any]]
+) -> Any:
     """The value at path ``text``, or None where the dossier has nothing there."""
     path = SourcePath.parse(text)
     if path.root == "dossier":

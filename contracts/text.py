@@ -32,9 +32,7 @@ def _person_name(value: str) -> str:
     return value
 
 
-PersonName = Annotated[
-    str, StringConstraints(min_length=1, max_length=100), AfterValidator(_person_name)
-]
+PersonName = Annotated[str, StringConstraints(min_length=1, max_length=100), AfterValidator(_person_name)]
 """A personal name (họ và tên), NFC-normalised, 1–100 characters, no digits."""
 
 Text = Annotated[str, AfterValidator(normalize_text), StringConstraints(max_length=500)]

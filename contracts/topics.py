@@ -66,10 +66,13 @@ class Topics:
             specs.append(TopicSpec(self.outbox(agency), n, week, f"filings and replies from {agency}"))
         specs += [
             TopicSpec(self.dossier_events, n, week, "canonical dossier events, keyed by dossier code"),
-            TopicSpec(self.deadletter, n, {"retention.ms": str(30 * DAY_MS)},
-                      "undeliverable messages: original bytes, reason in headers"),
+            TopicSpec(
+                self.deadletter,
+                n,
+                {"retention.ms": str(30 * DAY_MS)},
+                "undeliverable messages: original bytes, reason in headers",
+            ),
             TopicSpec(self.monitor, n, week, "every state transition, for operators"),
-            TopicSpec(self.audit, n, {"retention.ms": "-1"},
-                      "append-only record of every exchange of personal data"),
+            TopicSpec(self.audit, n, {"retention.ms": "-1"}, "append-only record of every exchange of personal data"),
         ]
         return specs

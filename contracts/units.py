@@ -74,9 +74,7 @@ def canonical_commune(code: str) -> Commune:
                 "successor is not in the unit table"
             )
         new = table.communes[successor]
-        return Commune(
-            code=successor, name=new["name"], province_code=new["province"], former_code=code
-        )
+        return Commune(code=successor, name=new["name"], province_code=new["province"], former_code=code)
     raise UnknownUnitError(f"commune code {code!r} is not in the administrative unit table")
 
 
@@ -87,6 +85,4 @@ def current_commune_codes() -> list[str]:
 
 def abolished_commune_codes(with_successor: bool = True) -> list[str]:
     """Codes of abolished communes (only those with a recorded successor by default), sorted."""
-    return sorted(
-        code for code, unit in _table().abolished.items() if unit["successor"] or not with_successor
-    )
+    return sorted(code for code, unit in _table().abolished.items() if unit["successor"] or not with_successor)

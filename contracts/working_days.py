@@ -56,7 +56,9 @@ class WorkingCalendar:
 
 def load_calendar(path: Path | None = None) -> WorkingCalendar:
     """Read a holiday file (the shipped ``contracts/holidays.toml`` by default)."""
-    text = path.read_text("utf-8") if path else resources.files("contracts").joinpath("holidays.toml").read_text("utf-8")
+    text = (
+        path.read_text("utf-8") if path else resources.files("contracts").joinpath("holidays.toml").read_text("utf-8")
+    )
     raw = tomllib.loads(text)
     hours, minutes = (int(part) for part in raw.get("cutoff", "15:00").split(":"))
     holidays = frozenset(d for year in raw.get("years", {}).values() for d in year.get("dates", []))

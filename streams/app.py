@@ -41,12 +41,14 @@ class Hub:
     def topic(self, name: str) -> faust.types.TopicT:
         """A topic of undecoded bytes (keys are dossier codes, values JSON)."""
         if name not in self._raw:
-            self._raw[name] = self.app.topic(name, key_type=bytes, value_type=bytes,
-                                             key_serializer="raw", value_serializer="raw")
+            self._raw[name] = self.app.topic(
+                name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
+            )
         return self._raw[name]
 
-    async def send(self, topic: str, key: bytes | None, value: bytes,
-                   headers: list[tuple[str, bytes]] | None = None) -> None:
+    async def send(
+        self, topic: str, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]] | None = None
+    ) -> None:
         await self.topic(topic).send(key=key, value=value, headers=headers)
 
 
@@ -84,20 +86,34 @@ def faust_app(settings: HubSettings) -> faust.App:
     )
 
 
-def build_hub(settings: HubSettings, *, clock: Clock | None = None, calendar: WorkingCalendar | None = None,
-              catalog: Mapping[str, Procedure] | None = None,
-              connectors: Mapping[str, ConnectorFactory] | None = None) -> Hub:
+def build_hub(
+    settings: HubSettings,
+    *,
+    clock: Clock | None = None,
+    calendar: WorkingCalendar | None = None,
+    catalog: Mapping[str, Procedure] | None = None,
+    connectors: Mapping[str, ConnectorFactory] | None = None,
+) -> Hub:
     """Assemble a worker: app, table, clock, calendar, catalog, connectors, and every agent."""
     from streams import bridges, callbacks, ingest, orchestrate, sweeper
 
     app = faust_app(settings)
-    sagas = app.Table("sagas", default=None, partitions=settings.partitions,
-                      schema=faust.Schema(key_serializer="json", value_serializer="json"),
-                      help="Saga state per dossier code")
-    hub = Hub(settings=settings, app=app, topics=settings.topics,
-              catalog=catalog if catalog is not None else load_procedures(settings),
-              calendar=calendar if calendar is not None else load_calendar(settings.holidays_file),
-              clock=clock if clock is not None else Clock(settings.clock_offset_file), sagas=sagas)
+    sagas = app.Table(
+        "sagas",
+        default=None,
+        partitions=settings.partitions,
+        schema=faust.Schema(key_serializer="json", value_serializer="json"),
+        help="Saga state per dossier code",
+    )
+    hub = Hub(
+        settings=settings,
+        app=app,
+        topics=settings.topics,
+        catalog=catalog if catalog is not None else load_procedures(settings),
+        calendar=calendar if calendar is not None else load_calendar(settings.holidays_file),
+        clock=clock if clock is not None else Clock(settings.clock_offset_file),
+        sagas=sagas,
+    )
     ingest.register(hub)
     orchestrate.register(hub)
     sweeper.register(hub)

@@ -78,16 +78,28 @@ def register(hub: Hub, factories: Mapping[str, ConnectorFactory]) -> None:
     if missing := sorted(code for code, a in AGENCIES.items() if a.bridged and code not in factories):
         raise ValueError(f"no connector for bridged agency {', '.join(missing)}")
     connectors = _Connectors(factories)
-    hub.app.service(connectors)  # an instance: started and stopped with the app
+    # Faust starts and stops a service instance with the app, though its stubs name only classes.
+    hub.app.service(connectors)  # type: ignore[arg-type]
     settings = hub.settings
 
     for agency in factories:
+
         async def bridge_one(event: EventT, agency: str = agency) -> None:
             envelope, command = command_of(agency, event.value)
-            reply = await perform(connectors.get(agency), command, envelope.idempotencykey or "",
-                                  attempts=settings.agency_attempts, backoff_s=settings.agency_backoff_s)
-            bound = log.bind(agency=agency, action=command.action, step=command.step,
-                             dossier_id=envelope.subject, correlation_id=envelope.correlationid)
+            reply = await perform(
+                connectors.get(agency),
+                command,
+                envelope.idempotencykey or "",
+                attempts=settings.agency_attempts,
+                backoff_s=settings.agency_backoff_s,
+            )
+            bound = log.bind(
+                agency=agency,
+                action=command.action,
+                step=command.step,
+                dossier_id=envelope.subject,
+                correlation_id=envelope.correlationid,
+            )
             if reply is None:
                 bound.info("agency accepted, answer will come by callback")
                 return
@@ -95,5 +107,11 @@ def register(hub: Hub, factories: Mapping[str, ConnectorFactory]) -> None:
             await hub.send(hub.topics.outbox(agency), event.message.key, out.to_bytes())
             bound.info("agency called", outcome=reply.outcome.value)
 
-        guarded_agent(hub, hub.topics.inbox(agency), f"bridge-{agency}", f"bridge.{agency}", bridge_one,
-                      concurrency=settings.bridge_concurrency)
+        guarded_agent(
+            hub,
+            hub.topics.inbox(agency),
+            f"bridge-{agency}",
+            f"bridge.{agency}",
+            bridge_one,
+            concurrency=settings.bridge_concurrency,
+        )

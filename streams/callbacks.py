@@ -48,10 +48,17 @@ def callback_app(secret: bytes, outbox: str, send: Send) -> web.Application:
         try:
             check_dossier_code(notification.dossier_id)
         except IdentifierError:
-            return problem(422, "Invalid notification", f"reference: unknown payment reference {notification.reference!r}")
-        envelope = Envelope(source="/connector/payment", type=PAYMENT_NOTIFIED, subject=notification.dossier_id,
-                            correlationid=str(uuid4()), idempotencykey=f"paid:{notification.reference}",
-                            data=notification.model_dump(mode="json"))
+            return problem(
+                422, "Invalid notification", f"reference: unknown payment reference {notification.reference!r}"
+            )
+        envelope = Envelope(
+            source="/connector/payment",
+            type=PAYMENT_NOTIFIED,
+            subject=notification.dossier_id,
+            correlationid=str(uuid4()),
+            idempotencykey=f"paid:{notification.reference}",
+            data=notification.model_dump(mode="json"),
+        )
         await send(outbox, notification.dossier_id.encode(), envelope.to_bytes())
         return web.json_response({"status": "accepted"}, status=202)
 
@@ -68,8 +75,9 @@ class _CallbackServer(mode.Service):
         settings = hub.settings
         self._url = settings.payment_callback_url
         self._port = settings.callback_port
-        self._server = HttpServer(callback_app(settings.payment_secret.get_secret_value().encode(),
-                                               hub.topics.outbox("payment"), hub.send))
+        self._server = HttpServer(
+            callback_app(settings.payment_secret.get_secret_value().encode(), hub.topics.outbox("payment"), hub.send)
+        )
 
     async def on_start(self) -> None:
         await self._server.start(self._port)
@@ -80,4 +88,4 @@ class _CallbackServer(mode.Service):
 
 
 def register(hub: Hub) -> None:
-    hub.app.service(_CallbackServer(hub))
+    hub.app.service(_CallbackServer(hub))  # type: ignore[arg-type]  # an instance, as in bridges

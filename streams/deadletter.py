@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 import structlog
 from faust.types import EventT, StreamT
 
-from contracts.topics import DLQ_HEADER_PREFIX
 from contracts.errors import Refused
+from contracts.topics import DLQ_HEADER_PREFIX
 from streams.logs import mask
 
 if TYPE_CHECKING:
@@ -24,25 +24,43 @@ if TYPE_CHECKING:
 log = structlog.get_logger("lienthong.deadletter")
 
 
-def dlq_headers(topic: str, partition: int, offset: int, stage: str, reason: str,
-                at: datetime) -> list[tuple[str, bytes]]:
+def dlq_headers(
+    topic: str, partition: int, offset: int, stage: str, reason: str, at: datetime
+) -> list[tuple[str, bytes]]:
     """Where the record came from, the stage that gave up on it, why and when."""
-    fields = {"reason": reason, "stage": stage, "topic": topic, "partition": str(partition),
-              "offset": str(offset), "at": at.isoformat()}
+    fields = {
+        "reason": reason,
+        "stage": stage,
+        "topic": topic,
+        "partition": str(partition),
+        "offset": str(offset),
+        "at": at.isoformat(),
+    }
     return [(DLQ_HEADER_PREFIX + k, v.encode()) for k, v in fields.items()]
 
 
 async def dead_letter(hub: Hub, event: EventT, stage: str, reason: str) -> None:
     """Send ``event``'s original record to the dead-letter topic with ``reason``."""
     message = event.message
-    await hub.send(hub.topics.deadletter, message.key, message.value,
-                   dlq_headers(message.topic, message.partition, message.offset, stage, reason, datetime.now(UTC)))
-    log.warning("message dead-lettered", stage=stage, reason=mask(reason), source_topic=message.topic,
-                partition=message.partition, offset=message.offset)
+    await hub.send(
+        hub.topics.deadletter,
+        message.key,
+        message.value,
+        dlq_headers(message.topic, message.partition, message.offset, stage, reason, datetime.now(UTC)),
+    )
+    log.warning(
+        "message dead-lettered",
+        stage=stage,
+        reason=mask(reason),
+        source_topic=message.topic,
+        partition=message.partition,
+        offset=message.offset,
+    )
 
 
-def guarded_agent(hub: Hub, topic: str, name: str, stage: str, handle: Callable[[EventT], Awaitable[None]],
-                  *, concurrency: int = 1) -> None:
+def guarded_agent(
+    hub: Hub, topic: str, name: str, stage: str, handle: Callable[[EventT], Awaitable[None]], *, concurrency: int = 1
+) -> None:
     """Register an agent that handles each event of ``topic`` and never loses one to an error:
     a :class:`~streams.errors.Refused` is dead-lettered with its message, any other exception as
     an internal error."""

@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import io
 import sys
+from typing import Any
 
 
 def _await_chain(task: asyncio.Task) -> list[str]:
     """Where a task waits: each coroutine in its await chain, innermost last."""
-    frames, coro = [], task.get_coro()
+    frames: list[str] = []
+    coro: Any = task.get_coro()
     while coro is not None:
         frame = getattr(coro, "cr_frame", None) or getattr(coro, "ag_frame", None)
         if frame is not None:

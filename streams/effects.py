@@ -54,44 +54,100 @@ def recipients(state: SagaState) -> list[str]:
     return sorted({"portal", state.filed_by})
 
 
-def records(effects: list[saga.Effect], state: SagaState, cause: Envelope, now: datetime,
-            topics: Topics) -> list[Record]:
+def records(
+    effects: list[saga.Effect], state: SagaState, cause: Envelope, now: datetime, topics: Topics
+) -> list[Record]:
     """The records that carry out ``effects`` (caused by ``cause``), in order."""
     out = _Writer(cause)
     procedure = state.procedure
     for effect in effects:
         if isinstance(effect, saga.Dispatch):
-            command = StepCommand(step=effect.step, action=effect.action, agency=effect.agency,
-                                  params=effect.params, purpose=effect.purpose, supplement=effect.supplement or {})
+            command = StepCommand(
+                step=effect.step,
+                action=effect.action,
+                agency=effect.agency,
+                params=effect.params,
+                purpose=effect.purpose,
+                supplement=effect.supplement or {},
+            )
             out.emit(topics.inbox(effect.agency), STEP_COMMAND, command, idempotencykey=effect.idempotency_key)
-            out.emit(topics.audit, AUDIT, AuditRecord(
-                dossier_id=cause.subject, agency=effect.agency, action=effect.action, step=effect.step,
-                fields=sorted(field_names(effect.params)), purpose=effect.purpose, at=now))
+            out.emit(
+                topics.audit,
+                AUDIT,
+                AuditRecord(
+                    dossier_id=cause.subject,
+                    agency=effect.agency,
+                    action=effect.action,
+                    step=effect.step,
+                    fields=sorted(field_names(effect.params)),
+                    purpose=effect.purpose,
+                    at=now,
+                ),
+            )
         elif isinstance(effect, saga.StatusChange):
-            update = StatusUpdate(dossier_id=cause.subject, procedure=procedure, status=effect.status,
-                                  label=effect.status.label, reason=effect.reason)
+            update = StatusUpdate(
+                dossier_id=cause.subject,
+                procedure=procedure,
+                status=effect.status,
+                label=effect.status.label,
+                reason=effect.reason,
+            )
             for agency in recipients(state):
                 out.emit(topics.inbox(agency), DOSSIER_STATUS, update)
-            out.emit(topics.monitor, TRANSITION, Transition(
-                dossier_id=cause.subject, procedure=procedure, state=effect.status.label, status=effect.status,
-                reason=effect.reason, at=now))
+            out.emit(
+                topics.monitor,
+                TRANSITION,
+                Transition(
+                    dossier_id=cause.subject,
+                    procedure=procedure,
+                    state=effect.status.label,
+                    status=effect.status,
+                    reason=effect.reason,
+                    at=now,
+                ),
+            )
         elif isinstance(effect, saga.Overdue):
             if effect.step is None:
                 assert effect.new_due_date is not None
                 notice = OverdueNotice(
-                    dossier_id=cause.subject, procedure=procedure, due_date=effect.due_date,
+                    dossier_id=cause.subject,
+                    procedure=procedure,
+                    due_date=effect.due_date,
                     new_due_date=effect.new_due_date,
-                    apology=notices.render("apology", dossier_id=cause.subject, due_date=effect.due_date,
-                                           new_due_date=effect.new_due_date))
+                    apology=notices.render(
+                        "apology", dossier_id=cause.subject, due_date=effect.due_date, new_due_date=effect.new_due_date
+                    ),
+                )
                 for agency in recipients(state):
                     out.emit(topics.inbox(agency), DOSSIER_OVERDUE, notice)
-            out.emit(topics.monitor, TRANSITION, Transition(
-                dossier_id=cause.subject, procedure=procedure, step=effect.step, agency=effect.agency,
-                state="overdue", reason=overdue_reason(effect), at=now))
+            out.emit(
+                topics.monitor,
+                TRANSITION,
+                Transition(
+                    dossier_id=cause.subject,
+                    procedure=procedure,
+                    step=effect.step,
+                    agency=effect.agency,
+                    state="overdue",
+                    reason=overdue_reason(effect),
+                    at=now,
+                ),
+            )
         else:
-            out.emit(topics.monitor, TRANSITION, Transition(
-                dossier_id=cause.subject, procedure=procedure, step=effect.step, agency=effect.agency,
-                state=effect.state, reason=effect.reason, at=now, duration_ms=effect.duration_ms))
+            out.emit(
+                topics.monitor,
+                TRANSITION,
+                Transition(
+                    dossier_id=cause.subject,
+                    procedure=procedure,
+                    step=effect.step,
+                    agency=effect.agency,
+                    state=effect.state,
+                    reason=effect.reason,
+                    at=now,
+                    duration_ms=effect.duration_ms,
+                ),
+            )
     return out.records
 
 
@@ -101,13 +157,19 @@ def log_effects(effects: list[saga.Effect], log: Any) -> None:
         if isinstance(effect, saga.Dispatch):
             log.info("command dispatched", step=effect.step, agency=effect.agency, action=effect.action)
         elif isinstance(effect, saga.StatusChange):
-            log.info("dossier status changed", status=int(effect.status), label=effect.status.label,
-                     reason=effect.reason)
+            log.info(
+                "dossier status changed", status=int(effect.status), label=effect.status.label, reason=effect.reason
+            )
         elif isinstance(effect, saga.Overdue):
             log.warning("overdue", step=effect.step, reason=overdue_reason(effect))
         elif effect.state not in saga.ATTENTION_FREE:
-            log.warning("step ended without success", step=effect.step, agency=effect.agency,
-                        state=effect.state, reason=effect.reason)
+            log.warning(
+                "step ended without success",
+                step=effect.step,
+                agency=effect.agency,
+                state=effect.state,
+                reason=effect.reason,
+            )
 
 
 def overdue_reason(effect: saga.Overdue) -> str:

@@ -79,9 +79,14 @@ def to_canonical(agency: str, raw: bytes, catalog: Mapping[str, Procedure]) -> E
         filed = translate(doc)
     except FilingRejected as exc:
         raise Rejected(f"invalid filing: {exc}") from None
-    return Envelope(source=f"/agency/{agency}", type=DOSSIER_FILED, subject=filed.dossier_id,
-                    correlationid=str(uuid4()), idempotencykey=f"filing/{filed.dossier_id}",
-                    data=filed.model_dump(mode="json"))
+    return Envelope(
+        source=f"/agency/{agency}",
+        type=DOSSIER_FILED,
+        subject=filed.dossier_id,
+        correlationid=str(uuid4()),
+        idempotencykey=f"filing/{filed.dossier_id}",
+        data=filed.model_dump(mode="json"),
+    )
 
 
 def _envelope(agency: str, doc: dict[str, Any], catalog: Mapping[str, Procedure]) -> Envelope:
@@ -130,11 +135,13 @@ def _filing(agency: str, envelope: Envelope, catalog: Mapping[str, Procedure]) -
 def register(hub: Hub) -> None:
     """One agent per agency outbox: each message becomes a canonical event or a dead letter."""
     for agency in AGENCIES:
+
         async def ingest_one(event: EventT, agency: str = agency) -> None:
             envelope = to_canonical(agency, event.value, hub.catalog)  # Rejected: dead-lettered
             await hub.send(hub.topics.dossier_events, envelope.subject.encode(), envelope.to_bytes())
             if envelope.type == DOSSIER_FILED:
-                log.info("dossier filed", agency=agency, dossier_id=envelope.subject,
-                         correlation_id=envelope.correlationid)
+                log.info(
+                    "dossier filed", agency=agency, dossier_id=envelope.subject, correlation_id=envelope.correlationid
+                )
 
         guarded_agent(hub, hub.topics.outbox(agency), f"ingest-{agency}", f"ingest.{agency}", ingest_one)

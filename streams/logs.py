@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
+from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 import structlog
@@ -20,7 +21,7 @@ def mask(text: str) -> str:
     return _IDENTIFIER.sub(lambda m: m[0][:3] + "*" * (len(m[0]) - 6) + m[0][-3:], text)
 
 
-def _mask_values(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+def _mask_values(_: Any, __: str, event: MutableMapping[str, Any]) -> Mapping[str, Any]:
     return {k: mask(v) if isinstance(v, str) else v for k, v in event.items()}
 
 

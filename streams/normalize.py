@@ -6,8 +6,6 @@ and the rule it broke.
 
 from __future__ import annotations
 
-from contracts.errors import FilingRejected
-
 import re
 from datetime import date, datetime
 from typing import Any
@@ -16,6 +14,7 @@ from pydantic import ValidationError
 
 from contracts import dates
 from contracts.envelope import describe_error
+from contracts.errors import FilingRejected
 from contracts.events import DossierFiled
 from contracts.filings import BirthFiling
 from contracts.identifiers import Sex
@@ -42,8 +41,6 @@ _JUSTICE_FIELDS = {
     "residence: province_code": "ma_tinh",
 }
 _CANONICAL_PATH = re.compile(r"\b(" + "|".join(re.escape(k) for k in _JUSTICE_FIELDS) + r")\b")
-
-
 
 
 def parse_date(value: str, field: str) -> date:
@@ -75,8 +72,11 @@ def _parent(name: str | None, pid: str | None, dob: str | None, prefix: str, suf
     if name is None or pid is None:
         missing = f"ho_ten_{suffix}" if name is None else f"so_dinh_danh_{suffix}"
         raise FilingRejected(f"{missing}: required when the {prefix} is named")
-    return {"full_name": name, "personal_id": pid,
-            "date_of_birth": parse_date(dob, f"ngay_sinh_{suffix}") if dob else None}
+    return {
+        "full_name": name,
+        "personal_id": pid,
+        "date_of_birth": parse_date(dob, f"ngay_sinh_{suffix}") if dob else None,
+    }
 
 
 def justice_birth(raw: dict[str, Any]) -> DossierFiled:

@@ -37,8 +37,16 @@ Send = Callable[[str, bytes, bytes], Awaitable[None]]  # (topic, key, value)
 class Orchestrator:
     """Applies one event to its dossier's saga; the table and the sender are injected."""
 
-    def __init__(self, sagas: MutableMapping[str, Any], catalog: Mapping[str, Procedure],
-                 calendar: WorkingCalendar, clock: Clock, settings: HubSettings, topics: Topics, send: Send) -> None:
+    def __init__(
+        self,
+        sagas: MutableMapping[str, Any],
+        catalog: Mapping[str, Procedure],
+        calendar: WorkingCalendar,
+        clock: Clock,
+        settings: HubSettings,
+        topics: Topics,
+        send: Send,
+    ) -> None:
         self._sagas, self._catalog, self._calendar, self._clock = sagas, catalog, calendar, clock
         self._settings, self._topics, self._send = settings, topics, send
 
@@ -50,9 +58,12 @@ class Orchestrator:
             envelope = Envelope.from_bytes(raw)
         except ValidationError as exc:
             raise Unprocessable(f"invalid envelope: {describe_error(exc)}") from None
-        ctx = saga.Context(now=self._clock.now(), calendar=self._calendar,
-                           step_attempts=self._settings.step_attempts,
-                           apology_extension_days=self._settings.apology_extension_days)
+        ctx = saga.Context(
+            now=self._clock.now(),
+            calendar=self._calendar,
+            step_attempts=self._settings.step_attempts,
+            apology_extension_days=self._settings.apology_extension_days,
+        )
         bound = log.bind(dossier_id=envelope.subject, correlation_id=envelope.correlationid)
         stored = self._sagas.get(envelope.subject)
         routed = route(envelope, None if stored is None else SagaState.model_validate(stored), self._catalog, ctx)

@@ -62,8 +62,12 @@ ROUTES: dict[str, Route] = {
     STEP_REPLY: Route(StepReply, saga.apply_reply, "duplicate reply ignored"),
     DOSSIER_WITHDRAWN: Route(DossierWithdrawn, saga.apply_withdrawal, "citizen request has nothing to act on"),
     DOSSIER_SUPPLEMENTED: Route(DossierSupplemented, saga.apply_supplement, "citizen request has nothing to act on"),
-    PAYMENT_NOTIFIED: Route(PaymentNotification, saga.apply_payment, "repeated payment notification ignored",
-                            lambda n: f"unknown payment reference {n.reference!r}"),
+    PAYMENT_NOTIFIED: Route(
+        PaymentNotification,
+        saga.apply_payment,
+        "repeated payment notification ignored",
+        lambda n: f"unknown payment reference {n.reference!r}",
+    ),
     STEP_TIMEOUT: Route(StepTimeout, saga.apply_timeout, "the reply, or a newer dispatch, came first"),
     DEADLINE_PASSED: Route(DeadlinePassed, saga.apply_overdue, "already flagged or not yet due"),
 }
@@ -76,8 +80,7 @@ class Routed:
     unchanged: str = ""
 
 
-def route(envelope: Envelope, state: SagaState | None, catalog: Mapping[str, Procedure],
-          ctx: saga.Context) -> Routed:
+def route(envelope: Envelope, state: SagaState | None, catalog: Mapping[str, Procedure], ctx: saga.Context) -> Routed:
     """Apply ``envelope`` to the dossier's saga ``state`` (None: no saga yet)."""
     entry = ROUTES.get(envelope.type)
     if entry is None:
@@ -95,7 +98,10 @@ def route(envelope: Envelope, state: SagaState | None, catalog: Mapping[str, Pro
         new, effects = saga.start(procedure, payload, envelope.correlationid, ctx)
         return Routed(new, effects)
     if state is None:
-        raise Unprocessable(entry.unknown_dossier(payload) if entry.unknown_dossier
-                            else f"{envelope.type} for a dossier the hub does not know")
+        raise Unprocessable(
+            entry.unknown_dossier(payload)
+            if entry.unknown_dossier
+            else f"{envelope.type} for a dossier the hub does not know"
+        )
     new, effects = entry.apply(catalog[state.procedure], state, payload, ctx)
     return Routed(new, effects) if effects else Routed(None, [], entry.unchanged)

@@ -68,8 +68,12 @@ COMPENSATE = ":compensate"  # suffix of the step name a compensation command and
 REDISPATCHED = "redispatched"  # a step transition (not a stored status): sent again after a timeout
 ATTENTION_FREE = frozenset({StepStatus.RUNNING, StepStatus.SUCCEEDED, StepStatus.SKIPPED})
 """Step transitions that need no operator's attention."""
-_OUTCOME_STATUS = {Outcome.SUCCEEDED: StepStatus.SUCCEEDED, Outcome.REJECTED: StepStatus.REJECTED,
-                   Outcome.FAILED: StepStatus.FAILED, Outcome.DOCUMENTS_REQUESTED: StepStatus.FAILED}
+_OUTCOME_STATUS = {
+    Outcome.SUCCEEDED: StepStatus.SUCCEEDED,
+    Outcome.REJECTED: StepStatus.REJECTED,
+    Outcome.FAILED: StepStatus.FAILED,
+    Outcome.DOCUMENTS_REQUESTED: StepStatus.FAILED,
+}
 
 
 @dataclass(frozen=True)
@@ -166,8 +170,17 @@ class _Transition:
 
     def dispatch(self, step: StepDef) -> None:
         s = self.state.steps[step.id]
-        self.emit(Dispatch(step.id, step.agency, step.action, self.params(step), step.purpose,
-                           idempotency_key(self.state.dossier_id, step.id, s.round), s.supplement))
+        self.emit(
+            Dispatch(
+                step.id,
+                step.agency,
+                step.action,
+                self.params(step),
+                step.purpose,
+                idempotency_key(self.state.dossier_id, step.id, s.round),
+                s.supplement,
+            )
+        )
 
     def advance(self) -> None:
         """Start every step whose dependencies are done; finish the dossier when all are."""
@@ -176,25 +189,32 @@ class _Transition:
             progressed = False
             steps = self.state.steps
             if self.state.status == DossierStatus.NEWLY_REGISTERED and all(
-                    steps[s].status in DONE_OK for s in self.proc.intake_steps):
+                steps[s].status in DONE_OK for s in self.proc.intake_steps
+            ):
                 self.set_status(DossierStatus.ACCEPTED)
             for step in self.proc.steps:
                 steps = self.state.steps
                 if steps[step.id].status != StepStatus.PENDING or not all(
-                        steps[d].status in DONE_OK for d in step.depends_on):
+                    steps[d].status in DONE_OK for d in step.depends_on
+                ):
                     continue
                 progressed = True
                 if step.skip_unless and not self.lookup(step.skip_unless):
                     self.update_step(step.id, status=StepStatus.SKIPPED, finished_at=now)
                     self.emit(StepTransition(step.id, step.agency, StepStatus.SKIPPED))
                     continue
-                if step.status_on_start and step.status_on_start != self.state.status \
-                        and self.state.status != DossierStatus.PROCESSED:
+                if (
+                    step.status_on_start
+                    and step.status_on_start != self.state.status
+                    and self.state.status != DossierStatus.PROCESSED
+                ):
                     self.set_status(step.status_on_start)
-                due = (self.ctx.calendar.due_date(now, step.deadline_working_days)
-                       if step.deadline_working_days else None)
-                self.update_step(step.id, status=StepStatus.RUNNING, started_at=now, sent_at=now, attempt=1,
-                                 due_date=due)
+                due = (
+                    self.ctx.calendar.due_date(now, step.deadline_working_days) if step.deadline_working_days else None
+                )
+                self.update_step(
+                    step.id, status=StepStatus.RUNNING, started_at=now, sent_at=now, attempt=1, due_date=due
+                )
                 self.emit(StepTransition(step.id, step.agency, StepStatus.RUNNING))
                 self.dispatch(step)
         if all(s.status in DONE_OK for s in self.state.steps.values()):
@@ -209,8 +229,9 @@ class _Transition:
         self.update(done=True)
         self.set_status(status, reason)
         if status != DossierStatus.RESULT_RETURNED:
-            self.compensate([s for s in reversed(self.proc.steps)
-                             if self.state.steps[s.id].status == StepStatus.SUCCEEDED])
+            self.compensate(
+                [s for s in reversed(self.proc.steps) if self.state.steps[s.id].status == StepStatus.SUCCEEDED]
+            )
 
     def compensate(self, steps: list[StepDef]) -> None:
         """Undo succeeded steps that declare a compensation (latest first), once each."""
@@ -218,21 +239,35 @@ class _Transition:
             if step.compensation is None or step.id in self.state.compensations:
                 continue
             agency = ACTIONS[step.compensation.action].agency
-            self.update(compensations=self.state.compensations
-                        | {step.id: CompensationState(status=StepStatus.RUNNING)})
+            self.update(
+                compensations=self.state.compensations | {step.id: CompensationState(status=StepStatus.RUNNING)}
+            )
             self.emit(StepTransition(step.id + COMPENSATE, agency, StepStatus.RUNNING))
-            self.emit(Dispatch(step.id + COMPENSATE, agency, step.compensation.action,
-                               self.params(step, step.compensation.inputs),
-                               f"undo {step.id}: the dossier ended without a result",
-                               f"{self.state.dossier_id}/{step.id}/compensate"))
+            self.emit(
+                Dispatch(
+                    step.id + COMPENSATE,
+                    agency,
+                    step.compensation.action,
+                    self.params(step, step.compensation.inputs),
+                    f"undo {step.id}: the dossier ended without a result",
+                    f"{self.state.dossier_id}/{step.id}/compensate",
+                )
+            )
 
 
 def start(proc: Procedure, filed: DossierFiled, correlation_id: str, ctx: Context) -> Result:
     """Open the saga for a newly filed dossier and dispatch the first steps."""
     state = SagaState(
-        dossier_id=filed.dossier_id, procedure=proc.id, correlation_id=correlation_id, filed_by=filed.filed_by,
-        received_at=filed.received_at, due_date=ctx.calendar.due_date(filed.received_at, proc.deadline_working_days),
-        filing=filed.filing, status=DossierStatus.NEWLY_REGISTERED, steps={s.id: StepState() for s in proc.steps})
+        dossier_id=filed.dossier_id,
+        procedure=proc.id,
+        correlation_id=correlation_id,
+        filed_by=filed.filed_by,
+        received_at=filed.received_at,
+        due_date=ctx.calendar.due_date(filed.received_at, proc.deadline_working_days),
+        filing=filed.filing,
+        status=DossierStatus.NEWLY_REGISTERED,
+        steps={s.id: StepState() for s in proc.steps},
+    )
     tx = _Transition(proc, state, ctx)
     tx.emit(StatusChange(DossierStatus.NEWLY_REGISTERED))
     tx.advance()
@@ -249,10 +284,12 @@ def apply_reply(proc: Procedure, state: SagaState, reply: StepReply, ctx: Contex
     tx, step, now = _Transition(proc, state, ctx), proc.step(reply.step), ctx.now
     if reply.outcome is Outcome.DOCUMENTS_REQUESTED and not state.done:
         tx.update_step(step.id, status=StepStatus.AWAITING_DOCUMENTS, reason=reply.reason)
-        tx.emit(StepTransition(step.id, step.agency, StepStatus.AWAITING_DOCUMENTS, reply.reason,
-                               current.duration_ms(now)))
-        tx.set_status(DossierStatus.DOCUMENTS_REQUESTED,
-                      f"{step.id} ({step.agency}): {reply.reason or 'more documents needed'}")
+        tx.emit(
+            StepTransition(step.id, step.agency, StepStatus.AWAITING_DOCUMENTS, reply.reason, current.duration_ms(now))
+        )
+        tx.set_status(
+            DossierStatus.DOCUMENTS_REQUESTED, f"{step.id} ({step.agency}): {reply.reason or 'more documents needed'}"
+        )
         return tx.result()
     outcome, result, reason = _checked_outcome(step, reply)
     declined = outcome is not Outcome.SUCCEEDED and step.on_failure == "continue"
@@ -280,9 +317,11 @@ def overdue_targets(state: SagaState, now: datetime, calendar: WorkingCalendar) 
     targets: list[str | None] = []
     if not state.overdue and calendar.is_overdue(state.due_date, now):
         targets.append(None)
-    targets += [step_id for step_id, s in state.steps.items()
-                if s.status == StepStatus.RUNNING and s.due_date and not s.overdue
-                and calendar.is_overdue(s.due_date, now)]
+    targets += [
+        step_id
+        for step_id, s in state.steps.items()
+        if s.status == StepStatus.RUNNING and s.due_date and not s.overdue and calendar.is_overdue(s.due_date, now)
+    ]
     return targets
 
 
@@ -311,8 +350,15 @@ def apply_supplement(proc: Procedure, state: SagaState, supplemented: DossierSup
     tx = _Transition(proc, state, ctx)
     tx.set_status(DossierStatus.PROCESSING)
     for step in waiting:
-        tx.update_step(step.id, status=StepStatus.RUNNING, round=state.steps[step.id].round + 1,
-                       supplement=supplemented.documents, sent_at=ctx.now, attempt=1, reason=None)
+        tx.update_step(
+            step.id,
+            status=StepStatus.RUNNING,
+            round=state.steps[step.id].round + 1,
+            supplement=supplemented.documents,
+            sent_at=ctx.now,
+            attempt=1,
+            reason=None,
+        )
         tx.emit(StepTransition(step.id, step.agency, StepStatus.RUNNING, "documents supplied"))
         tx.dispatch(step)
     return tx.result()
@@ -336,9 +382,13 @@ def overdue_steps(proc: Procedure, state: SagaState, now: datetime, timeout_s: f
     ``timeout_s``): (step, attempt)."""
     if state.done:
         return []
-    return [(step.id, s.attempt) for step in proc.steps
-            if (s := state.steps[step.id]).status == StepStatus.RUNNING and s.sent_at is not None
-            and (now - s.sent_at).total_seconds() >= (step.reply_timeout_s or timeout_s)]
+    return [
+        (step.id, s.attempt)
+        for step in proc.steps
+        if (s := state.steps[step.id]).status == StepStatus.RUNNING
+        and s.sent_at is not None
+        and (now - s.sent_at).total_seconds() >= (step.reply_timeout_s or timeout_s)
+    ]
 
 
 def apply_payment(proc: Procedure, state: SagaState, notification: PaymentNotification, ctx: Context) -> Result:
@@ -346,19 +396,38 @@ def apply_payment(proc: Procedure, state: SagaState, notification: PaymentNotifi
     nothing; an unknown reference or a different amount raises :class:`PaymentMismatch`."""
     step = next((s for s in proc.steps if s.id == notification.step and s.payment is not None), None)
     current = state.steps.get(notification.step) if step else None
-    if step is None or step.payment is None or current is None or current.status == StepStatus.PENDING \
-            or notification.reference != idempotency_key(state.dossier_id, step.id, current.round):
+    if (
+        step is None
+        or step.payment is None
+        or current is None
+        or current.status == StepStatus.PENDING
+        or notification.reference != idempotency_key(state.dossier_id, step.id, current.round)
+    ):
         raise PaymentMismatch(f"unknown payment reference {notification.reference!r}")
     if current.status != StepStatus.RUNNING:
         return state, []  # already applied (or the dossier moved on): a repeated notification
     expected = _Transition(proc, state, ctx).params(step).get(step.payment.amount_input)
     if notification.amount_vnd != expected:
-        raise PaymentMismatch(f"payment {notification.transaction_id} of {notification.amount_vnd} VND does not "
-                              f"match the {expected} VND requested for {notification.reference}")
-    return apply_reply(proc, state, StepReply(
-        step=step.id, action=step.action, agency=step.agency, outcome=Outcome.SUCCEEDED,
-        result={"transaction_id": notification.transaction_id, "amount_vnd": notification.amount_vnd,
-                "paid_at": notification.paid_at.isoformat()}), ctx)
+        raise PaymentMismatch(
+            f"payment {notification.transaction_id} of {notification.amount_vnd} VND does not "
+            f"match the {expected} VND requested for {notification.reference}"
+        )
+    return apply_reply(
+        proc,
+        state,
+        StepReply(
+            step=step.id,
+            action=step.action,
+            agency=step.agency,
+            outcome=Outcome.SUCCEEDED,
+            result={
+                "transaction_id": notification.transaction_id,
+                "amount_vnd": notification.amount_vnd,
+                "paid_at": notification.paid_at.isoformat(),
+            },
+        ),
+        ctx,
+    )
 
 
 def apply_timeout(proc: Procedure, state: SagaState, timeout: StepTimeout, ctx: Context) -> Result:
@@ -372,9 +441,18 @@ def apply_timeout(proc: Procedure, state: SagaState, timeout: StepTimeout, ctx: 
         return state, []
     step = proc.step(timeout.step)
     if timeout.attempt >= ctx.step_attempts:
-        return apply_reply(proc, state, StepReply(
-            step=step.id, action=step.action, agency=step.agency, outcome=Outcome.FAILED,
-            reason=f"no reply from {step.agency} after {timeout.attempt} attempts"), ctx)
+        return apply_reply(
+            proc,
+            state,
+            StepReply(
+                step=step.id,
+                action=step.action,
+                agency=step.agency,
+                outcome=Outcome.FAILED,
+                reason=f"no reply from {step.agency} after {timeout.attempt} attempts",
+            ),
+            ctx,
+        )
     tx = _Transition(proc, state, ctx)
     tx.update_step(step.id, attempt=timeout.attempt + 1, sent_at=ctx.now)
     tx.emit(StepTransition(step.id, step.agency, REDISPATCHED, f"no reply to attempt {timeout.attempt}; sending again"))
@@ -399,5 +477,7 @@ def _compensation_reply(state: SagaState, reply: StepReply) -> Result:
         return state, []
     status = _OUTCOME_STATUS[reply.outcome]
     done = CompensationState(status=status, reason=reply.reason, result=reply.result)
-    return (state.model_copy(update={"compensations": state.compensations | {step_id: done}}),
-            [StepTransition(reply.step, reply.agency, status, reply.reason)])
+    return (
+        state.model_copy(update={"compensations": state.compensations | {step_id: done}}),
+        [StepTransition(reply.step, reply.agency, status, reply.reason)],
+    )

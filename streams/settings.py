@@ -27,12 +27,14 @@ ENV_PREFIX = "LIENTHONG_"
 class ClusterSettings(BaseSettings):
     """Where the hub's topics are: what operator tools (topics, dlq) need, and every worker."""
 
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="forbid",
-                                      populate_by_name=True)
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="forbid", populate_by_name=True)
 
     bootstrap_servers: str = Field(
-        "127.0.0.1:9092", min_length=1, validation_alias=AliasChoices("bootstrap_servers", "KAFKA_BOOTSTRAP_SERVERS"),
-        description="broker list, host:port[,host:port]")
+        "127.0.0.1:9092",
+        min_length=1,
+        validation_alias=AliasChoices("bootstrap_servers", "KAFKA_BOOTSTRAP_SERVERS"),
+        description="broker list, host:port[,host:port]",
+    )
     topic_namespace: str = Field("", description="prefix for every topic name, to share a cluster")
     partitions: int = Field(4, ge=1, description="partitions per topic")
 
@@ -52,21 +54,25 @@ class ClusterSettings(BaseSettings):
 class HubSettings(ClusterSettings):
     """Everything a hub worker is configured with."""
 
-    app_id: str = Field("lienthong-hub", min_length=1,
-                        description="consumer group and table prefix (the namespace is prepended)")
+    app_id: str = Field(
+        "lienthong-hub", min_length=1, description="consumer group and table prefix (the namespace is prepended)"
+    )
     data_dir: Path = Field(Path(".lienthong/hub"), description="worker state folder")
-    procedures_dir: Path | None = Field(None, description="extra procedure files (*.toml), overriding the shipped catalog")
+    procedures_dir: Path | None = Field(
+        None, description="extra procedure files (*.toml), overriding the shipped catalog"
+    )
     holidays_file: Path | None = Field(None, description="public holidays (TOML); default: the shipped holidays.toml")
     clock_offset_file: Path | None = Field(
-        None, description="seconds added to the system clock, re-read twice a second (drills and tests)")
+        None, description="seconds added to the system clock, re-read twice a second (drills and tests)"
+    )
     population_url: str = Field("http://127.0.0.1:8081", description="population registry REST base URL")
     insurance_url: str = Field("http://127.0.0.1:8082/soap", description="insurance SOAP endpoint")
     payment_url: str = Field("http://127.0.0.1:8083", description="payment gateway REST base URL")
-    payment_secret: SecretStr = Field(
-        description="HMAC-SHA256 secret the payment gateway signs its callbacks with")
+    payment_secret: SecretStr = Field(description="HMAC-SHA256 secret the payment gateway signs its callbacks with")
     callback_port: int = Field(8090, ge=0, le=65535, description="port of the callback endpoint on 127.0.0.1")
     callback_url: str | None = Field(
-        None, description="URL the payment gateway calls back (none: http://127.0.0.1:<port>/callbacks/payment)")
+        None, description="URL the payment gateway calls back (none: http://127.0.0.1:<port>/callbacks/payment)"
+    )
     agency_timeout_s: float = Field(5, gt=0, description="per-call timeout to an agency")
     agency_attempts: int = Field(4, ge=1, description="attempts per agency call before the step fails")
     agency_backoff_s: float = Field(0.2, ge=0, description="first retry delay, doubled each attempt")
@@ -75,14 +81,16 @@ class HubSettings(ClusterSettings):
     step_attempts: int = Field(3, ge=1, description="sends of a step before it fails for want of a reply")
     sweep_interval_s: float = Field(5, gt=0, description="how often running steps and deadlines are checked")
     apology_extension_days: float = Field(
-        2, gt=0, description="working days promised in the apology letter of an overdue dossier")
+        2, gt=0, description="working days promised in the apology letter of an overdue dossier"
+    )
     max_poll_records: int = Field(500, ge=1, description="records per consumer poll")
     producer_linger_ms: int = Field(5, ge=0, description="producer batching delay")
     producer_request_timeout_s: float = Field(30, gt=0, description="a send not acknowledged by then fails")
     commit_every: int = Field(1000, ge=1, description="commit offsets after this many events")
     commit_interval_s: float = Field(1.0, gt=0, description="commit offsets at least this often")
     session_timeout_s: float = Field(
-        60, gt=0, description="how soon the group notices a dead worker and moves its partitions")
+        60, gt=0, description="how soon the group notices a dead worker and moves its partitions"
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="log level")
 
     @property

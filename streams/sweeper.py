@@ -25,14 +25,25 @@ if TYPE_CHECKING:
 SOURCE = "/hub/sweeper"
 
 
-def due_events(sagas: Iterable[SagaState], catalog: Mapping[str, Procedure], now: datetime,
-               calendar: WorkingCalendar, step_timeout_s: float) -> list[Envelope]:
+def due_events(
+    sagas: Iterable[SagaState],
+    catalog: Mapping[str, Procedure],
+    now: datetime,
+    calendar: WorkingCalendar,
+    step_timeout_s: float,
+) -> list[Envelope]:
     """A timeout for every step whose reply is overdue, a deadline event for everything past due."""
     events = []
     for state in sagas:
+
         def event(type_: str, data: StepTimeout | DeadlinePassed, state: SagaState = state) -> Envelope:
-            return Envelope(source=SOURCE, type=type_, subject=state.dossier_id, correlationid=state.correlation_id,
-                            data=data.model_dump(mode="json"))
+            return Envelope(
+                source=SOURCE,
+                type=type_,
+                subject=state.dossier_id,
+                correlationid=state.correlation_id,
+                data=data.model_dump(mode="json"),
+            )
 
         for step_id, attempt in saga.overdue_steps(catalog[state.procedure], state, now, step_timeout_s):
             events.append(event(STEP_TIMEOUT, StepTimeout(step=step_id, attempt=attempt)))
@@ -46,8 +57,7 @@ def register(hub: Hub) -> None:
 
     async def sweep() -> None:
         stored = [SagaState.model_validate(value) for value in list(hub.sagas.values()) if value is not None]
-        for event in due_events(stored, hub.catalog, hub.clock.now(), hub.calendar,
-                                settings.step_timeout_s):
+        for event in due_events(stored, hub.catalog, hub.clock.now(), hub.calendar, settings.step_timeout_s):
             await hub.send(hub.topics.dossier_events, event.subject.encode(), event.to_bytes())
 
     hub.app.timer(interval=settings.sweep_interval_s, on_leader=False, name="sweeper")(sweep)
