@@ -16,8 +16,8 @@ import structlog
 from pydantic import ValidationError
 
 from contracts.actions import ACTIONS
-from contracts.errors import AgencyRejected, AgencyUnavailable, ReplyLater
 from contracts.envelope import describe_error
+from contracts.errors import AgencyRejected, AgencyUnavailable, ReplyLater
 from contracts.events import Outcome, StepCommand, StepReply
 
 log = structlog.get_logger("lienthong.connectors")
@@ -45,8 +45,14 @@ async def perform(
     accepted it and its answer will come through a callback)."""
 
     def reply(outcome: Outcome, result: dict[str, Any] | None = None, reason: str | None = None) -> StepReply:
-        return StepReply(step=command.step, action=command.action, agency=command.agency,
-                         outcome=outcome, result=result or {}, reason=reason)
+        return StepReply(
+            step=command.step,
+            action=command.action,
+            agency=command.agency,
+            outcome=outcome,
+            result=result or {},
+            reason=reason,
+        )
 
     action = ACTIONS.get(command.action)
     if action is None or action.agency != connector.agency:
@@ -66,7 +72,13 @@ async def perform(
             if attempt == attempts:
                 return reply(Outcome.FAILED, reason=f"{connector.agency} unavailable after {attempts} attempts: {exc}")
             delay = backoff_s * 2 ** (attempt - 1)
-            log.warning("agency call failed, retrying", agency=connector.agency, action=command.action,
-                        attempt=attempt, retry_in_s=delay, error=str(exc))
+            log.warning(
+                "agency call failed, retrying",
+                agency=connector.agency,
+                action=command.action,
+                attempt=attempt,
+                retry_in_s=delay,
+                error=str(exc),
+            )
             await asyncio.sleep(delay)
     raise AssertionError("unreachable")

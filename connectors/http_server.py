@@ -8,8 +8,11 @@ from aiohttp import web
 
 def problem(status: int, title: str, detail: str) -> web.Response:
     """An RFC 9457 problem document."""
-    return web.json_response({"type": "about:blank", "title": title, "status": status, "detail": detail},
-                             status=status, content_type="application/problem+json")
+    return web.json_response(
+        {"type": "about:blank", "title": title, "status": status, "detail": detail},
+        status=status,
+        content_type="application/problem+json",
+    )
 
 
 class HttpServer:
@@ -23,9 +26,8 @@ class HttpServer:
     async def start(self, port: int = 0) -> None:
         self._runner = web.AppRunner(self._app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", port)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # the real port when 0 was asked
+        await web.TCPSite(self._runner, "127.0.0.1", port).start()
+        self.port = self._runner.addresses[0][1]  # the real port when 0 was asked
 
     @property
     def base_url(self) -> str:

@@ -1,19 +1,23 @@
 """REST bridges over httpx: the population registry (CSDLQG về dân cư) and the payment gateway.
 
-HTTP maps onto the connector contract: 2xx → result; 404, 409 and 422 → the agency refused
-(``AgencyRejected`` with the problem's ``detail``); timeouts, connection errors and 5xx →
-``AgencyUnavailable`` (retried). Writes carry the command's idempotency key in the
-``Idempotency-Key`` header, so a retried request does not repeat the effect.
+HTTP maps onto the connector contract: 2xx → result; 400, 404, 409 and 422 → the agency refused
+(``AgencyRejected`` with the problem's ``detail``); timeouts, connection errors, 5xx and answers
+that are not JSON → ``AgencyUnavailable`` (retried). Writes carry the command's idempotency key in
+the ``Idempotency-Key`` header, so a retried request does not repeat the effect.
+
+Each connector takes an optional httpx ``transport``: the real network by default, an
+``httpx.MockTransport`` in tests.
 """
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel
 
-from connectors.base import AgencyRejected, AgencyUnavailable, ReplyLater
+from contracts.errors import AgencyRejected, AgencyUnavailable, ReplyLater
 
 _ROUTES = {
     "verify_citizen": "/v1/citizens/verify",
@@ -28,8 +32,8 @@ _REFUSALS = {400, 404, 409, 422}
 class _JsonApi:
     """POST JSON with an Idempotency-Key; map HTTP answers onto the connector contract."""
 
-    def __init__(self, base_url: str, timeout_s: float) -> None:
-        self._client = httpx.AsyncClient(base_url=base_url, timeout=httpx.Timeout(timeout_s))
+    def __init__(self, base_url: str, timeout_s: float, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self._client = httpx.AsyncClient(base_url=base_url, timeout=httpx.Timeout(timeout_s), transport=transport)
 
     async def _post(self, path: str, body: dict[str, Any], idempotency_key: str) -> dict[str, Any]:
         try:
@@ -37,7 +41,12 @@ class _JsonApi:
         except httpx.TransportError as exc:
             raise AgencyUnavailable(f"{type(exc).__name__}: {exc or 'no detail'}") from exc
         if response.is_success:
-            return response.json()
+            try:
+                return response.json()
+            except ValueError:
+                raise AgencyUnavailable(
+                    f"HTTP {response.status_code} without a JSON body: {response.text[:200]!r}"
+                ) from None
         detail = _problem_detail(response)
         if response.status_code in _REFUSALS:
             raise AgencyRejected(detail)
@@ -63,14 +72,17 @@ class PaymentConnector(_JsonApi):
 
     agency = "payment"
 
-    def __init__(self, base_url: str, timeout_s: float, callback_url: str) -> None:
-        super().__init__(base_url, timeout_s)
+    def __init__(
+        self, base_url: str, timeout_s: float, callback_url: str, *, transport: httpx.AsyncBaseTransport | None = None
+    ) -> None:
+        super().__init__(base_url, timeout_s, transport=transport)
         self._callback_url = callback_url
 
     async def call(self, action: str, params: BaseModel, idempotency_key: str) -> dict[str, Any]:
         body = params.model_dump(mode="json") | {"reference": idempotency_key, "callback_url": self._callback_url}
         if action == "refund_payment":
-            return await self._post(f"/v1/payments/{params.transaction_id}/refunds", body, idempotency_key)
+            path = f"/v1/payments/{quote(body['transaction_id'], safe='')}/refunds"
+            return await self._post(path, body, idempotency_key)
         await self._post("/v1/payments", body, idempotency_key)
         raise ReplyLater
 
@@ -81,4 +93,4 @@ def _problem_detail(response: httpx.Response) -> str:
         body = response.json()
     except ValueError:
         return response.text[:200] or response.reason_phrase
-    return str(body.get("detail") or body.get("title") or body)
+    return str(body.get("detail") or body.get("title") or body) if isinstance(body, dict) else str(body)[:200]

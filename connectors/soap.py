@@ -6,7 +6,7 @@ IssueHealthInsuranceCard, ``register_employer`` → RegisterEmployer, ``pay_fune
 The WSDL is read from ``contracts/wsdl/insurance.wsdl`` (never fetched over the network); the
 endpoint address comes from configuration. Calls use zeep's async transport, so the event loop is
 never blocked. ``soap:Client`` faults are refusals; ``soap:Server`` faults and transport errors are
-retried.
+retried. An optional httpx ``transport`` replaces the network (``httpx.MockTransport`` in tests).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from zeep.helpers import serialize_object
 from zeep.proxy import AsyncServiceProxy
 from zeep.transports import AsyncTransport
 
-from connectors.base import AgencyRejected, AgencyUnavailable
+from contracts.errors import AgencyRejected, AgencyUnavailable
 
 NAMESPACE = "urn:lienthong:insurance:v1"
 
@@ -31,10 +31,19 @@ NAMESPACE = "urn:lienthong:insurance:v1"
 _OPERATIONS: dict[str, tuple[str, Callable[[dict], dict], Callable[[dict], dict]]] = {
     "issue_health_card": (
         "IssueHealthInsuranceCard",
-        lambda p: {"PersonalId": p["personal_id"], "FullName": p["full_name"], "DateOfBirth": p["date_of_birth"],
-                   "Sex": p["sex"], "ProvinceCode": p["province_code"]},
-        lambda r: {"card_number": r["CardNumber"], "beneficiary_group": r["BeneficiaryGroup"],
-                   "valid_from": r["ValidFrom"].isoformat(), "valid_to": r["ValidTo"].isoformat()},
+        lambda p: {
+            "PersonalId": p["personal_id"],
+            "FullName": p["full_name"],
+            "DateOfBirth": p["date_of_birth"],
+            "Sex": p["sex"],
+            "ProvinceCode": p["province_code"],
+        },
+        lambda r: {
+            "card_number": r["CardNumber"],
+            "beneficiary_group": r["BeneficiaryGroup"],
+            "valid_from": r["ValidFrom"].isoformat(),
+            "valid_to": r["ValidTo"].isoformat(),
+        },
     ),
     "register_employer": (
         "RegisterEmployer",
@@ -43,8 +52,12 @@ _OPERATIONS: dict[str, tuple[str, Callable[[dict], dict], Callable[[dict], dict]
     ),
     "pay_funeral_allowance": (
         "PayFuneralAllowance",
-        lambda p: {"DeceasedId": p["deceased_id"], "DeathCertificateNo": p["death_certificate_no"],
-                   "BeneficiaryId": p["beneficiary_id"], "BeneficiaryName": p["beneficiary_name"]},
+        lambda p: {
+            "DeceasedId": p["deceased_id"],
+            "DeathCertificateNo": p["death_certificate_no"],
+            "BeneficiaryId": p["beneficiary_id"],
+            "BeneficiaryName": p["beneficiary_name"],
+        },
         lambda r: {"payment_ref": r["PaymentRef"], "amount_vnd": r["AmountVnd"]},
     ),
 }
@@ -57,8 +70,9 @@ def wsdl_path() -> str:
 class InsuranceConnector:
     agency = "insurance"
 
-    def __init__(self, address: str, timeout_s: float) -> None:
-        self._transport = AsyncTransport(client=httpx.AsyncClient(timeout=httpx.Timeout(timeout_s)))
+    def __init__(self, address: str, timeout_s: float, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        http = httpx.AsyncClient(timeout=httpx.Timeout(timeout_s), transport=transport)
+        self._transport = AsyncTransport(client=http)
         client = zeep.AsyncClient(wsdl_path(), transport=self._transport)
         # Client.create_service would return a synchronous proxy; bind the async one explicitly.
         binding = client.wsdl.bindings[f"{{{NAMESPACE}}}InsuranceBinding"]
@@ -70,9 +84,10 @@ class InsuranceConnector:
         operation, request, result = _OPERATIONS[action]
         try:
             response = await getattr(self._service, operation)(
-                IdempotencyKey=idempotency_key, **request(params.model_dump(mode="json")))
+                IdempotencyKey=idempotency_key, **request(params.model_dump(mode="json"))
+            )
         except zeep.exceptions.Fault as fault:
-            if (fault.code or "").endswith("Client"):
+            if _is_client_fault(fault.code):
                 raise AgencyRejected(fault.message) from fault
             raise AgencyUnavailable(f"SOAP fault {fault.code}: {fault.message}") from fault
         except (httpx.TransportError, zeep.exceptions.TransportError) as exc:
@@ -82,3 +97,8 @@ class InsuranceConnector:
     async def aclose(self) -> None:
         await self._transport.aclose()
         self._transport.wsdl_client.close()
+
+
+def _is_client_fault(code: str | None) -> bool:
+    """Whether a SOAP 1.1 faultcode is ``Client`` or one of its dotted refinements (``soap:Client.Auth``)."""
+    return (code or "").rpartition(":")[2].split(".")[0] == "Client"

@@ -7,7 +7,9 @@ the ``onestop`` agency's part on Kafka, like every connector: filings go to
 hub sends to ``agency.onestop.inbox`` feed the answers to status queries.
 
 A filing is checked before it is accepted — procedure known, filing JSON valid for it — and
-refused with a ``soap:Client`` fault naming the field and the rule.
+refused with a ``soap:Client`` fault naming the SOAP element and the rule. :class:`FilingDesk` is
+that SOAP endpoint alone, writing through an injected ``send``; :class:`FilingGateway` serves it
+with the Kafka producer and the status consumer.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from importlib import resources
@@ -26,21 +28,23 @@ from aiohttp import web
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from pydantic import ValidationError
 
-from connectors.soap_server import SoapClientFault, request_element, soap_fault, soap_response
-from contracts.topics import Topics
-from contracts.catalog import Procedure
-from contracts.envelope import Envelope, describe_error
+from connectors.http_server import HttpServer
+from connectors.soap_server import request_element, soap_fault, soap_response
+from contracts.catalog import Procedure, canonical_filing, procedure_for
+from contracts.envelope import Envelope
+from contracts.errors import FilingRejected, IdentifierError, SoapClientFault
 from contracts.events import DOSSIER_FILED, DOSSIER_STATUS, DossierFiled, StatusUpdate
-from contracts.filings import FILING_MODELS
-from contracts.identifiers import IdentifierError, check_dossier_code
+from contracts.identifiers import check_dossier_code
 from contracts.status import Channel, DossierStatus
+from contracts.topics import Topics
 
 log = structlog.get_logger("lienthong.onestop")
 NS = "urn:lienthong:filing:v1"
 AGENCY = "onestop"
+PATH = "/soap/filing"
 
+Send = Callable[[str, bytes, bytes], Awaitable[None]]  # (topic, key, value); returns once delivered
 
-Refused = SoapClientFault  # a refused filing: the message names the field and the rule
 
 @dataclass
 class KnownStatus:
@@ -48,65 +52,32 @@ class KnownStatus:
     reason: str | None = None
 
 
-class FilingGateway:
-    """The SOAP endpoint on 127.0.0.1 and its two Kafka clients."""
+class FilingDesk:
+    """The SOAP endpoint: checks filings, writes accepted ones with ``send`` to ``outbox`` and
+    answers status queries from ``statuses``."""
 
-    def __init__(self, bootstrap: str, topics: Topics, catalog: Mapping[str, Procedure],
-                 agency_eid: str = "000.00.31.H26") -> None:
-        self._bootstrap = bootstrap
-        self._topics = topics
+    def __init__(
+        self, catalog: Mapping[str, Procedure], outbox: str, send: Send, agency_eid: str = "000.00.31.H26"
+    ) -> None:
         self._catalog = catalog
+        self._outbox = outbox
+        self._send = send
         self._agency_eid = agency_eid
         self._sequence = random.Random().randrange(5000, 9000)
         self.statuses: dict[str, KnownStatus] = {}
-        self._producer: AIOKafkaProducer | None = None
-        self._consumer: AIOKafkaConsumer | None = None
-        self._task: asyncio.Task | None = None
-        self._runner: web.AppRunner | None = None
-        self.address = ""
+        self.address = ""  # where the desk is served; the WSDL it hands out points there
+        self.app = web.Application()
+        self.app.add_routes([web.get(PATH, self._wsdl), web.post(PATH, self._call)])
 
-    async def start(self, port: int = 0) -> None:
-        self._producer = AIOKafkaProducer(bootstrap_servers=self._bootstrap, acks="all", enable_idempotence=True)
-        await self._producer.start()
-        self._consumer = AIOKafkaConsumer(self._topics.inbox(AGENCY), bootstrap_servers=self._bootstrap,
-                                          group_id=f"{self._topics.namespace}onestop-gateway",
-                                          auto_offset_reset="earliest")
-        await self._consumer.start()
-        self._task = asyncio.create_task(self._follow_statuses(), name="onestop-statuses")
-        app = web.Application()
-        app.add_routes([web.get("/soap/filing", self._wsdl), web.post("/soap/filing", self._call)])
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", port)
-        await site.start()
-        self.address = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}/soap/filing"
-        log.info("one-stop SOAP gateway listening", address=self.address)
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-        for client in (self._consumer, self._producer):
-            if client is not None:
-                await client.stop()
-
-    async def _follow_statuses(self) -> None:
-        assert self._consumer is not None
-        async for record in self._consumer:
-            try:
-                envelope = Envelope.from_bytes(record.value)
-            except ValidationError:
-                continue
-            if envelope.type == DOSSIER_STATUS:
-                update = envelope.payload(StatusUpdate)
-                self.statuses[update.dossier_id] = KnownStatus(update.status, update.reason)
+    def note(self, update: StatusUpdate) -> None:
+        """Remember the hub's latest status of a dossier, for status queries."""
+        self.statuses[update.dossier_id] = KnownStatus(update.status, update.reason)
 
     async def _wsdl(self, _: web.Request) -> web.Response:
         text = (resources.files("contracts") / "wsdl" / "filing.wsdl").read_text("utf-8")
-        return web.Response(text=text.replace("http://127.0.0.1:8091/soap/filing", self.address),
-                            content_type="text/xml")
+        return web.Response(
+            text=text.replace("http://127.0.0.1:8091/soap/filing", self.address), content_type="text/xml"
+        )
 
     async def _call(self, request: web.Request) -> web.Response:
         try:
@@ -115,49 +86,60 @@ class FilingGateway:
                 return soap_response(NS, "FileDossierResponse", await self._file(fields))
             if operation == "GetDossierStatusRequest":
                 return soap_response(NS, "GetDossierStatusResponse", self._status(fields))
-            raise Refused(f"unknown operation {operation}; this service offers FileDossier and GetDossierStatus")
-        except (Refused, SoapClientFault) as exc:
+            raise SoapClientFault(
+                f"unknown operation {operation}; this service offers FileDossier and GetDossierStatus"
+            )
+        except SoapClientFault as exc:
             return soap_fault("soap:Client", str(exc))
 
     async def _file(self, fields: dict[str, str]) -> dict[str, str]:
-        procedure = self._catalog.get(fields.get("Procedure", ""))
-        if procedure is None:
-            raise Refused(f"Procedure: unknown procedure {fields.get('Procedure')!r} "
-                          f"(known: {', '.join(sorted(self._catalog))})")
+        try:
+            procedure = procedure_for(self._catalog, fields.get("Procedure", ""))
+        except FilingRejected as exc:  # the catalog names the field "procedure"; the filer wrote <Procedure>
+            raise SoapClientFault(f"Procedure: {str(exc).removeprefix('procedure: ')}") from None
         try:
             filing = json.loads(fields.get("FilingJson") or "")
         except ValueError as exc:
-            raise Refused(f"FilingJson: not JSON: {exc}") from None
+            raise SoapClientFault(f"FilingJson: not JSON: {exc}") from None
         try:
-            canonical = FILING_MODELS[procedure.filing].model_validate(filing)
-        except ValidationError as exc:
-            raise Refused(f"FilingJson: {describe_error(exc)}") from None
+            canonical = canonical_filing(procedure, filing)
+        except FilingRejected as exc:
+            raise SoapClientFault(f"FilingJson: {exc}") from None
         dossier_id = fields.get("DossierCode") or self._new_code()
         try:
             check_dossier_code(dossier_id)
         except IdentifierError as exc:
-            raise Refused(f"DossierCode: {exc}") from None
+            raise SoapClientFault(f"DossierCode: {exc}") from None
         try:
             channel = Channel(int(fields.get("Channel") or Channel.IN_PERSON))
         except ValueError:
-            raise Refused(f"Channel: {fields.get('Channel')!r} is not a channel (1, 2 or 3)") from None
-        filed = DossierFiled(dossier_id=dossier_id, procedure=procedure.id, received_at=datetime.now(UTC),
-                             channel=channel, filed_by=AGENCY, filing=canonical.model_dump(mode="json"))
-        envelope = Envelope(source="/connector/onestop", type=DOSSIER_FILED, subject=dossier_id,
-                            correlationid=str(uuid4()), idempotencykey=f"filing/{dossier_id}",
-                            data=filed.model_dump(mode="json"))
-        assert self._producer is not None
-        await self._producer.send_and_wait(self._topics.outbox(AGENCY), key=dossier_id.encode(), value=envelope.to_bytes())
-        self.statuses.setdefault(dossier_id, KnownStatus(DossierStatus.NEWLY_REGISTERED))
+            raise SoapClientFault(f"Channel: {fields.get('Channel')!r} is not a channel (1, 2 or 3)") from None
+        filed = DossierFiled(
+            dossier_id=dossier_id,
+            procedure=procedure.id,
+            received_at=datetime.now(UTC),
+            channel=channel,
+            filed_by=AGENCY,
+            filing=canonical.model_dump(mode="json"),
+        )
+        envelope = Envelope(
+            source="/connector/onestop",
+            type=DOSSIER_FILED,
+            subject=dossier_id,
+            correlationid=str(uuid4()),
+            idempotencykey=f"filing/{dossier_id}",
+            data=filed.model_dump(mode="json"),
+        )
+        await self._send(self._outbox, dossier_id.encode(), envelope.to_bytes())
+        status = self.statuses.setdefault(dossier_id, KnownStatus(DossierStatus.NEWLY_REGISTERED)).status
         log.info("dossier filed over SOAP", dossier_id=dossier_id, procedure=procedure.id)
-        status = self.statuses[dossier_id].status
         return {"DossierCode": dossier_id, "Status": str(int(status)), "Label": status.label}
 
     def _status(self, fields: dict[str, str]) -> dict[str, str]:
         dossier_id = fields.get("DossierCode", "")
         known = self.statuses.get(dossier_id)
         if known is None:
-            raise Refused(f"DossierCode: no dossier {dossier_id!r} was filed through this gateway")
+            raise SoapClientFault(f"DossierCode: no dossier {dossier_id!r} was filed through this gateway")
         answer = {"DossierCode": dossier_id, "Status": str(int(known.status)), "Label": known.status.label}
         if known.reason:
             answer["Reason"] = known.reason
@@ -166,6 +148,63 @@ class FilingGateway:
     def _new_code(self) -> str:
         self._sequence += 1
         return f"{self._agency_eid}-{date.today():%y%m%d}-{self._sequence % 10000:04d}"
+
+
+class FilingGateway:
+    """The filing desk served on 127.0.0.1, with its Kafka producer and status consumer."""
+
+    def __init__(
+        self, bootstrap: str, topics: Topics, catalog: Mapping[str, Procedure], agency_eid: str = "000.00.31.H26"
+    ) -> None:
+        self._bootstrap = bootstrap
+        self._topics = topics
+        self.desk = FilingDesk(catalog, topics.outbox(AGENCY), self._send, agency_eid)
+        self._server = HttpServer(self.desk.app)
+        self._producer: AIOKafkaProducer | None = None
+        self._consumer: AIOKafkaConsumer | None = None
+        self._task: asyncio.Task | None = None
+
+    @property
+    def address(self) -> str:
+        return self.desk.address
+
+    async def start(self, port: int = 0) -> None:
+        self._producer = AIOKafkaProducer(bootstrap_servers=self._bootstrap, acks="all", enable_idempotence=True)
+        await self._producer.start()
+        self._consumer = AIOKafkaConsumer(
+            self._topics.inbox(AGENCY),
+            bootstrap_servers=self._bootstrap,
+            group_id=f"{self._topics.namespace}onestop-gateway",
+            auto_offset_reset="earliest",
+        )
+        await self._consumer.start()
+        self._task = asyncio.create_task(self._follow_statuses(), name="onestop-statuses")
+        await self._server.start(port)
+        self.desk.address = f"{self._server.base_url}{PATH}"
+        log.info("one-stop SOAP gateway listening", address=self.address)
+
+    async def stop(self) -> None:
+        await self._server.stop()
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        for client in (self._consumer, self._producer):
+            if client is not None:
+                await client.stop()
+
+    async def _send(self, topic: str, key: bytes, value: bytes) -> None:
+        assert self._producer is not None, "FilingGateway.start() has not run"
+        await self._producer.send_and_wait(topic, key=key, value=value)
+
+    async def _follow_statuses(self) -> None:
+        assert self._consumer is not None
+        async for record in self._consumer:
+            try:
+                envelope = Envelope.from_bytes(record.value)
+                if envelope.type == DOSSIER_STATUS:
+                    self.desk.note(envelope.payload(StatusUpdate))
+            except ValidationError:
+                continue
 
 
 async def file_over_soap(gateway: FilingGateway, procedure: str, filing: dict) -> str:

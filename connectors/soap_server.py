@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from contracts.errors import SoapClientFault
-
 from xml.sax.saxutils import escape
 
 from aiohttp import web
 from lxml import etree
 
+from contracts.errors import SoapClientFault
+
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True)
-
-
 
 
 def request_element(raw: bytes, namespace: str) -> tuple[str, dict[str, str]]:
@@ -33,8 +31,10 @@ def request_element(raw: bytes, namespace: str) -> tuple[str, dict[str, str]]:
 
 
 def _envelope(body: str) -> str:
-    return (f'<?xml version="1.0" encoding="UTF-8"?>\n<soap:Envelope xmlns:soap="{SOAP_ENV}">'
-            f"<soap:Body>{body}</soap:Body></soap:Envelope>")
+    return (
+        f'<?xml version="1.0" encoding="UTF-8"?>\n<soap:Envelope xmlns:soap="{SOAP_ENV}">'
+        f"<soap:Body>{body}</soap:Body></soap:Envelope>"
+    )
 
 
 def soap_response(namespace: str, element: str, fields: dict[str, str]) -> web.Response:

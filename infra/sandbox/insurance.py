@@ -14,6 +14,7 @@ requires.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from importlib import resources
@@ -21,10 +22,10 @@ from pathlib import Path
 
 from aiohttp import web
 
+from connectors.http_server import HttpServer
 from connectors.soap_server import SoapClientFault, request_element, soap_fault, soap_response
 from contracts.identifiers import IdentifierError, Sex, check_bhyt_card, check_personal_id, check_tax_code
 from infra.sandbox.effects import EffectLog
-from connectors.http_server import HttpServer
 
 NS = "urn:lienthong:insurance:v1"
 BASE_SALARY_VND = 2_340_000  # lương cơ sở from 1 July 2024; configuration, not law
@@ -32,6 +33,7 @@ FUNERAL_ALLOWANCE_VND = 10 * BASE_SALARY_VND
 
 
 ClientFault = SoapClientFault  # the request is refused on its facts
+
 
 def sixth_birthday(dob: date) -> date:
     try:
@@ -41,8 +43,9 @@ def sixth_birthday(dob: date) -> date:
 
 
 class InsuranceService:
-    def __init__(self, effects_path: Path | None = None, today: date | None = None,
-                 insured: set[str] | None = None) -> None:
+    def __init__(
+        self, effects_path: Path | None = None, today: date | None = None, insured: set[str] | None = None
+    ) -> None:
         self.effects = EffectLog("insurance", effects_path)
         self.insured: set[str] = set(insured or ())  # personal IDs with social insurance
         self.allowances: dict[str, dict[str, str]] = {}  # by deceased personal ID
@@ -52,14 +55,18 @@ class InsuranceService:
         self.server_faults_for = 0  # answer this many calls with soap:Server (to exercise retries)
         self._operations: dict[str, tuple[tuple[str, ...], Callable[[dict[str, str]], dict[str, str]]]] = {
             "IssueHealthInsuranceCard": (
-                ("PersonalId", "FullName", "DateOfBirth", "Sex", "ProvinceCode"), self._issue_card),
+                ("PersonalId", "FullName", "DateOfBirth", "Sex", "ProvinceCode"),
+                self._issue_card,
+            ),
             "RegisterEmployer": (("UnitCode", "UnitName", "Employees"), self._register_employer),
-            "PayFuneralAllowance": (("DeceasedId", "DeathCertificateNo", "BeneficiaryId", "BeneficiaryName"),
-                                    self._pay_funeral_allowance),
+            "PayFuneralAllowance": (
+                ("DeceasedId", "DeathCertificateNo", "BeneficiaryId", "BeneficiaryName"),
+                self._pay_funeral_allowance,
+            ),
         }
-        app = web.Application()
-        app.add_routes([web.get("/soap", self._wsdl), web.post("/soap", self._call),
-                        web.get("/healthz", self._health)])
+        self.requests: Counter[str] = Counter()  # requests received, by "METHOD /path"
+        app = web.Application(middlewares=[self._count])
+        app.add_routes([web.get("/soap", self._wsdl), web.post("/soap", self._call), web.get("/healthz", self._health)])
         self.server = HttpServer(app)
 
     async def start(self, port: int = 0) -> None:
@@ -71,6 +78,11 @@ class InsuranceService:
     @property
     def address(self) -> str:
         return f"{self.server.base_url}/soap"
+
+    @web.middleware
+    async def _count(self, request: web.Request, handler):
+        self.requests[f"{request.method} {request.path}"] += 1
+        return await handler(request)
 
     async def _health(self, _: web.Request) -> web.Response:
         return web.json_response({"status": "ok", "cards": len(self.cards), "employers": len(self.employers)})
@@ -111,8 +123,10 @@ class InsuranceService:
         if not dob <= today < sixth_birthday(dob):
             raise ClientFault(f"DateOfBirth: {dob} - group TE cards are only for children under 6")
         if v["PersonalId"] in self.cards:
-            raise ClientFault(f"PersonalId: a TE card was already issued to {v['PersonalId'][:3]}******"
-                              f"{v['PersonalId'][-3:]} under another request")
+            raise ClientFault(
+                f"PersonalId: a TE card was already issued to {v['PersonalId'][:3]}******"
+                f"{v['PersonalId'][-3:]} under another request"
+            )
         card = {
             "CardNumber": check_bhyt_card(f"TE1{v['ProvinceCode']}{v['PersonalId'][-10:]}"),
             "BeneficiaryGroup": "TE",
@@ -120,8 +134,9 @@ class InsuranceService:
             "ValidTo": (sixth_birthday(dob) - timedelta(days=1)).isoformat(),
         }
         self.cards[v["PersonalId"]] = card
-        self.effects.record(v["IdempotencyKey"], "health_card_issued", card,
-                            PersonalId=v["PersonalId"], FullName=v["FullName"])
+        self.effects.record(
+            v["IdempotencyKey"], "health_card_issued", card, PersonalId=v["PersonalId"], FullName=v["FullName"]
+        )
         return card
 
     def _register_employer(self, v: dict[str, str]) -> dict[str, str]:
@@ -137,11 +152,12 @@ class InsuranceService:
         self.effects.record(v["IdempotencyKey"], "employer_registered", answer, UnitName=v["UnitName"])
         return answer
 
-
     def _pay_funeral_allowance(self, v: dict[str, str]) -> dict[str, str]:
         if v["DeceasedId"] not in self.insured:
-            raise ClientFault(f"DeceasedId: {v['DeceasedId'][:3]}******{v['DeceasedId'][-3:]} was not insured; "
-                              "no funeral allowance is due")
+            raise ClientFault(
+                f"DeceasedId: {v['DeceasedId'][:3]}******{v['DeceasedId'][-3:]} was not insured; "
+                "no funeral allowance is due"
+            )
         if v["DeceasedId"] in self.allowances:
             raise ClientFault("DeceasedId: the funeral allowance was already paid under another request")
         answer = {"PaymentRef": f"MT-{len(self.allowances) + 1:06d}", "AmountVnd": str(FUNERAL_ALLOWANCE_VND)}

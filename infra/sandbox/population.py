@@ -14,7 +14,9 @@ nothing. Errors are RFC 9457 problem documents naming the field and the rule.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
+from connectors.http_server import HttpServer, problem
 from contracts import units
 from contracts.actions import (
     AssignPersonalId,
@@ -35,7 +38,6 @@ from contracts.identifiers import IdentifierError, check_personal_id, make_perso
 from contracts.text import same_name
 from infra.sandbox.citizens import Citizen, generate
 from infra.sandbox.effects import EffectLog
-from connectors.http_server import HttpServer, problem
 
 
 def _idempotent(model: type[BaseModel]):
@@ -82,10 +84,8 @@ class Gate:
         if self.arrived >= self.expected:
             self.met = True
             self._all_in.set()
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._all_in.wait(), self.timeout_s)
-        except TimeoutError:
-            pass
 
 
 class PopulationRegistry:
@@ -97,17 +97,25 @@ class PopulationRegistry:
         self._rng = random.Random(seed + 1)
         self.unavailable_for = 0  # answer this many requests with 503 (to exercise retries)
         self.verify_gate: Gate | None = None  # hold verifications together (to prove parallelism)
-        app = web.Application(middlewares=[self._outage])
-        app.add_routes([
-            web.get("/healthz", self._health),
-            web.get("/v1/citizens/{personal_id}", self._get_citizen),
-            web.post("/v1/citizens/verify", self._verify),
-            web.post("/v1/personal-ids", self._assign_id),
-            web.post("/v1/residences", self._register_residence),
-            web.post("/v1/residences/removals", self._remove_residence),
-            web.post("/v1/vneid/check", self._check_vneid),
-        ])
+        self.requests: Counter[str] = Counter()  # requests received, by "METHOD /path"
+        app = web.Application(middlewares=[self._count, self._outage])
+        app.add_routes(
+            [
+                web.get("/healthz", self._health),
+                web.get("/v1/citizens/{personal_id}", self._get_citizen),
+                web.post("/v1/citizens/verify", self._verify),
+                web.post("/v1/personal-ids", self._assign_id),
+                web.post("/v1/residences", self._register_residence),
+                web.post("/v1/residences/removals", self._remove_residence),
+                web.post("/v1/vneid/check", self._check_vneid),
+            ]
+        )
         self.server = HttpServer(app)
+
+    @web.middleware
+    async def _count(self, request: web.Request, handler):
+        self.requests[f"{request.method} {request.path}"] += 1
+        return await handler(request)
 
     @web.middleware
     async def _outage(self, request: web.Request, handler):
@@ -138,11 +146,15 @@ class PopulationRegistry:
             await self.verify_gate.pass_through(request.headers.get("Idempotency-Key", ""))
         citizen = self.citizens.get(body.personal_id)
         if citizen is None:
-            return problem(404, "Citizen not found",
-                           f"personal ID {body.personal_id} is not in the population registry")
+            return problem(
+                404, "Citizen not found", f"personal ID {body.personal_id} is not in the population registry"
+            )
         if not same_name(citizen.full_name, body.full_name):
-            return problem(409, "Name does not match",
-                           f"the name filed for personal ID {body.personal_id} does not match the registry")
+            return problem(
+                409,
+                "Name does not match",
+                f"the name filed for personal ID {body.personal_id} does not match the registry",
+            )
         return web.json_response(_record(citizen))
 
     @_idempotent(AssignPersonalId)
@@ -152,8 +164,12 @@ class PopulationRegistry:
             if pid not in self.citizens:
                 break
         self.citizens[pid] = Citizen(pid, body.full_name, body.date_of_birth, body.sex, commune_code="")
-        data = {"personal_id": pid, "full_name": body.full_name,
-                "date_of_birth": body.date_of_birth.isoformat(), "sex": body.sex.value}
+        data = {
+            "personal_id": pid,
+            "full_name": body.full_name,
+            "date_of_birth": body.date_of_birth.isoformat(),
+            "sex": body.sex.value,
+        }
         self.effects.record(key, "personal_id_assigned", data, birth_certificate_no=body.birth_certificate_no)
         return web.json_response(data, status=201)
 
@@ -167,14 +183,21 @@ class PopulationRegistry:
         except units.UnknownUnitError as exc:
             return problem(422, "Unknown commune", f"commune_code: {exc}")
         if commune.former_code is not None:
-            return problem(422, "Abolished commune",
-                           f"commune_code: {body.commune_code} was abolished; register under {commune.code}")
+            return problem(
+                422,
+                "Abolished commune",
+                f"commune_code: {body.commune_code} was abolished; register under {commune.code}",
+            )
         citizen = self.citizens[body.personal_id]
-        self.citizens[body.personal_id] = Citizen(citizen.personal_id, citizen.full_name,
-                                                  citizen.date_of_birth, citizen.sex, commune.code)
-        data = {"residence_id": f"TT-{commune.code}-{len(self.residences) + 1:06d}",
-                "personal_id": body.personal_id, "commune_code": commune.code,
-                "registered_at": datetime.now(UTC).isoformat()}
+        self.citizens[body.personal_id] = Citizen(
+            citizen.personal_id, citizen.full_name, citizen.date_of_birth, citizen.sex, commune.code
+        )
+        data = {
+            "residence_id": f"TT-{commune.code}-{len(self.residences) + 1:06d}",
+            "personal_id": body.personal_id,
+            "commune_code": commune.code,
+            "registered_at": datetime.now(UTC).isoformat(),
+        }
         self.residences[body.personal_id] = data | {"household_member_id": body.household_member_id}
         self.effects.record(key, "residence_registered", data)
         return web.json_response(data, status=201)
@@ -188,12 +211,17 @@ class PopulationRegistry:
         if isinstance(body, web.Response):
             return body
         if body.personal_id not in self.citizens:
-            return problem(404, "Citizen not found", f"personal ID {body.personal_id} is not in the population registry")
+            return problem(
+                404, "Citizen not found", f"personal ID {body.personal_id} is not in the population registry"
+            )
         level = self.vneid_level(body.personal_id)
         if level < body.minimum_level:
-            return problem(409, "VNeID level too low",
-                           f"the applicant's VNeID account is level {level}; this procedure requires level "
-                           f"{body.minimum_level} (Decree 69/2024): upgrade the account, then file again")
+            return problem(
+                409,
+                "VNeID level too low",
+                f"the applicant's VNeID account is level {level}; this procedure requires level "
+                f"{body.minimum_level} (Decree 69/2024): upgrade the account, then file again",
+            )
         return web.json_response({"personal_id": body.personal_id, "vneid_level": level})
 
     @_idempotent(RemoveResidence)
@@ -204,10 +232,18 @@ class PopulationRegistry:
         if body.personal_id in self.deceased:
             return problem(409, "Already removed", f"personal_id: {body.personal_id} has no residence to remove")
         self.deceased.add(body.personal_id)
-        data = {"removal_id": f"XTT-{len(self.deceased):06d}", "personal_id": body.personal_id,
-                "removed_at": datetime.now(UTC).isoformat()}
-        self.effects.record(key, "residence_removed", data, death_certificate_no=body.death_certificate_no,
-                            commune_code=citizen.commune_code)
+        data = {
+            "removal_id": f"XTT-{len(self.deceased):06d}",
+            "personal_id": body.personal_id,
+            "removed_at": datetime.now(UTC).isoformat(),
+        }
+        self.effects.record(
+            key,
+            "residence_removed",
+            data,
+            death_certificate_no=body.death_certificate_no,
+            commune_code=citizen.commune_code,
+        )
         return web.json_response(data, status=201)
 
     def add_citizen(self, citizen: Citizen) -> None:
@@ -221,8 +257,13 @@ class PopulationRegistry:
 
 
 def _record(c: Citizen) -> dict[str, Any]:
-    return {"personal_id": c.personal_id, "full_name": c.full_name,
-            "date_of_birth": c.date_of_birth.isoformat(), "sex": c.sex.value, "commune_code": c.commune_code}
+    return {
+        "personal_id": c.personal_id,
+        "full_name": c.full_name,
+        "date_of_birth": c.date_of_birth.isoformat(),
+        "sex": c.sex.value,
+        "commune_code": c.commune_code,
+    }
 
 
 async def _parse(request: web.Request, model: type[BaseModel]) -> Any:

@@ -16,6 +16,9 @@ from infra.sandbox.insurance import InsuranceService
 from infra.sandbox.population import PopulationRegistry
 from infra.sandbox.samples import unknown_mother_id
 
+VERIFY = "POST /v1/citizens/verify"  # how the sandboxes count the requests they received
+SOAP_CALL = "POST /soap"
+
 
 @pytest.fixture
 async def population():
@@ -53,30 +56,38 @@ def closed_port() -> int:
         return s.getsockname()[1]
 
 
-async def test_population_verifies_a_registered_citizen_and_refuses_an_unknown_one(population):
+async def test_population_verifies_a_registered_citizen(population):
     registry, connector = population
     citizen = next(iter(registry.citizens.values()))
     ok = await perform(connector, command("population", "verify_citizen", personal_id=citizen.personal_id,
                                           full_name=citizen.full_name.upper()), "k1", attempts=2, backoff_s=0)
     assert ok.outcome is Outcome.SUCCEEDED and ok.result["date_of_birth"] == citizen.date_of_birth.isoformat()
+    assert registry.requests[VERIFY] == 1
 
+
+async def test_population_refusal_is_not_retried(population):
+    registry, connector = population
     unknown = unknown_mother_id(registry, random.Random(1))
     refused = await perform(connector, command("population", "verify_citizen", personal_id=unknown,
                                                full_name="Trần Thị Lan"), "k2", attempts=3, backoff_s=0)
     assert refused.outcome is Outcome.REJECTED
     assert refused.reason == f"personal ID {unknown} is not in the population registry"
+    assert registry.requests[VERIFY] == 1
 
+    citizen = next(iter(registry.citizens.values()))
     wrong_name = await perform(connector, command("population", "verify_citizen", personal_id=citizen.personal_id,
                                                   full_name="Ai Đó"), "k3", attempts=3, backoff_s=0)
     assert wrong_name.outcome is Outcome.REJECTED and "does not match the registry" in wrong_name.reason
+    assert registry.requests[VERIFY] == 2
 
 
 async def test_population_write_repeated_with_the_same_key_is_performed_once(population):
     registry, connector = population
     params = {"full_name": "Lê Minh Khang", "date_of_birth": date.today().isoformat(), "sex": "female",
               "province_code": "92", "birth_certificate_no": "KS-1"}
-    first = await perform(connector, command("population", "assign_personal_id", **params), "d/1", attempts=1, backoff_s=0)
-    again = await perform(connector, command("population", "assign_personal_id", **params), "d/1", attempts=1, backoff_s=0)
+    cmd = command("population", "assign_personal_id", **params)
+    first = await perform(connector, cmd, "d/1", attempts=1, backoff_s=0)
+    again = await perform(connector, cmd, "d/1", attempts=1, backoff_s=0)
     assert first.outcome is Outcome.SUCCEEDED and first.result == again.result
     assert first.result["personal_id"][3] == "3"  # a girl born in the 2000s
     assert len(registry.effects) == 1 and registry.effects.repeats == 1
@@ -88,9 +99,10 @@ async def test_population_outage_is_retried_then_reported(population):
     cmd = command("population", "verify_citizen", personal_id=citizen.personal_id, full_name=citizen.full_name)
     registry.unavailable_for = 2
     assert (await perform(connector, cmd, "k", attempts=3, backoff_s=0.01)).outcome is Outcome.SUCCEEDED
+    assert registry.requests[VERIFY] == 3
     registry.unavailable_for = 5
     failed = await perform(connector, cmd, "k", attempts=3, backoff_s=0.01)
-    assert failed.outcome is Outcome.FAILED
+    assert failed.outcome is Outcome.FAILED and registry.requests[VERIFY] == 6
     assert failed.reason == ("population unavailable after 3 attempts: "
                              "HTTP 503: population registry is under maintenance")
 
@@ -102,7 +114,8 @@ async def test_unreachable_agency_fails_after_its_attempts():
                                                  full_name="Trần Thị Lan"), "k", attempts=2, backoff_s=0.01)
     finally:
         await connector.aclose()
-    assert reply.outcome is Outcome.FAILED and reply.reason.startswith("population unavailable after 2 attempts: ConnectError")
+    assert reply.outcome is Outcome.FAILED
+    assert reply.reason.startswith("population unavailable after 2 attempts: ConnectError")
 
 
 async def test_invalid_command_is_refused_without_calling_the_agency(population):
@@ -114,6 +127,7 @@ async def test_invalid_command_is_refused_without_calling_the_agency(population)
     wrong = await perform(connector, command("population", "issue_health_card", **card_params()), "k", attempts=1,
                           backoff_s=0)
     assert wrong.reason == "population does not perform 'issue_health_card'"
+    assert sum(registry.requests.values()) == 0
 
 
 async def test_insurance_issues_one_te_card_over_soap_even_when_asked_twice(insurance):
@@ -133,7 +147,7 @@ async def test_insurance_refusal_is_a_soap_client_fault_and_is_not_retried(insur
                           "d/old", attempts=3, backoff_s=0)
     assert reply.outcome is Outcome.REJECTED
     assert "group TE cards are only for children under 6" in reply.reason
-    assert len(service.effects) == 0
+    assert service.requests[SOAP_CALL] == 1 and len(service.effects) == 0
 
 
 async def test_insurance_server_fault_is_retried(insurance):
@@ -141,7 +155,7 @@ async def test_insurance_server_fault_is_retried(insurance):
     service.server_faults_for = 2
     reply = await perform(connector, command("insurance", "issue_health_card", **card_params()), "d/retry",
                           attempts=3, backoff_s=0.01)
-    assert reply.outcome is Outcome.SUCCEEDED and service.server_faults_for == 0
+    assert reply.outcome is Outcome.SUCCEEDED and service.requests[SOAP_CALL] == 3 and len(service.effects) == 1
 
 
 async def test_insurance_serves_its_wsdl_with_its_own_address(insurance):
@@ -159,7 +173,7 @@ async def test_insurance_registers_an_employer_once_under_its_enterprise_code(in
     first = await perform(connector, cmd, "d/emp", attempts=1, backoff_s=0)
     again = await perform(connector, cmd, "d/emp", attempts=1, backoff_s=0)
     assert first.outcome is Outcome.SUCCEEDED and first.result == again.result
-    assert first.result["unit_code"] == "0100100079" and len(service.effects) == 1
+    assert first.result["unit_code"] == "0100100079" and len(service.effects) == 1 and service.effects.repeats == 1
     bad = await perform(connector, command("insurance", "register_employer", unit_code="0100100078",
                                            unit_name="X Y Z", employees=1), "d/bad", attempts=1, backoff_s=0)
     assert bad.outcome is Outcome.REJECTED and "wrong check digit" in bad.reason

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 
 import httpx
@@ -80,5 +81,5 @@ async def test_a_refused_filing_is_a_soap_fault_naming_the_field(onestop, proced
 
 
 async def test_status_of_an_unknown_dossier_is_a_fault(onestop):
-    with pytest.raises(zeep.exceptions.Fault, match="no dossier '000.00.31.H26-261126-0001' was filed"):
+    with pytest.raises(zeep.exceptions.Fault, match=re.escape("no dossier '000.00.31.H26-261126-0001' was filed")):
         await onestop.GetDossierStatus(DossierCode="000.00.31.H26-261126-0001")

@@ -19,7 +19,7 @@ from streams.app import build_hub
 from streams.clock import Clock
 from streams.settings import HubSettings, environment_markdown, environment_table
 from streams.sweeper import due_events
-from tests.unit.test_orchestrate import DOSSIER, Hub, T0
+from tests.unit.test_orchestrate import DOSSIER, T0, Hub
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -40,7 +40,9 @@ def test_build_hub_registers_one_ingest_agent_per_agency_the_saga_and_a_bridge_p
 
 def test_two_hubs_in_one_process_do_not_share_state(tmp_path):
     one = build_hub(settings(tmp_path / "one"))
-    two = build_hub(settings(tmp_path / "two", topic_namespace="u.", procedures_dir=ROOT / "tests/integration/procedures"))
+    two = build_hub(
+        settings(tmp_path / "two", topic_namespace="u.", procedures_dir=ROOT / "tests/integration/procedures")
+    )
     assert one.app is not two.app and one.sagas is not two.sagas
     assert set(two.catalog) > set(one.catalog)  # the fixture procedures are only in the second
 
@@ -74,10 +76,12 @@ def test_every_setting_is_documented_in_the_operations_guide():
 
 
 def test_tool_commands_do_not_import_faust():
-    code = ("import sys; from infra.cli import main\n"
-            "try:\n    main(['dlq', '--help'])\nexcept SystemExit:\n    pass\n"
-            "import infra.cli, streams.settings\n"
-            "sys.exit(1 if 'faust' in sys.modules else 0)")
+    code = (
+        "import sys; from infra.cli import main\n"
+        "try:\n    main(['dlq', '--help'])\nexcept SystemExit:\n    pass\n"
+        "import infra.cli, streams.settings\n"
+        "sys.exit(1 if 'faust' in sys.modules else 0)"
+    )
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, "faust was imported by `lienthong dlq --help`"
 

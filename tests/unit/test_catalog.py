@@ -29,29 +29,59 @@ def edited(old: str, new: str) -> str:
 @pytest.mark.parametrize(
     ("old", "new", "message"),
     [
-        ('action = "issue_health_card"', 'action = "issue_card"',
-         "birth_bundle.toml: step 'issue_health_card': unknown action 'issue_card'"),
-        ('agency = "insurance"', 'agency = "tax"',
-         "step 'issue_health_card': action 'issue_health_card' is performed by 'insurance', not 'tax'"),
-        ('province_code = "filing.residence.province_code"\nbirth_certificate_no', 'birth_certificate_no',
-         "step 'assign_personal_id': 'assign_personal_id' needs input province_code"),
-        ('sex = "filing.child.sex"\nprovince_code', 'sex = "filing.child.sex"\nshoe_size = "filing.child.sex"\nprovince_code',
-         "step 'assign_personal_id': 'assign_personal_id' takes no input shoe_size"),
-        ('full_name = "filing.child.full_name"\ndate_of_birth', 'full_name = "filing.child.nickname"\ndate_of_birth',
-         "step 'assign_personal_id': 'filing.child.nickname' has no field 'nickname'"),
-        ('depends_on = ["assign_personal_id"]', 'depends_on = ["register_birth"]',
-         "step 'issue_health_card': 'steps.assign_personal_id.personal_id' reads step 'assign_personal_id', "
-         "which this step does not depend on"),
-        ('depends_on = ["register_birth"]', 'depends_on = ["register_brith"]',
-         "step 'assign_personal_id': depends on unknown step register_brith"),
-        ('depends_on = ["verify_mother", "verify_father"]', 'depends_on = ["verify_mother", "return_result"]',
-         "step 'register_birth': depends on itself through a cycle"),
-        ('on_failure = "reject"', 'on_failure = "ignore"',
-         "birth_bundle.toml: steps.0.on_failure: Input should be 'reject', 'stop' or 'continue'"),
+        (
+            'action = "issue_health_card"',
+            'action = "issue_card"',
+            "birth_bundle.toml: step 'issue_health_card': unknown action 'issue_card'",
+        ),
+        (
+            'agency = "insurance"',
+            'agency = "tax"',
+            "step 'issue_health_card': action 'issue_health_card' is performed by 'insurance', not 'tax'",
+        ),
+        (
+            'province_code = "filing.residence.province_code"\nbirth_certificate_no',
+            "birth_certificate_no",
+            "step 'assign_personal_id': 'assign_personal_id' needs input province_code",
+        ),
+        (
+            'sex = "filing.child.sex"\nprovince_code',
+            'sex = "filing.child.sex"\nshoe_size = "filing.child.sex"\nprovince_code',
+            "step 'assign_personal_id': 'assign_personal_id' takes no input shoe_size",
+        ),
+        (
+            'full_name = "filing.child.full_name"\ndate_of_birth',
+            'full_name = "filing.child.nickname"\ndate_of_birth',
+            "step 'assign_personal_id': 'filing.child.nickname' has no field 'nickname'",
+        ),
+        (
+            'depends_on = ["assign_personal_id"]',
+            'depends_on = ["register_birth"]',
+            "step 'issue_health_card': 'steps.assign_personal_id.personal_id' reads step 'assign_personal_id', "
+            "which this step does not depend on",
+        ),
+        (
+            'depends_on = ["register_birth"]',
+            'depends_on = ["register_brith"]',
+            "step 'assign_personal_id': depends on unknown step register_brith",
+        ),
+        (
+            'depends_on = ["verify_mother", "verify_father"]',
+            'depends_on = ["verify_mother", "return_result"]',
+            "step 'register_birth': depends on itself through a cycle",
+        ),
+        (
+            'on_failure = "reject"',
+            'on_failure = "ignore"',
+            "birth_bundle.toml: steps.0.on_failure: Input should be 'reject', 'stop' or 'continue'",
+        ),
         ('id = "verify_father"', 'id = "verify_mother"', "step id verify_mother is used more than once"),
         ('filing = "birth"', 'filing = "marriage"', "unknown filing kind 'marriage'"),
-        ('deadline_working_days = 3', 'deadline_working_days = 0',
-         "deadline_working_days: Input should be greater than 0"),
+        (
+            "deadline_working_days = 3",
+            "deadline_working_days = 0",
+            "deadline_working_days: Input should be greater than 0",
+        ),
     ],
 )
 def test_invalid_procedures_are_rejected_with_file_step_and_problem(tmp_path, old, new, message):
@@ -62,7 +92,8 @@ def test_invalid_procedures_are_rejected_with_file_step_and_problem(tmp_path, ol
 
 def test_not_toml_is_rejected_with_the_file_name(tmp_path):
     with pytest.raises(CatalogError, match=r"broken.toml: not valid TOML"):
-        load_catalog(tmp_path if write(tmp_path, "id = ", "broken.toml") else tmp_path)
+        write(tmp_path, "id = ", "broken.toml")
+        load_catalog(tmp_path)
 
 
 def test_procedure_id_must_match_file_name(tmp_path):
@@ -81,15 +112,23 @@ LAND = Path(__file__).resolve().parents[2] / "contracts" / "procedures" / "land_
 @pytest.mark.parametrize(
     ("old", "new", "message"),
     [
-        ('action = "refund_payment"', 'action = "refund_everything"',
-         "land_transfer.toml: step 'collect_obligations': compensation: unknown action 'refund_everything'"),
-        ('inputs = { transaction_id = "steps.collect_obligations.transaction_id", ',
-         'inputs = { transaction_id = "steps.confirm_obligations.notice_no", ',
-         "step 'collect_obligations': compensation: 'steps.confirm_obligations.notice_no' reads step "
-         "'confirm_obligations', which this step does not depend on"),
-        ('payment = { amount_input = "amount_vnd" }', 'payment = { amount_input = "amount" }',
-         "step 'collect_obligations': payment: amount_input 'amount' is not one of the step's inputs "
-         "(amount_vnd, description)"),
+        (
+            'action = "refund_payment"',
+            'action = "refund_everything"',
+            "land_transfer.toml: step 'collect_obligations': compensation: unknown action 'refund_everything'",
+        ),
+        (
+            'inputs = { transaction_id = "steps.collect_obligations.transaction_id", ',
+            'inputs = { transaction_id = "steps.confirm_obligations.notice_no", ',
+            "step 'collect_obligations': compensation: 'steps.confirm_obligations.notice_no' reads step "
+            "'confirm_obligations', which this step does not depend on",
+        ),
+        (
+            'payment = { amount_input = "amount_vnd" }',
+            'payment = { amount_input = "amount" }',
+            "step 'collect_obligations': payment: amount_input 'amount' is not one of the step's inputs "
+            "(amount_vnd, description)",
+        ),
     ],
 )
 def test_compensations_and_payments_are_checked_like_steps(tmp_path, old, new, message):

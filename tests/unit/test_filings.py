@@ -26,7 +26,11 @@ def error(model, data) -> str:
 def test_pre_merger_units_become_current_ones_and_keep_the_filed_code():
     address = Address(commune_code="31327", province_code="93")
     assert (address.commune_code, address.commune_name, address.province_code, address.former_commune_code) == (
-        "31333", "phường Vị Tân", "92", "31327")
+        "31333",
+        "phường Vị Tân",
+        "92",
+        "31327",
+    )
     assert Address(commune_code="31360").province_code == "92"
 
 

@@ -2,10 +2,10 @@ import json
 
 import pytest
 
-from contracts.envelope import Envelope
-from contracts.events import DOSSIER_FILED, STEP_COMMAND, STEP_REPLY, Outcome, StepReply
 from contracts.catalog import builtin_catalog
+from contracts.envelope import Envelope
 from contracts.errors import Rejected
+from contracts.events import DOSSIER_FILED, STEP_COMMAND, STEP_REPLY, Outcome, StepReply
 from streams.ingest import to_canonical
 from tests.unit.test_normalize import FILING
 
@@ -14,10 +14,16 @@ CATALOG = builtin_catalog()
 
 
 def reply_envelope(agency="population", type_=STEP_REPLY) -> bytes:
-    data = StepReply(step="verify_mother", action="verify_citizen", agency=agency, outcome=Outcome.REJECTED,
-                     reason="unknown")
-    return Envelope(source="/connector/population", type=type_, subject=DOSSIER, correlationid="c",
-                    data=data.model_dump(mode="json")).to_bytes()
+    data = StepReply(
+        step="verify_mother", action="verify_citizen", agency=agency, outcome=Outcome.REJECTED, reason="unknown"
+    )
+    return Envelope(
+        source="/connector/population",
+        type=type_,
+        subject=DOSSIER,
+        correlationid="c",
+        data=data.model_dump(mode="json"),
+    ).to_bytes()
 
 
 def test_native_filing_becomes_a_filed_event_keyed_by_dossier():
@@ -37,8 +43,11 @@ def test_replies_are_forwarded_unchanged():
         ("justice", b'{"loai_ho_so": "khai_sinh", "ma_ho_so": ', "not JSON"),
         ("justice", b"\xff\xfe", "not JSON"),
         ("justice", b"[1, 2]", "expected a JSON object, got list"),
-        ("justice", json.dumps(FILING | {"so_dinh_danh_me": "1"}).encode(),
-         "invalid filing: so_dinh_danh_me: personal ID number must be 12 digits"),
+        (
+            "justice",
+            json.dumps(FILING | {"so_dinh_danh_me": "1"}).encode(),
+            "invalid filing: so_dinh_danh_me: personal ID number must be 12 digits",
+        ),
         ("insurance", reply_envelope(), "reply claims to come from 'population' but arrived on insurance's outbox"),
         ("population", reply_envelope(type_=STEP_COMMAND), "unexpected event type 'vn.lienthong.step.command'"),
         ("population", b'{"specversion": "1.0"}', "invalid envelope: source: Field required"),

@@ -31,17 +31,26 @@ def test_native_filing_becomes_canonical_dossier_event():
     assert event.procedure == "birth_bundle"
     assert event.received_at.isoformat() == "2026-11-20T15:30:00+07:00"
     child = event.filing["child"]
-    assert child == {"full_name": "Lê Minh Khang", "date_of_birth": "2026-11-15", "sex": "male",
-                     "place_of_birth": "Bệnh viện Đa khoa tỉnh Hậu Giang"}
-    assert event.filing["mother"] == {"full_name": "Trần Thị Lan", "personal_id": "093195000123",
-                                      "date_of_birth": "1995-05-05"}
+    assert child == {
+        "full_name": "Lê Minh Khang",
+        "date_of_birth": "2026-11-15",
+        "sex": "male",
+        "place_of_birth": "Bệnh viện Đa khoa tỉnh Hậu Giang",
+    }
+    assert event.filing["mother"] == {
+        "full_name": "Trần Thị Lan",
+        "personal_id": "093195000123",
+        "date_of_birth": "1995-05-05",
+    }
     assert event.filing["residence"]["commune_code"] == "31360"
     assert event.filing["residence"]["former_commune_code"] is None
 
 
 def test_decomposed_vietnamese_is_stored_as_nfc():
-    nfd = {k: unicodedata.normalize("NFD", v) if isinstance(v, str) and k.startswith("ho_ten") else v
-           for k, v in FILING.items()}
+    nfd = {
+        k: unicodedata.normalize("NFD", v) if isinstance(v, str) and k.startswith("ho_ten") else v
+        for k, v in FILING.items()
+    }
     nfd["gioi_tinh_tre"] = unicodedata.normalize("NFD", "Nữ")
     event = justice_birth(nfd)
     assert event.filing["mother"]["full_name"] == "Trần Thị Lan"
@@ -53,7 +62,10 @@ def test_pre_merger_unit_maps_to_current_and_keeps_the_filed_code():
     event = justice_birth(FILING | {"ma_tinh": "93", "ma_xa": "31359"})
     residence = event.filing["residence"]
     assert (residence["commune_code"], residence["province_code"], residence["former_commune_code"]) == (
-        "31360", "92", "31359")
+        "31360",
+        "92",
+        "31359",
+    )
     assert residence["commune_name"] == "xã Thạnh Xuân"
 
 

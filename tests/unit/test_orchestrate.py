@@ -47,28 +47,51 @@ MOTHER, FATHER = ("093195000123", "Trần Thị Lan"), ("093092000456", "Lê Vă
 ADDRESS = {"commune_code": "31360", "province_code": "92"}
 FILINGS: dict[str, dict[str, Any]] = {  # by filing kind
     "land_transfer": {
-        "parcel_no": "T-12/5", "area_m2": 120.5, "parcel_address": ADDRESS, "declared_value_vnd": 1_500_000_000,
+        "parcel_no": "T-12/5",
+        "area_m2": 120.5,
+        "parcel_address": ADDRESS,
+        "declared_value_vnd": 1_500_000_000,
         "transferor": {"full_name": FATHER[1], "personal_id": FATHER[0]},
         "transferee": {"full_name": MOTHER[1], "personal_id": MOTHER[0]},
-        "complete_dossier_received_on": "20/11/2026"},
-    "criminal_record": {"applicant": {"full_name": MOTHER[1], "personal_id": MOTHER[0]}, "certificate_type": 1,
-                        "purpose": "xin việc (job application)"},
+        "complete_dossier_received_on": "20/11/2026",
+    },
+    "criminal_record": {
+        "applicant": {"full_name": MOTHER[1], "personal_id": MOTHER[0]},
+        "certificate_type": 1,
+        "purpose": "xin việc (job application)",
+    },
     "death": {
-        "death_notice_no": "GBT-1", "deceased": {"full_name": FATHER[1], "personal_id": FATHER[0]},
-        "date_of_death": "2026-11-18", "place_of_death": "BV Cần Thơ",
+        "death_notice_no": "GBT-1",
+        "deceased": {"full_name": FATHER[1], "personal_id": FATHER[0]},
+        "date_of_death": "2026-11-18",
+        "place_of_death": "BV Cần Thơ",
         "declarant": {"full_name": MOTHER[1], "personal_id": MOTHER[0], "relationship": "vợ (wife)"},
-        "include_residence_removal": True, "include_funeral_allowance": True},
+        "include_residence_removal": True,
+        "include_funeral_allowance": True,
+    },
 }
 RESULTS: dict[str, dict[str, Any]] = {
-    "verify_citizen": {"personal_id": MOTHER[0], "full_name": MOTHER[1], "date_of_birth": "1995-05-05",
-                       "sex": "female", "commune_code": "31360"},
+    "verify_citizen": {
+        "personal_id": MOTHER[0],
+        "full_name": MOTHER[1],
+        "date_of_birth": "1995-05-05",
+        "sex": "female",
+        "commune_code": "31360",
+    },
     "check_vneid_level": {"personal_id": MOTHER[0], "vneid_level": 2},
-    "compute_land_obligations": {"notice_no": "TB-1", "registration_fee_vnd": 7_500_000,
-                                 "personal_income_tax_vnd": 30_000_000, "land_use_fee_vnd": 0,
-                                 "total_vnd": 37_500_000},
+    "compute_land_obligations": {
+        "notice_no": "TB-1",
+        "registration_fee_vnd": 7_500_000,
+        "personal_income_tax_vnd": 30_000_000,
+        "land_use_fee_vnd": 0,
+        "total_vnd": 37_500_000,
+    },
     "confirm_obligations": {"notice_no": "TB-1", "confirmed_at": "2026-11-20T02:00:00Z"},
-    "check_criminal_record": {"certificate_no": "LLTP-1", "has_convictions": False,
-                              "issued_at": "2026-11-20T02:00:00Z"},
+    "check_criminal_record": {
+        "certificate_no": "LLTP-1",
+        "has_convictions": False,
+        "issued_at": "2026-11-20T02:00:00Z",
+    },
     "register_death": {"death_certificate_no": "KT-1", "registered_at": "2026-11-20T02:00:00Z"},
     "remove_residence": {"removal_id": "X-1", "personal_id": FATHER[0], "removed_at": "2026-11-20T02:00:00Z"},
     "pay_funeral_allowance": {"payment_ref": "MT-1", "amount_vnd": 18_000_000},
@@ -94,8 +117,15 @@ class Hub:
         self.clock = FixedClock(T0)
         self.topics = Topics()
         settings = {"payment_secret": "test-secret", "step_attempts": 3} | settings
-        self.orchestrator = Orchestrator(self.sagas, catalog, calendar or load_calendar(), self.clock,
-                                         HubSettings(**settings), self.topics, self._send)
+        self.orchestrator = Orchestrator(
+            self.sagas,
+            catalog,
+            calendar or load_calendar(),
+            self.clock,
+            HubSettings(**settings),
+            self.topics,
+            self._send,
+        )
 
     async def _send(self, topic: str, key: bytes, value: bytes) -> None:
         envelope = Envelope.from_bytes(value)
@@ -103,21 +133,37 @@ class Hub:
         self.sent.append((topic, envelope))
 
     async def event(self, type_: str, data: Any, **extra: Any) -> None:
-        envelope = Envelope(source="/test", type=type_, subject=DOSSIER, correlationid="corr-1",
-                            data=data.model_dump(mode="json"), **extra)
+        envelope = Envelope(
+            source="/test",
+            type=type_,
+            subject=DOSSIER,
+            correlationid="corr-1",
+            data=data.model_dump(mode="json"),
+            **extra,
+        )
         await self.orchestrator.handle(envelope.to_bytes())
 
     async def file(self, procedure: str, filed_by: str = "portal", catalog=CATALOG) -> None:
         filing = canonical_filing(catalog[procedure], FILINGS[catalog[procedure].filing])
-        await self.event(DOSSIER_FILED, DossierFiled(dossier_id=DOSSIER, procedure=procedure, received_at=T0,
-                                                     channel=2, filed_by=filed_by,
-                                                     filing=filing.model_dump(mode="json")))
+        await self.event(
+            DOSSIER_FILED,
+            DossierFiled(
+                dossier_id=DOSSIER,
+                procedure=procedure,
+                received_at=T0,
+                channel=2,
+                filed_by=filed_by,
+                filing=filing.model_dump(mode="json"),
+            ),
+        )
 
     def on(self, topic: str, type_: str | None = None) -> list[Envelope]:
         return [e for t, e in self.sent if t == topic and (type_ is None or e.type == type_)]
 
     def commands(self, agency: str | None = None) -> list[Envelope]:
-        return [e for t, e in self.sent if e.type == STEP_COMMAND and (agency is None or t == self.topics.inbox(agency))]
+        return [
+            e for t, e in self.sent if e.type == STEP_COMMAND and (agency is None or t == self.topics.inbox(agency))
+        ]
 
     def command(self, step: str) -> Envelope:
         return [c for c in self.commands() if c.data["step"] == step][-1]
@@ -125,13 +171,29 @@ class Hub:
     async def answer(self, step: str, outcome: Outcome = Outcome.SUCCEEDED, reason: str | None = None) -> None:
         command = self.command(step).data
         result = RESULTS.get(command["action"], {}) if outcome is Outcome.SUCCEEDED else {}
-        await self.event(STEP_REPLY, StepReply(step=step, action=command["action"], agency=command["agency"],
-                                               outcome=outcome, result=result, reason=reason))
+        await self.event(
+            STEP_REPLY,
+            StepReply(
+                step=step,
+                action=command["action"],
+                agency=command["agency"],
+                outcome=outcome,
+                result=result,
+                reason=reason,
+            ),
+        )
 
     async def pay(self, step: str, amount: int, reference: str | None = None) -> None:
-        await self.event(PAYMENT_NOTIFIED, PaymentNotification(
-            reference=reference or f"{DOSSIER}/{step}", transaction_id="TXN-1", amount_vnd=amount, status="paid",
-            paid_at=self.clock.at))
+        await self.event(
+            PAYMENT_NOTIFIED,
+            PaymentNotification(
+                reference=reference or f"{DOSSIER}/{step}",
+                transaction_id="TXN-1",
+                amount_vnd=amount,
+                status="paid",
+                paid_at=self.clock.at,
+            ),
+        )
 
     @property
     def state(self) -> SagaState:
@@ -157,13 +219,22 @@ async def test_land_transfer_pays_exactly_the_notice_amount_and_finishes_with_th
     await hub.pay("collect_obligations", 37_500_000)  # the gateway repeats itself
     assert len(hub.sent) == sent
     assert hub.command("confirm_obligations").data["params"] == {
-        "notice_no": "TB-1", "transaction_id": "TXN-1", "amount_vnd": 37_500_000}
+        "notice_no": "TB-1",
+        "transaction_id": "TXN-1",
+        "amount_vnd": 37_500_000,
+    }
     await hub.answer("confirm_obligations")
     await hub.answer("return_result")
     assert hub.state.status is S.RESULT_RETURNED
-    assert hub.portal_statuses() == [S.NEWLY_REGISTERED, S.ACCEPTED, S.PROCESSING,
-                                     S.FINANCIAL_OBLIGATION_REQUESTED, S.PROCESSING, S.PROCESSED,
-                                     S.RESULT_RETURNED]
+    assert hub.portal_statuses() == [
+        S.NEWLY_REGISTERED,
+        S.ACCEPTED,
+        S.PROCESSING,
+        S.FINANCIAL_OBLIGATION_REQUESTED,
+        S.PROCESSING,
+        S.PROCESSED,
+        S.RESULT_RETURNED,
+    ]
     assert hub.commands("payment")[-1].data["action"] == "collect_payment"  # nothing refunded
 
 
@@ -208,18 +279,41 @@ async def test_a_payment_arriving_after_the_withdrawal_is_refunded():
     assert [c.data["action"] for c in hub.commands("payment")] == ["collect_payment", "refund_payment"]
 
 
-PAY_FIRST = validate_procedure({
-    "id": "pay_first", "title": "Fee first, then an identity check at intake", "filing": "criminal_record",
-    "deadline_working_days": 2,
-    "steps": [
-        {"id": "collect_fee", "agency": "payment", "action": "collect_payment", "purpose": "fee",
-         "inputs": {"amount_vnd": 50_000, "description": "dossier.id"}, "payment": {"amount_input": "amount_vnd"},
-         "compensation": {"action": "refund_payment", "inputs": {
-             "transaction_id": "steps.collect_fee.transaction_id", "amount_vnd": "steps.collect_fee.amount_vnd"}}},
-        {"id": "verify_applicant", "agency": "population", "action": "verify_citizen", "purpose": "identity",
-         "depends_on": ["collect_fee"], "on_failure": "reject",
-         "inputs": {"personal_id": "filing.applicant.personal_id", "full_name": "filing.applicant.full_name"}},
-    ]}, "pay_first.toml")
+PAY_FIRST = validate_procedure(
+    {
+        "id": "pay_first",
+        "title": "Fee first, then an identity check at intake",
+        "filing": "criminal_record",
+        "deadline_working_days": 2,
+        "steps": [
+            {
+                "id": "collect_fee",
+                "agency": "payment",
+                "action": "collect_payment",
+                "purpose": "fee",
+                "inputs": {"amount_vnd": 50_000, "description": "dossier.id"},
+                "payment": {"amount_input": "amount_vnd"},
+                "compensation": {
+                    "action": "refund_payment",
+                    "inputs": {
+                        "transaction_id": "steps.collect_fee.transaction_id",
+                        "amount_vnd": "steps.collect_fee.amount_vnd",
+                    },
+                },
+            },
+            {
+                "id": "verify_applicant",
+                "agency": "population",
+                "action": "verify_citizen",
+                "purpose": "identity",
+                "depends_on": ["collect_fee"],
+                "on_failure": "reject",
+                "inputs": {"personal_id": "filing.applicant.personal_id", "full_name": "filing.applicant.full_name"},
+            },
+        ],
+    },
+    "pay_first.toml",
+)
 
 
 async def test_a_dossier_not_accepted_after_paying_is_refunded():
@@ -246,13 +340,15 @@ async def test_death_bundle_without_insurance_declines_the_allowance_and_still_r
 async def test_status_updates_go_to_the_portal_and_the_filer_and_every_command_is_audited_by_field_name():
     hub = Hub()
     await hub.file("criminal_record", filed_by="onestop")
+
     def statuses(agency: str) -> list[dict]:
         return [e.data for e in hub.on(hub.topics.inbox(agency), DOSSIER_STATUS)]
 
     assert statuses("onestop") == statuses("portal") != []
     audits = hub.on(hub.topics.audit, AUDIT)
-    assert [(a.data["step"], a.data["agency"]) for a in audits] == [(c.data["step"], c.data["agency"])
-                                                                      for c in hub.commands()]
+    assert [(a.data["step"], a.data["agency"]) for a in audits] == [
+        (c.data["step"], c.data["agency"]) for c in hub.commands()
+    ]
     assert audits[0].data["fields"] == ["minimum_level", "personal_id"]
     assert MOTHER[0] not in str([a.data for a in audits]) and MOTHER[1] not in str([a.data for a in audits])
 
@@ -270,17 +366,34 @@ async def test_a_step_without_a_reply_is_sent_again_then_fails_the_dossier():
     assert hub.state.reason == "check_vneid (population): no reply from population after 2 attempts"
 
 
-CONTINUE_THEN_DEADLINE = validate_procedure({
-    "id": "continue_then_deadline", "title": "An optional check, then a step with a deadline",
-    "filing": "criminal_record", "deadline_working_days": 10,
-    "steps": [
-        {"id": "optional_check", "agency": "population", "action": "check_vneid_level", "purpose": "optional",
-         "on_failure": "continue",
-         "inputs": {"personal_id": "filing.applicant.personal_id", "minimum_level": 1}},
-        {"id": "verify_applicant", "agency": "population", "action": "verify_citizen", "purpose": "identity",
-         "depends_on": ["optional_check"], "deadline_working_days": 1,
-         "inputs": {"personal_id": "filing.applicant.personal_id", "full_name": "filing.applicant.full_name"}},
-    ]}, "continue_then_deadline.toml")
+CONTINUE_THEN_DEADLINE = validate_procedure(
+    {
+        "id": "continue_then_deadline",
+        "title": "An optional check, then a step with a deadline",
+        "filing": "criminal_record",
+        "deadline_working_days": 10,
+        "steps": [
+            {
+                "id": "optional_check",
+                "agency": "population",
+                "action": "check_vneid_level",
+                "purpose": "optional",
+                "on_failure": "continue",
+                "inputs": {"personal_id": "filing.applicant.personal_id", "minimum_level": 1},
+            },
+            {
+                "id": "verify_applicant",
+                "agency": "population",
+                "action": "verify_citizen",
+                "purpose": "identity",
+                "depends_on": ["optional_check"],
+                "deadline_working_days": 1,
+                "inputs": {"personal_id": "filing.applicant.personal_id", "full_name": "filing.applicant.full_name"},
+            },
+        ],
+    },
+    "continue_then_deadline.toml",
+)
 
 
 async def test_a_timed_out_optional_step_dates_the_next_step_with_the_configured_holidays():
@@ -308,15 +421,29 @@ async def test_an_overdue_dossier_gets_one_apology_with_a_new_date_from_the_temp
     assert notice["new_due_date"] in notice["apology"]
 
 
-@pytest.mark.parametrize(("type_", "data", "reason"), [
-    ("vn.lienthong.unknown", {}, "unexpected event type 'vn.lienthong.unknown'"),
-    (STEP_REPLY, {"step": "x"}, "invalid vn.lienthong.step.reply: action: Field required"),
-    (STEP_REPLY, {"step": "x", "action": "y", "agency": "tax", "outcome": "succeeded"},
-     "vn.lienthong.step.reply for a dossier the hub does not know"),
-    (PAYMENT_NOTIFIED, {"reference": f"{DOSSIER}/collect_fee", "transaction_id": "T", "amount_vnd": 1,
-                        "status": "paid", "paid_at": "2026-11-20T00:00:00Z"},
-     f"unknown payment reference '{DOSSIER}/collect_fee'"),
-])
+@pytest.mark.parametrize(
+    ("type_", "data", "reason"),
+    [
+        ("vn.lienthong.unknown", {}, "unexpected event type 'vn.lienthong.unknown'"),
+        (STEP_REPLY, {"step": "x"}, "invalid vn.lienthong.step.reply: action: Field required"),
+        (
+            STEP_REPLY,
+            {"step": "x", "action": "y", "agency": "tax", "outcome": "succeeded"},
+            "vn.lienthong.step.reply for a dossier the hub does not know",
+        ),
+        (
+            PAYMENT_NOTIFIED,
+            {
+                "reference": f"{DOSSIER}/collect_fee",
+                "transaction_id": "T",
+                "amount_vnd": 1,
+                "status": "paid",
+                "paid_at": "2026-11-20T00:00:00Z",
+            },
+            f"unknown payment reference '{DOSSIER}/collect_fee'",
+        ),
+    ],
+)
 async def test_what_no_saga_can_apply_is_refused_with_the_reason(type_, data, reason):
     hub = Hub()
     raw = Envelope(source="/test", type=type_, subject=DOSSIER, correlationid="c", data=data).to_bytes()
@@ -329,8 +456,12 @@ async def test_what_no_saga_can_apply_is_refused_with_the_reason(type_, data, re
 async def test_a_filing_for_an_unknown_procedure_or_twice_for_one_dossier():
     hub = Hub()
     with pytest.raises(Unprocessable, match="unknown procedure 'marriage'"):
-        await hub.event(DOSSIER_FILED, DossierFiled(dossier_id=DOSSIER, procedure="marriage", received_at=T0,
-                                                    channel=2, filed_by="portal", filing={}))
+        await hub.event(
+            DOSSIER_FILED,
+            DossierFiled(
+                dossier_id=DOSSIER, procedure="marriage", received_at=T0, channel=2, filed_by="portal", filing={}
+            ),
+        )
     await hub.file("criminal_record")
     sent = len(hub.sent)
     await hub.file("criminal_record")

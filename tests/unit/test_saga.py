@@ -1,9 +1,16 @@
 from datetime import UTC, date, datetime, timedelta
 
 from contracts.catalog import builtin_catalog
-from contracts.events import DossierFiled, Outcome, StepReply
+from contracts.events import (
+    DeadlinePassed,
+    DossierFiled,
+    DossierSupplemented,
+    DossierWithdrawn,
+    Outcome,
+    StepReply,
+    StepTimeout,
+)
 from contracts.status import DossierStatus as S
-from contracts.events import DeadlinePassed, DossierSupplemented, DossierWithdrawn, StepTimeout
 from contracts.working_days import WorkingCalendar, load_calendar
 from streams import saga
 
@@ -12,8 +19,11 @@ CAL = load_calendar()
 
 
 def ctx(now, calendar=CAL, step_attempts=3, apology_extension_days=2):
-    return saga.Context(now=now, calendar=calendar, step_attempts=step_attempts,
-                        apology_extension_days=apology_extension_days)
+    return saga.Context(
+        now=now, calendar=calendar, step_attempts=step_attempts, apology_extension_days=apology_extension_days
+    )
+
+
 T0 = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
 DOSSIER = "000.00.31.H26-261120-0001"
 FILING = {
@@ -21,21 +31,48 @@ FILING = {
     "child": {"full_name": "Lê Minh Khang", "date_of_birth": "2026-11-15", "sex": "male", "place_of_birth": "BV"},
     "mother": {"full_name": "Trần Thị Lan", "personal_id": "093195000123", "date_of_birth": "1995-05-05"},
     "father": {"full_name": "Lê Văn Hùng", "personal_id": "093092000456", "date_of_birth": None},
-    "residence": {"commune_code": "31360", "commune_name": "xã Thạnh Xuân", "province_code": "92",
-                  "former_commune_code": "31359", "street": None},
+    "residence": {
+        "commune_code": "31360",
+        "commune_name": "xã Thạnh Xuân",
+        "province_code": "92",
+        "former_commune_code": "31359",
+        "street": None,
+    },
 }
 RESULTS = {
-    "verify_mother": {"personal_id": "093195000123", "full_name": "Trần Thị Lan", "date_of_birth": "1995-05-05",
-                      "sex": "female", "commune_code": "31360"},
-    "verify_father": {"personal_id": "093092000456", "full_name": "Lê Văn Hùng", "date_of_birth": "1992-01-01",
-                      "sex": "male", "commune_code": "31360"},
+    "verify_mother": {
+        "personal_id": "093195000123",
+        "full_name": "Trần Thị Lan",
+        "date_of_birth": "1995-05-05",
+        "sex": "female",
+        "commune_code": "31360",
+    },
+    "verify_father": {
+        "personal_id": "093092000456",
+        "full_name": "Lê Văn Hùng",
+        "date_of_birth": "1992-01-01",
+        "sex": "male",
+        "commune_code": "31360",
+    },
     "register_birth": {"birth_certificate_no": "KS-1", "registered_at": "2026-11-20T08:00:00Z"},
-    "assign_personal_id": {"personal_id": "092226000001", "full_name": "Lê Minh Khang",
-                           "date_of_birth": "2026-11-15", "sex": "male"},
-    "register_residence": {"residence_id": "TT-1", "personal_id": "092226000001", "commune_code": "31360",
-                           "registered_at": "2026-11-20T08:00:00Z"},
-    "issue_health_card": {"card_number": "TE1922226000001", "beneficiary_group": "TE",
-                          "valid_from": "2026-11-15", "valid_to": "2032-11-14"},
+    "assign_personal_id": {
+        "personal_id": "092226000001",
+        "full_name": "Lê Minh Khang",
+        "date_of_birth": "2026-11-15",
+        "sex": "male",
+    },
+    "register_residence": {
+        "residence_id": "TT-1",
+        "personal_id": "092226000001",
+        "commune_code": "31360",
+        "registered_at": "2026-11-20T08:00:00Z",
+    },
+    "issue_health_card": {
+        "card_number": "TE1922226000001",
+        "beneficiary_group": "TE",
+        "valid_from": "2026-11-15",
+        "valid_to": "2032-11-14",
+    },
     "return_result": {"returned_at": "2026-11-20T08:00:00Z"},
 }
 
@@ -45,15 +82,26 @@ def filed(filing=FILING):
 
 
 def filed_at(received_at, filing=FILING):
-    return DossierFiled(dossier_id=DOSSIER, procedure="birth_bundle", received_at=received_at, channel=2,
-                        filed_by="justice", filing=filing)
+    return DossierFiled(
+        dossier_id=DOSSIER,
+        procedure="birth_bundle",
+        received_at=received_at,
+        channel=2,
+        filed_by="justice",
+        filing=filing,
+    )
 
 
 def reply(step, outcome=Outcome.SUCCEEDED, result=None, reason=None):
     agency = PROC.step(step).agency
-    return StepReply(step=step, action=PROC.step(step).action, agency=agency, outcome=outcome,
-                     result=RESULTS[step] if result is None and outcome is Outcome.SUCCEEDED else (result or {}),
-                     reason=reason)
+    return StepReply(
+        step=step,
+        action=PROC.step(step).action,
+        agency=agency,
+        outcome=outcome,
+        result=RESULTS[step] if result is None and outcome is Outcome.SUCCEEDED else (result or {}),
+        reason=reason,
+    )
 
 
 def dispatched(effects):
@@ -80,7 +128,7 @@ def test_filing_registers_dossier_and_verifies_both_parents_in_parallel():
 
 
 def test_happy_path_moves_through_the_portal_statuses_to_result_returned():
-    state, effects = saga.start(PROC, filed(), "corr-1", ctx(T0))
+    state, _ = saga.start(PROC, filed(), "corr-1", ctx(T0))
     state, e1 = run(state, "verify_mother")
     assert dispatched(e1) == [] and statuses(e1) == []  # still waiting for the father
     state, e2 = run(state, "verify_father")
@@ -100,8 +148,12 @@ def test_commands_carry_only_the_declared_inputs_and_a_stable_idempotency_key():
     state, effects = run(state, "verify_mother", "verify_father")
     (command,) = [e for e in effects if isinstance(e, saga.Dispatch)]
     assert command.params == {
-        "birth_notice_no": "GCS-1", "child_full_name": "Lê Minh Khang", "child_date_of_birth": "2026-11-15",
-        "child_sex": "male", "place_of_birth": "BV", "commune_code": "31360",
+        "birth_notice_no": "GCS-1",
+        "child_full_name": "Lê Minh Khang",
+        "child_date_of_birth": "2026-11-15",
+        "child_sex": "male",
+        "place_of_birth": "BV",
+        "commune_code": "31360",
         "mother": {"full_name": "Trần Thị Lan", "personal_id": "093195000123"},
         "father": {"full_name": "Lê Văn Hùng", "personal_id": "093092000456"},
     }
@@ -123,8 +175,12 @@ def test_missing_father_skips_his_verification_and_omits_him_from_registration()
 
 def test_unknown_mother_means_not_accepted_with_the_reason_and_pending_steps_cancelled():
     state, _ = saga.start(PROC, filed(), "corr-1", ctx(T0))
-    state, effects = saga.apply_reply(PROC, state, reply(
-        "verify_mother", Outcome.REJECTED, reason="personal ID 093195000123 is not in the population registry"), ctx(T0))
+    state, effects = saga.apply_reply(
+        PROC,
+        state,
+        reply("verify_mother", Outcome.REJECTED, reason="personal ID 093195000123 is not in the population registry"),
+        ctx(T0),
+    )
     assert statuses(effects) == [S.NOT_ACCEPTED]
     assert state.reason == "verify_mother (population): personal ID 093195000123 is not in the population registry"
     assert state.steps["register_birth"].status == "cancelled"
@@ -138,8 +194,12 @@ def test_unknown_mother_means_not_accepted_with_the_reason_and_pending_steps_can
 def test_failure_after_acceptance_stops_processing():
     state, _ = saga.start(PROC, filed(), "corr-1", ctx(T0))
     state, _ = run(state, "verify_mother", "verify_father", "register_birth", "assign_personal_id")
-    state, effects = saga.apply_reply(PROC, state, reply(
-        "issue_health_card", Outcome.FAILED, reason="insurance unavailable after 4 attempts"), ctx(T0))
+    state, effects = saga.apply_reply(
+        PROC,
+        state,
+        reply("issue_health_card", Outcome.FAILED, reason="insurance unavailable after 4 attempts"),
+        ctx(T0),
+    )
     assert statuses(effects) == [S.PROCESSING_STOPPED]
     assert state.steps["return_result"].status == "cancelled"
     assert state.steps["register_residence"].status == "running"  # in flight, not cancelled
@@ -174,8 +234,9 @@ def test_step_durations_are_reported_when_steps_end():
 
 def test_a_technical_failure_at_intake_stops_processing_rather_than_refusing_the_dossier():
     state, _ = saga.start(PROC, filed(), "corr-1", ctx(T0))
-    state, effects = saga.apply_reply(PROC, state, reply(
-        "verify_mother", Outcome.FAILED, reason="population unavailable after 4 attempts"), ctx(T0))
+    state, effects = saga.apply_reply(
+        PROC, state, reply("verify_mother", Outcome.FAILED, reason="population unavailable after 4 attempts"), ctx(T0)
+    )
     assert statuses(effects) == [S.PROCESSING_STOPPED]
 
 
@@ -186,16 +247,22 @@ def test_a_step_without_reply_is_sent_again_with_the_same_key_then_fails():
     assert saga.overdue_steps(PROC, state, T0 + timedelta(seconds=59), 60) == []
     assert saga.overdue_steps(PROC, state, later, 60) == [("register_birth", 1)]
 
-    state, effects = saga.apply_timeout(PROC, state, StepTimeout(step="register_birth", attempt=1), ctx(later, step_attempts=2))
+    state, effects = saga.apply_timeout(
+        PROC, state, StepTimeout(step="register_birth", attempt=1), ctx(later, step_attempts=2)
+    )
     (again,) = [e for e in effects if isinstance(e, saga.Dispatch)]
     assert again.idempotency_key == f"{DOSSIER}/register_birth"
     assert state.steps["register_birth"].attempt == 2
     assert saga.overdue_steps(PROC, state, later + timedelta(seconds=30), 60) == []
 
-    stale, nothing = saga.apply_timeout(PROC, state, StepTimeout(step="register_birth", attempt=1), ctx(later, step_attempts=2))
+    _, nothing = saga.apply_timeout(
+        PROC, state, StepTimeout(step="register_birth", attempt=1), ctx(later, step_attempts=2)
+    )
     assert nothing == []
 
-    state, effects = saga.apply_timeout(PROC, state, StepTimeout(step="register_birth", attempt=2), ctx(later + timedelta(seconds=61), step_attempts=2))
+    state, effects = saga.apply_timeout(
+        PROC, state, StepTimeout(step="register_birth", attempt=2), ctx(later + timedelta(seconds=61), step_attempts=2)
+    )
     assert statuses(effects) == [S.PROCESSING_STOPPED]
     assert state.reason == "register_birth (justice): no reply from justice after 2 attempts"
 
@@ -203,7 +270,9 @@ def test_a_step_without_reply_is_sent_again_with_the_same_key_then_fails():
 def test_a_reply_after_a_redispatch_completes_the_step_once():
     state, _ = saga.start(PROC, filed(), "corr-1", ctx(T0))
     state, _ = run(state, "verify_mother", "verify_father")
-    state, _ = saga.apply_timeout(PROC, state, StepTimeout(step="register_birth", attempt=1), ctx(T0 + timedelta(seconds=61)))
+    state, _ = saga.apply_timeout(
+        PROC, state, StepTimeout(step="register_birth", attempt=1), ctx(T0 + timedelta(seconds=61))
+    )
     state, first = run(state, "register_birth")
     state, second = run(state, "register_birth")
     assert dispatched(first) == ["assign_personal_id"] and second == []
@@ -243,20 +312,25 @@ def test_finished_dossiers_are_never_overdue():
 def test_documents_requested_round_trip_sends_the_step_again_with_the_documents_under_a_new_key():
     state, _ = saga.start(PROC, filed(), "corr-1", ctx(T0))
     state, _ = run(state, "verify_mother", "verify_father")
-    state, effects = saga.apply_reply(PROC, state, reply(
-        "register_birth", Outcome.DOCUMENTS_REQUESTED, reason="supply witness_statement"), ctx(T0))
+    state, effects = saga.apply_reply(
+        PROC, state, reply("register_birth", Outcome.DOCUMENTS_REQUESTED, reason="supply witness_statement"), ctx(T0)
+    )
     assert statuses(effects) == [S.DOCUMENTS_REQUESTED]
     assert state.reason == "register_birth (justice): supply witness_statement"
     assert saga.overdue_steps(PROC, state, T0 + timedelta(days=1), 60) == []  # waiting on the citizen, not the agency
 
-    state, effects = saga.apply_supplement(PROC, state, DossierSupplemented(documents={"witness_statement": "WS-1"}), ctx(T0))
+    state, effects = saga.apply_supplement(
+        PROC, state, DossierSupplemented(documents={"witness_statement": "WS-1"}), ctx(T0)
+    )
     assert statuses(effects) == [S.PROCESSING]
     (again,) = [e for e in effects if isinstance(e, saga.Dispatch)]
     assert again.idempotency_key == f"{DOSSIER}/register_birth/r2"
     assert again.supplement == {"witness_statement": "WS-1"}
     state, effects = run(state, "register_birth")
     assert dispatched(effects) == ["assign_personal_id"]
-    assert saga.apply_supplement(PROC, state, DossierSupplemented(documents={"x": "y"}), ctx(T0))[1] == []  # nothing is waiting any more
+    assert (
+        saga.apply_supplement(PROC, state, DossierSupplemented(documents={"x": "y"}), ctx(T0))[1] == []
+    )  # nothing is waiting any more
 
 
 def test_withdrawal_mid_flight_stops_the_dossier_and_late_replies_move_nothing():

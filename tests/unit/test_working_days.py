@@ -1,4 +1,4 @@
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta, timezone
 
 import pytest
 
@@ -15,11 +15,11 @@ def at(y, m, d, hh, mm=0) -> datetime:
 @pytest.mark.parametrize(
     ("received", "days", "due"),
     [
-        (at(2026, 11, 23, 9), 1, date(2026, 11, 23)),    # Monday morning, same working day
-        (at(2026, 11, 23, 9), 3, date(2026, 11, 25)),    # day 1 is the day received
+        (at(2026, 11, 23, 9), 1, date(2026, 11, 23)),  # Monday morning, same working day
+        (at(2026, 11, 23, 9), 3, date(2026, 11, 25)),  # day 1 is the day received
         (at(2026, 11, 23, 15, 0), 1, date(2026, 11, 24)),  # at the cut-off counts from the next day
         (at(2026, 11, 27, 14, 59), 2, date(2026, 11, 30)),  # Friday before the cut-off, over the weekend
-        (at(2026, 11, 28, 10), 1, date(2026, 11, 30)),   # Saturday counts from Monday
+        (at(2026, 11, 28, 10), 1, date(2026, 11, 30)),  # Saturday counts from Monday
         (at(2026, 11, 23, 9), 0.5, date(2026, 11, 23)),  # fractions round up to a whole day
     ],
 )
@@ -39,12 +39,12 @@ def test_overdue_only_after_the_due_day_ends_in_local_time():
     due = date(2026, 5, 4)
     assert not CAL.is_overdue(due, at(2026, 5, 4, 23, 59))
     assert CAL.is_overdue(due, at(2026, 5, 5, 0, 0))
-    assert CAL.is_overdue(due, datetime(2026, 5, 4, 17, 30, tzinfo=timezone.utc))  # 00:30 on 5 May in Vietnam
+    assert CAL.is_overdue(due, datetime(2026, 5, 4, 17, 30, tzinfo=UTC))  # 00:30 on 5 May in Vietnam
 
 
 def test_utc_times_are_read_in_vietnam_time():
     # 08:30 UTC on Monday is 15:30 in Vietnam: after the cut-off.
-    assert CAL.start_day(datetime(2026, 11, 23, 8, 30, tzinfo=timezone.utc)) == date(2026, 11, 24)
+    assert CAL.start_day(datetime(2026, 11, 23, 8, 30, tzinfo=UTC)) == date(2026, 11, 24)
 
 
 def test_shipped_holiday_file_loads(tmp_path):
