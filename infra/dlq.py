@@ -33,9 +33,20 @@ async def read_all(bootstrap: str, topics: Topics) -> list[StoredLetter]:
         letters: list[StoredLetter] = []
         while [tp for tp in tps if await consumer.position(tp) < ends[tp]]:
             for tp, records in (await consumer.getmany(timeout_ms=1000)).items():
-                letters += [StoredLetter(tp.partition, r.offset, r.key, r.value,
-                                         {k.removeprefix(DLQ_HEADER_PREFIX): v.decode() for k, v in r.headers
-                                          if k.startswith(DLQ_HEADER_PREFIX)}) for r in records]
+                letters += [
+                    StoredLetter(
+                        tp.partition,
+                        r.offset,
+                        r.key,
+                        r.value,
+                        {
+                            k.removeprefix(DLQ_HEADER_PREFIX): v.decode()
+                            for k, v in r.headers
+                            if k.startswith(DLQ_HEADER_PREFIX)
+                        },
+                    )
+                    for r in records
+                ]
         return letters
     finally:
         await consumer.stop()
@@ -47,8 +58,12 @@ async def replay(bootstrap: str, letters: list[StoredLetter]) -> int:
     await producer.start()
     try:
         for letter in letters:
-            await producer.send(letter.headers["topic"], key=letter.key, value=letter.value,
-                                headers=[("lienthong.replayed-from", f"{letter.partition}:{letter.offset}".encode())])
+            await producer.send(
+                letter.headers["topic"],
+                key=letter.key,
+                value=letter.value,
+                headers=[("lienthong.replayed-from", f"{letter.partition}:{letter.offset}".encode())],
+            )
         await producer.flush()
     finally:
         await producer.stop()

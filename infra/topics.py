@@ -25,8 +25,7 @@ async def provision(bootstrap: str, specs: list[TopicSpec], timeout_s: float = 3
         missing = [s for s in specs if s.name not in existing]
         if missing:
             try:
-                await admin.create_topics(
-                    [NewTopic(s.name, s.partitions, 1, topic_configs=s.config) for s in missing])
+                await admin.create_topics([NewTopic(s.name, s.partitions, 1, topic_configs=s.config) for s in missing])
             except TopicAlreadyExistsError:
                 pass  # created concurrently by another provisioner
         for spec in missing:
@@ -42,8 +41,9 @@ async def _wait_for_leaders(admin: AIOKafkaAdminClient, names: list[str], timeou
     deadline = time.monotonic() + timeout_s
     while True:
         described = await admin.describe_topics(names)
-        leaderless = sorted({t["topic"] for t in described if t["error_code"] or any(
-            p["leader"] < 0 for p in t["partitions"])})
+        leaderless = sorted(
+            {t["topic"] for t in described if t["error_code"] or any(p["leader"] < 0 for p in t["partitions"])}
+        )
         if not leaderless:
             return
         if time.monotonic() > deadline:

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer
 
-from contracts.topics import DLQ_HEADER_PREFIX, Topics
 from contracts.envelope import Envelope
 from contracts.events import Transition
+from contracts.topics import DLQ_HEADER_PREFIX, Topics
 from infra.topics import partitions_of
 
 
@@ -34,8 +34,13 @@ class DeadLetter:
 class HubWatcher:
     """Reads ``hub.monitor.transitions`` and ``hub.deadletter`` from their end at :meth:`start`."""
 
-    def __init__(self, bootstrap: str, topics: Topics, on_transition: Callable[[Transition], None] | None = None,
-                 on_dead_letter: Callable[[DeadLetter], None] | None = None) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        topics: Topics,
+        on_transition: Callable[[Transition], None] | None = None,
+        on_dead_letter: Callable[[DeadLetter], None] | None = None,
+    ) -> None:
         self._bootstrap = bootstrap
         self._topics = topics
         self._on_transition = on_transition
@@ -47,11 +52,12 @@ class HubWatcher:
         self._task: asyncio.Task | None = None
 
     async def start(self) -> None:
-        self._consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, group_id=None,
-                                          enable_auto_commit=False)
+        self._consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, group_id=None, enable_auto_commit=False)
         await self._consumer.start()
-        tps = [*await partitions_of(self._consumer, self._topics.monitor),
-               *await partitions_of(self._consumer, self._topics.deadletter)]
+        tps = [
+            *await partitions_of(self._consumer, self._topics.monitor),
+            *await partitions_of(self._consumer, self._topics.deadletter),
+        ]
         self._consumer.assign(tps)
         await self._consumer.seek_to_end(*tps)
         for tp in tps:  # pin the positions now, so nothing produced from here on is skipped
@@ -78,9 +84,15 @@ class HubWatcher:
                         if self._on_transition:
                             self._on_transition(transition)
                     else:
-                        letter = DeadLetter(record.key, record.value, {
-                            k.removeprefix(DLQ_HEADER_PREFIX): v.decode() for k, v in record.headers
-                            if k.startswith(DLQ_HEADER_PREFIX)})
+                        letter = DeadLetter(
+                            record.key,
+                            record.value,
+                            {
+                                k.removeprefix(DLQ_HEADER_PREFIX): v.decode()
+                                for k, v in record.headers
+                                if k.startswith(DLQ_HEADER_PREFIX)
+                            },
+                        )
                         self.dead_letters.append(letter)
                         if self._on_dead_letter:
                             self._on_dead_letter(letter)

@@ -26,16 +26,15 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from contracts.status import DossierStatus
 from contracts.topics import Topics
-from infra.broker import LocalBroker
+from infra.harness.broker import LocalBroker
+from infra.harness.net import free_port
+from infra.harness.worker_process import WorkerProcess
 from infra.lag import lag_report
-from infra.net import free_port
 from infra.sandbox.agencies import SandboxAgencies
 from infra.sandbox.samples import birth_filing
 from infra.topics import provision
 from infra.watch import HubWatcher
-from infra.worker_process import WorkerProcess
 from streams.settings import HubSettings
-
 
 
 def _out(line: str) -> None:
@@ -56,8 +55,14 @@ async def bare_relay(bootstrap: str, messages: int, partitions: int = 4) -> floa
     for i in range(messages):
         await producer.send(source, key=str(i % 997).encode(), value=payload)
     await producer.flush()
-    consumer = AIOKafkaConsumer(source, bootstrap_servers=bootstrap, group_id=f"bench-{suffix}",
-                                auto_offset_reset="earliest", enable_auto_commit=False, max_poll_records=500)
+    consumer = AIOKafkaConsumer(
+        source,
+        bootstrap_servers=bootstrap,
+        group_id=f"bench-{suffix}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        max_poll_records=500,
+    )
     await consumer.start()
     relayed, started = 0, time.monotonic()
     while relayed < messages:
@@ -83,9 +88,14 @@ async def hub_end_to_end(bootstrap: str, dossiers: int, run_dir: Path) -> dict[s
     await sandbox.start()
     watcher = HubWatcher(bootstrap, topics)
     await watcher.start()
-    settings = HubSettings.from_env(bootstrap_servers=bootstrap, topic_namespace=topics.namespace,
-                                    **sandbox.hub_settings(), callback_port=free_port(), log_level="warning",
-                                    data_dir=run_dir / "hub")
+    settings = HubSettings.from_env(
+        bootstrap_servers=bootstrap,
+        topic_namespace=topics.namespace,
+        **sandbox.hub_settings(),
+        callback_port=free_port(),
+        log_level="warning",
+        data_dir=run_dir / "hub",
+    )
     worker = WorkerProcess(settings, run_dir / "worker.log")
     worker.start()
     try:
@@ -106,9 +116,14 @@ async def hub_end_to_end(bootstrap: str, dossiers: int, run_dir: Path) -> dict[s
         latencies = sorted(watcher.final_status(d).at.timestamp() - filed_at[d] for d in ids)
         completed = sum(watcher.final_status(d).status is DossierStatus.RESULT_RETURNED for d in ids)
         records = sum(written for _, written, _ in await lag_report(bootstrap, settings.group_id, topics))
-        return {"dossiers_per_s": dossiers / elapsed, "elapsed_s": elapsed, "completed": completed,
-                "records_per_s": records / elapsed,
-                "p50_s": statistics.median(latencies), "p95_s": latencies[int(0.95 * (len(latencies) - 1))]}
+        return {
+            "dossiers_per_s": dossiers / elapsed,
+            "elapsed_s": elapsed,
+            "completed": completed,
+            "records_per_s": records / elapsed,
+            "p50_s": statistics.median(latencies),
+            "p95_s": latencies[int(0.95 * (len(latencies) - 1))],
+        }
     finally:
         worker.stop()
         await watcher.stop()
@@ -127,10 +142,12 @@ def run(messages: int, dossiers: int) -> int:
             _out(f"  {relay:,.0f} records/s")
             _out(f"• hub end to end, {dossiers} birth dossiers (7 steps each) filed at once")
             hub = asyncio.run(hub_end_to_end(bootstrap, dossiers, run_dir))
-            _out(f"  {hub['completed']:.0f}/{dossiers} completed in {hub['elapsed_s']:.1f} s: "
-                 f"{hub['dossiers_per_s']:.1f} dossiers/s, {hub['records_per_s']:,.0f} records/s through the "
-                 f"hub's topics ({hub['records_per_s'] / relay:.1%} of the bare relay); "
-                 f"filing to final p50 {hub['p50_s']:.1f} s, p95 {hub['p95_s']:.1f} s")
+            _out(
+                f"  {hub['completed']:.0f}/{dossiers} completed in {hub['elapsed_s']:.1f} s: "
+                f"{hub['dossiers_per_s']:.1f} dossiers/s, {hub['records_per_s']:,.0f} records/s through the "
+                f"hub's topics ({hub['records_per_s'] / relay:.1%} of the bare relay); "
+                f"filing to final p50 {hub['p50_s']:.1f} s, p95 {hub['p95_s']:.1f} s"
+            )
             return 0 if hub["completed"] == dossiers else 1
         finally:
             if broker is not None:

@@ -6,7 +6,7 @@ import os
 import subprocess
 from pathlib import Path
 
-KAFKA_SH = Path(__file__).resolve().parent / "kafka" / "kafka.sh"
+KAFKA_SH = Path(__file__).resolve().parents[1] / "kafka" / "kafka.sh"
 
 
 class BrokerError(RuntimeError):
@@ -16,8 +16,7 @@ class BrokerError(RuntimeError):
 class LocalBroker:
     """A single-node broker on 127.0.0.1:``port`` with its data in ``data_dir``."""
 
-    def __init__(self, port: int = 9092, data_dir: Path | None = None,
-                 controller_port: int | None = None) -> None:
+    def __init__(self, port: int = 9092, data_dir: Path | None = None, controller_port: int | None = None) -> None:
         self.port = port
         self.data_dir = data_dir
         self.controller_port = controller_port

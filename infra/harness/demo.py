@@ -24,9 +24,10 @@ from contracts.catalog import builtin_catalog
 from contracts.events import Transition
 from contracts.status import DossierStatus
 from contracts.topics import Topics
-from infra.broker import BrokerError, LocalBroker
+from infra.harness.broker import BrokerError, LocalBroker
+from infra.harness.net import free_port
+from infra.harness.worker_process import WorkerProcess
 from infra.lag import lag_report
-from infra.net import free_port
 from infra.sandbox.agencies import SandboxAgencies
 from infra.sandbox.samples import (
     birth_filing,
@@ -39,10 +40,9 @@ from infra.sandbox.samples import (
 )
 from infra.topics import provision
 from infra.watch import DeadLetter, HubWatcher
-from infra.worker_process import WorkerProcess
-from streams.settings import HubSettings
 from streams.diagnostics import dump_tasks
 from streams.logs import mask
+from streams.settings import HubSettings
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,6 @@ class Sample:
     label: str
     dossier_id: str | None  # None: not a dossier (the malformed message)
     expect: DossierStatus | None
-
 
 
 def out(line: str = "") -> None:
@@ -84,10 +83,16 @@ class Demo:
         out(f"  {len(created)} created" if created else "  all present")
         sandbox = SandboxAgencies(bootstrap, topics, effects_dir=self.run_dir / "effects")
         await sandbox.start()
-        out(f"• sandbox agencies up: population REST {sandbox.population_url}, "
-            f"insurance SOAP {sandbox.insurance_address}, justice and portal on Kafka")
-        settings = HubSettings.from_env(bootstrap_servers=bootstrap, **sandbox.hub_settings(),
-                                        callback_port=free_port(), data_dir=self.run_dir / "hub")
+        out(
+            f"• sandbox agencies up: population REST {sandbox.population_url}, "
+            f"insurance SOAP {sandbox.insurance_address}, justice and portal on Kafka"
+        )
+        settings = HubSettings.from_env(
+            bootstrap_servers=bootstrap,
+            **sandbox.hub_settings(),
+            callback_port=free_port(),
+            data_dir=self.run_dir / "hub",
+        )
         worker = WorkerProcess(settings, self.run_dir / "worker.log")
         watcher = HubWatcher(bootstrap, topics, self.show_transition, self.show_dead_letter)
         gateway = FilingGateway(bootstrap, topics, builtin_catalog())
@@ -103,9 +108,13 @@ class Demo:
             out("• progress (live from hub.monitor.transitions and hub.deadletter)")
             try:
                 await watcher.wait_for(
-                    lambda: all(watcher.final_status(s.dossier_id) for s in dossiers)
-                    and len(watcher.dead_letters) >= letters,
-                    self.timeout_s, "every dossier to reach a final status")
+                    lambda: (
+                        all(watcher.final_status(s.dossier_id) for s in dossiers)
+                        and len(watcher.dead_letters) >= letters
+                    ),
+                    self.timeout_s,
+                    "every dossier to reach a final status",
+                )
             except TimeoutError as exc:
                 out(f"\n✗ {exc}")
                 await self.diagnose(worker)
@@ -128,8 +137,9 @@ class Demo:
         with (self.run_dir / "demo-tasks.log").open("w") as tasks_log:
             dump_tasks(tasks_log)
         out("  hub backlog per topic (written / committed by the hub's consumer group):")
-        for name, written, committed in await lag_report(worker.settings.bootstrap_servers, worker.settings.group_id,
-                                                         worker.settings.topics):
+        for name, written, committed in await lag_report(
+            worker.settings.bootstrap_servers, worker.settings.group_id, worker.settings.topics
+        ):
             if written:
                 out(f"    {name:<32} {written:>5} / {committed:<5}{'  ← behind' if committed < written else ''}")
         out(f"  task dumps: {worker.log_path} and {self.run_dir / 'demo-tasks.log'}")
@@ -144,12 +154,16 @@ class Demo:
             samples.append(Sample(label, dossier_id, expect))
             out(f"  {dossier_id or '(no dossier)':<27} {via:<17} {label}")
 
-        out("• filing sample dossiers: births in the civil-status system's own format on Kafka, other "
-            "procedures through the portal and through the legacy one-stop SOAP gateway")
+        out(
+            "• filing sample dossiers: births in the civil-status system's own format on Kafka, other "
+            "procedures through the portal and through the legacy one-stop SOAP gateway"
+        )
         births = [
             ("birth bundle, both parents", birth_filing(registry, rng, seq)),
-            ("birth bundle, parents filed under pre-2025 Hậu Giang codes (ma_tinh 93, ma_xa 31359)",
-             birth_filing(registry, rng, seq + 1, pre_merger_units=True)),
+            (
+                "birth bundle, parents filed under pre-2025 Hậu Giang codes (ma_tinh 93, ma_xa 31359)",
+                birth_filing(registry, rng, seq + 1, pre_merger_units=True),
+            ),
             ("birth bundle, mother only", birth_filing(registry, rng, seq + 2, with_father=False)),
         ]
         for label, filing in births:
@@ -157,26 +171,50 @@ class Demo:
             filed(label, filing["ma_ho_so"], DossierStatus.RESULT_RETURNED, "justice (Kafka)")
         unknown = birth_filing(registry, rng, seq + 3, mother_id=unknown_mother_id(registry, rng))
         await sandbox.justice.file_birth(unknown)
-        filed("birth bundle, mother unknown to the population registry", unknown["ma_ho_so"],
-              DossierStatus.NOT_ACCEPTED, "justice (Kafka)")
+        filed(
+            "birth bundle, mother unknown to the population registry",
+            unknown["ma_ho_so"],
+            DossierStatus.NOT_ACCEPTED,
+            "justice (Kafka)",
+        )
 
         portal = [
-            ("death bundle: registration, residence removal, funeral allowance", "death_bundle",
-             death_filing(registry, rng, insured=True), DossierStatus.RESULT_RETURNED),
-            ("land-use right transfer: tax notice, payment, confirmation", "land_transfer",
-             land_transfer_filing(registry, rng), DossierStatus.RESULT_RETURNED),
-            ("criminal-record certificate, VNeID level 2", "criminal_record",
-             criminal_record_filing(registry, rng, vneid_level=2), DossierStatus.RESULT_RETURNED),
-            ("criminal-record certificate, VNeID level 1", "criminal_record",
-             criminal_record_filing(registry, rng, vneid_level=1), DossierStatus.NOT_ACCEPTED),
+            (
+                "death bundle: registration, residence removal, funeral allowance",
+                "death_bundle",
+                death_filing(registry, rng, insured=True),
+                DossierStatus.RESULT_RETURNED,
+            ),
+            (
+                "land-use right transfer: tax notice, payment, confirmation",
+                "land_transfer",
+                land_transfer_filing(registry, rng),
+                DossierStatus.RESULT_RETURNED,
+            ),
+            (
+                "criminal-record certificate, VNeID level 2",
+                "criminal_record",
+                criminal_record_filing(registry, rng, vneid_level=2),
+                DossierStatus.RESULT_RETURNED,
+            ),
+            (
+                "criminal-record certificate, VNeID level 1",
+                "criminal_record",
+                criminal_record_filing(registry, rng, vneid_level=1),
+                DossierStatus.NOT_ACCEPTED,
+            ),
         ]
         for offset, (label, procedure, filing, expect) in enumerate(portal, start=10):
             await sandbox.portal.file(procedure, dossier_code(seq + offset), filing)
             filed(label, dossier_code(seq + offset), expect, "portal (Kafka)")
 
         answer = await file_over_soap(gateway, "business_registration", business_filing(registry, rng))
-        filed("business registration: enterprise code, insurance unit", answer, DossierStatus.RESULT_RETURNED,
-              "one-stop (SOAP)")
+        filed(
+            "business registration: enterprise code, insurance unit",
+            answer,
+            DossierStatus.RESULT_RETURNED,
+            "one-stop (SOAP)",
+        )
 
         bad_id = birth_filing(registry, rng, seq + 4) | {"so_dinh_danh_me": "09319500012"}
         await sandbox.justice.file_birth(bad_id)

@@ -16,8 +16,9 @@ class WorkerProcess:
 
     def __init__(self, settings: HubSettings, log_path: Path) -> None:
         # Exactly these settings: nothing inherited from this process's LIENTHONG_* variables.
-        inherited = {k: v for k, v in os.environ.items()
-                     if not k.startswith(ENV_PREFIX) and k != "KAFKA_BOOTSTRAP_SERVERS"}
+        inherited = {
+            k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX) and k != "KAFKA_BOOTSTRAP_SERVERS"
+        }
         self.settings = settings
         self._env = inherited | settings.to_env()
         self.log_path = log_path
@@ -26,8 +27,13 @@ class WorkerProcess:
     def start(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
-        self._proc = subprocess.Popen([sys.executable, "-m", "infra.cli", "worker"], env=self._env,
-                                      stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "infra.cli", "worker"],
+            env=self._env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         log.close()
 
     @property

@@ -6,7 +6,6 @@ import secrets
 from pathlib import Path
 
 from contracts.topics import Topics
-
 from infra.sandbox.insurance import InsuranceService
 from infra.sandbox.justice import JusticeAgency
 from infra.sandbox.payment import PaymentGateway
@@ -18,8 +17,16 @@ from infra.sandbox.tax import TaxAuthority
 class SandboxAgencies:
     """justice, tax and portal on Kafka, population and payment over REST, insurance over SOAP."""
 
-    def __init__(self, bootstrap: str, topics: Topics, *, seed: int = 2026, citizens: int = 300,
-                 effects_dir: Path | None = None, payment_secret: bytes | None = None) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        topics: Topics,
+        *,
+        seed: int = 2026,
+        citizens: int = 300,
+        effects_dir: Path | None = None,
+        payment_secret: bytes | None = None,
+    ) -> None:
         def path(agency: str) -> Path | None:
             return effects_dir / f"{agency}.effects.jsonl" if effects_dir else None
 
@@ -54,5 +61,9 @@ class SandboxAgencies:
 
     def hub_settings(self) -> dict[str, str]:
         """The worker settings (HubSettings fields) that point a hub at these agencies."""
-        return {"population_url": self.population_url, "insurance_url": self.insurance_address,
-                "payment_url": self.payment.base_url, "payment_secret": self.payment.secret.decode()}
+        return {
+            "population_url": self.population_url,
+            "insurance_url": self.insurance_address,
+            "payment_url": self.payment.base_url,
+            "payment_secret": self.payment.secret.decode(),
+        }

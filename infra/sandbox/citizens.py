@@ -9,11 +9,62 @@ from datetime import date, timedelta
 from contracts import units
 from contracts.identifiers import Sex, make_personal_id
 
-_FAMILY = ["Nguyễn", "Trần", "Lê", "Phạm", "Huỳnh", "Hoàng", "Võ", "Phan", "Trương", "Bùi", "Đặng", "Đỗ", "Ngô", "Dương", "Lý"]
-_MIDDLE = {Sex.MALE: ["Văn", "Hữu", "Minh", "Quốc", "Thành", "Đức"], Sex.FEMALE: ["Thị", "Ngọc", "Thanh", "Kim", "Mỹ", "Bích"]}
+_FAMILY = [
+    "Nguyễn",
+    "Trần",
+    "Lê",
+    "Phạm",
+    "Huỳnh",
+    "Hoàng",
+    "Võ",
+    "Phan",
+    "Trương",
+    "Bùi",
+    "Đặng",
+    "Đỗ",
+    "Ngô",
+    "Dương",
+    "Lý",
+]
+_MIDDLE = {
+    Sex.MALE: ["Văn", "Hữu", "Minh", "Quốc", "Thành", "Đức"],
+    Sex.FEMALE: ["Thị", "Ngọc", "Thanh", "Kim", "Mỹ", "Bích"],
+}
 _GIVEN = {
-    Sex.MALE: ["An", "Bình", "Cường", "Dũng", "Hải", "Hùng", "Khang", "Long", "Nam", "Phúc", "Quân", "Sơn", "Tài", "Trung", "Vinh"],
-    Sex.FEMALE: ["Anh", "Châu", "Diễm", "Hà", "Hằng", "Hương", "Lan", "Linh", "Mai", "Ngân", "Nhung", "Phương", "Thảo", "Trang", "Vy"],
+    Sex.MALE: [
+        "An",
+        "Bình",
+        "Cường",
+        "Dũng",
+        "Hải",
+        "Hùng",
+        "Khang",
+        "Long",
+        "Nam",
+        "Phúc",
+        "Quân",
+        "Sơn",
+        "Tài",
+        "Trung",
+        "Vinh",
+    ],
+    Sex.FEMALE: [
+        "Anh",
+        "Châu",
+        "Diễm",
+        "Hà",
+        "Hằng",
+        "Hương",
+        "Lan",
+        "Linh",
+        "Mai",
+        "Ngân",
+        "Nhung",
+        "Phương",
+        "Thảo",
+        "Trang",
+        "Vy",
+    ],
 }
 # Provinces of birth registration for adults living in today's Cần Thơ (incl. pre-merger ones).
 _BIRTH_PROVINCES = ["93", "93", "93", "92", "94", "86", "79"]

@@ -47,8 +47,19 @@ class EffectLog:
         if self._path is not None:
             self._path.parent.mkdir(parents=True, exist_ok=True)
             with self._path.open("a", encoding="utf-8") as out:
-                out.write(json.dumps({"agency": self.agency, "key": key, "kind": kind,
-                                      "at": effect.at.isoformat(), "data": effect.data}, ensure_ascii=False) + "\n")
+                out.write(
+                    json.dumps(
+                        {
+                            "agency": self.agency,
+                            "key": key,
+                            "kind": kind,
+                            "at": effect.at.isoformat(),
+                            "data": effect.data,
+                        },
+                        ensure_ascii=False,
+                    )
+                    + "\n"
+                )
         return effect
 
     def all(self) -> list[Effect]:

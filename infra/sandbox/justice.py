@@ -7,8 +7,6 @@ and apology the hub sends back about the dossiers it filed.
 
 from __future__ import annotations
 
-from contracts.topics import Topics
-
 from collections import defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +23,7 @@ from contracts.actions import (
 from contracts.envelope import Envelope
 from contracts.events import DOSSIER_OVERDUE, DOSSIER_STATUS, Outcome, OverdueNotice, StatusUpdate, StepCommand
 from contracts.text import normalize_text
+from contracts.topics import Topics
 from infra.sandbox.kafka_agency import AgencyAnswer, Handler, KafkaAgency
 
 
@@ -53,13 +52,17 @@ class JusticeAgency(KafkaAgency):
             await super().handle(envelope)
 
     def handlers(self) -> dict[str, Handler]:
-        return {"register_birth": self._register_birth, "register_death": self._register_death,
-                "check_criminal_record": self._check_criminal_record}
+        return {
+            "register_birth": self._register_birth,
+            "register_death": self._register_death,
+            "check_criminal_record": self._check_criminal_record,
+        }
 
     async def _check_criminal_record(self, params: CheckCriminalRecord, command: StepCommand, envelope: Envelope):
         now = datetime.now(UTC)
-        result = CriminalRecordCertificate(certificate_no=f"LLTP-{now:%Y}-{len(self.effects) + 1:05d}",
-                                           has_convictions=False, issued_at=now)
+        result = CriminalRecordCertificate(
+            certificate_no=f"LLTP-{now:%Y}-{len(self.effects) + 1:05d}", has_convictions=False, issued_at=now
+        )
         return result, {"applicant_id": params.applicant.personal_id, "dossier_id": envelope.subject}
 
     async def _register_death(self, params: RegisterDeath, command: StepCommand, envelope: Envelope):
@@ -69,10 +72,13 @@ class JusticeAgency(KafkaAgency):
 
     async def _register_birth(self, params: RegisterBirth, command: StepCommand, envelope: Envelope):
         if _born_outside_a_facility(params.place_of_birth) and "witness_statement" not in command.supplement:
-            raise AgencyAnswer(Outcome.DOCUMENTS_REQUESTED,
-                               "a birth outside a medical facility needs a witness statement "
-                               "(văn bản xác nhận của người làm chứng): supply witness_statement")
+            raise AgencyAnswer(
+                Outcome.DOCUMENTS_REQUESTED,
+                "a birth outside a medical facility needs a witness statement "
+                "(văn bản xác nhận của người làm chứng): supply witness_statement",
+            )
         now = datetime.now(UTC)
         result = BirthRegistered(
-            birth_certificate_no=f"KS-{params.commune_code}-{now:%Y}-{len(self.effects) + 1:05d}", registered_at=now)
+            birth_certificate_no=f"KS-{params.commune_code}-{now:%Y}-{len(self.effects) + 1:05d}", registered_at=now
+        )
         return result, {"child_full_name": params.child_full_name, "dossier_id": envelope.subject}

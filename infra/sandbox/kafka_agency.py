@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
+from collections import defaultdict
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -12,10 +14,10 @@ import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from pydantic import BaseModel, ValidationError
 
-from contracts.topics import Topics
 from contracts.actions import ACTIONS
 from contracts.envelope import Envelope, describe_error
 from contracts.events import STEP_COMMAND, STEP_REPLY, Outcome, StepCommand, StepReply
+from contracts.topics import Topics
 from infra.sandbox.effects import EffectLog
 
 log = structlog.get_logger("lienthong.sandbox")
@@ -41,20 +43,25 @@ class KafkaAgency:
         self._bootstrap = bootstrap
         self._topics = topics
         self.effects = EffectLog(self.agency, effects_path)
-        self.drop_replies = 0  # perform this many commands but lose the reply (for tests)
+        self.held: dict[str, list[Envelope]] = defaultdict(list)  # replies held back, by dossier (for tests)
+        self._holding: set[str] = set()
         self._producer: AIOKafkaProducer | None = None
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task | None = None
         self.unreadable: list[bytes] = []  # inbox messages that were not envelopes
 
     async def start(self) -> None:
-        self._producer = AIOKafkaProducer(bootstrap_servers=self._bootstrap, acks="all",
-                                          enable_idempotence=True, linger_ms=5)
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=self._bootstrap, acks="all", enable_idempotence=True, linger_ms=5
+        )
         await self._producer.start()
         self._consumer = AIOKafkaConsumer(
-            self._topics.inbox(self.agency), bootstrap_servers=self._bootstrap,
+            self._topics.inbox(self.agency),
+            bootstrap_servers=self._bootstrap,
             group_id=f"{self._topics.namespace}sandbox-{self.agency}",
-            auto_offset_reset="earliest", enable_auto_commit=False)
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+        )
         await self._consumer.start()
         self._task = asyncio.create_task(self._run(), name=f"sandbox-{self.agency}")
 
@@ -88,8 +95,9 @@ class KafkaAgency:
                     try:
                         await self.handle(envelope)
                     except Exception:  # a sandbox bug must not stop the agency
-                        log.exception("sandbox agency failed on a message", agency=self.agency,
-                                      dossier_id=envelope.subject)
+                        log.exception(
+                            "sandbox agency failed on a message", agency=self.agency, dossier_id=envelope.subject
+                        )
             if batch:
                 await self._consumer.commit()
 
@@ -122,21 +130,54 @@ class KafkaAgency:
             await self.reply(envelope, answer.outcome, reason=str(answer))
             return
         self.effects.record(key, command.action, result.model_dump(mode="json"), **details)
-        if self.drop_replies > 0:
-            self.drop_replies -= 1
-            return
         await self.reply(envelope, Outcome.SUCCEEDED, result)
 
     def handlers(self) -> dict[str, Handler]:
         """Action name -> coroutine(params, command, envelope) returning (result, effect details)."""
         return {}
 
-    async def reply(self, command: Envelope, outcome: Outcome, result: BaseModel | dict | None = None,
-                    reason: str | None = None) -> None:
+    async def reply(
+        self, command: Envelope, outcome: Outcome, result: BaseModel | dict | None = None, reason: str | None = None
+    ) -> None:
         cmd = command.payload(StepCommand)
         if isinstance(result, BaseModel):
             result = result.model_dump(mode="json")
-        data = StepReply(step=cmd.step, action=cmd.action, agency=self.agency, outcome=outcome,
-                         result=result or {}, reason=reason)
+        data = StepReply(
+            step=cmd.step, action=cmd.action, agency=self.agency, outcome=outcome, result=result or {}, reason=reason
+        )
         out = command.caused(source=f"/agency/{self.agency}", type=STEP_REPLY, data=data)
+        if command.subject in self._holding:
+            self.held[command.subject].append(out)
+            return
         await self.send_outbox(command.subject, out.to_bytes())
+
+    # Holding replies (for tests): the agency performs the dossier's commands as usual, but every
+    # reply about the dossier, to a re-sent command too, stays here until the test releases it.
+
+    def hold_replies(self, dossier_id: str) -> None:
+        """Hold back every reply about ``dossier_id`` until :meth:`release`; the effects still happen."""
+        self._holding.add(dossier_id)
+
+    async def release(self, dossier_id: str, *, deliver: bool = False) -> list[Envelope]:
+        """Stop holding replies about ``dossier_id``; returns the replies that were held.
+
+        With ``deliver`` they are sent now (the link came back); otherwise they stay lost and the
+        hub's next re-send is answered from the effect record.
+        """
+        self._holding.discard(dossier_id)
+        held = self.held.pop(dossier_id, [])
+        if deliver:
+            for reply in held:
+                await self.send_outbox(dossier_id, reply.to_bytes())
+        return held
+
+    @asynccontextmanager
+    async def replies_held(self, dossier_id: str, *, deliver: bool = False) -> AsyncIterator[list[Envelope]]:
+        """Hold replies about ``dossier_id`` inside the block; released on the way out, even on failure.
+
+        Yields the live list of held replies."""
+        self.hold_replies(dossier_id)
+        try:
+            yield self.held[dossier_id]
+        finally:
+            await self.release(dossier_id, deliver=deliver)

@@ -21,9 +21,10 @@ from typing import Any
 import httpx
 from aiohttp import web
 
+from connectors.http_server import HttpServer, problem
 from contracts.signing import SIGNATURE_HEADER, sign
 from infra.sandbox.effects import EffectLog
-from connectors.http_server import HttpServer, problem
+
 
 class PaymentGateway:
     def __init__(self, secret: bytes, effects_path: Path | None = None, auto_pay_after_s: float | None = 0.2) -> None:
@@ -36,11 +37,13 @@ class PaymentGateway:
         self._tasks: set[asyncio.Task] = set()
         self._http = httpx.AsyncClient(timeout=5)
         app = web.Application()
-        app.add_routes([
-            web.post("/v1/payments", self._create),
-            web.post("/v1/payments/{txn}/pay", self._pay),
-            web.post("/v1/payments/{txn}/refunds", self._refund),
-        ])
+        app.add_routes(
+            [
+                web.post("/v1/payments", self._create),
+                web.post("/v1/payments/{txn}/pay", self._pay),
+                web.post("/v1/payments/{txn}/refunds", self._refund),
+            ]
+        )
         self.server = HttpServer(app)
 
     @property
@@ -69,13 +72,22 @@ class PaymentGateway:
         if (txn := self._by_reference.get(reference)) is not None:
             existing = self.payments[txn]
             if existing["amount_vnd"] != amount:
-                return problem(409, "Reference reused",
-                               f"reference {reference} was created for {existing['amount_vnd']} VND, not {amount}")
+                return problem(
+                    409,
+                    "Reference reused",
+                    f"reference {reference} was created for {existing['amount_vnd']} VND, not {amount}",
+                )
             return web.json_response({"transaction_id": txn, "status": existing["status"]}, status=200)
         txn = f"PG{len(self.payments) + 1:08d}"
-        self.payments[txn] = {"transaction_id": txn, "reference": reference, "amount_vnd": amount,
-                              "description": body.get("description", ""), "callback_url": body["callback_url"],
-                              "status": "pending", "paid_at": None}
+        self.payments[txn] = {
+            "transaction_id": txn,
+            "reference": reference,
+            "amount_vnd": amount,
+            "description": body.get("description", ""),
+            "callback_url": body["callback_url"],
+            "status": "pending",
+            "paid_at": None,
+        }
         self._by_reference[reference] = txn
         if self.auto_pay_after_s is not None:
             self._spawn(self._pay_later(txn))
@@ -113,14 +125,20 @@ class PaymentGateway:
         payment = self.payments[txn]
         if payment["status"] == "pending":
             payment.update(status="paid", paid_at=datetime.now(UTC).isoformat())
-            self.effects.record(f"paid:{payment['reference']}", "paid",
-                                {"transaction_id": txn, "amount_vnd": payment["amount_vnd"]})
+            self.effects.record(
+                f"paid:{payment['reference']}", "paid", {"transaction_id": txn, "amount_vnd": payment["amount_vnd"]}
+            )
         await self.notify(txn)
 
     def notification(self, txn: str, **overrides: Any) -> bytes:
         payment = self.payments[txn]
-        body = {"reference": payment["reference"], "transaction_id": txn, "amount_vnd": payment["amount_vnd"],
-                "status": "paid", "paid_at": payment["paid_at"]} | overrides
+        body = {
+            "reference": payment["reference"],
+            "transaction_id": txn,
+            "amount_vnd": payment["amount_vnd"],
+            "status": "paid",
+            "paid_at": payment["paid_at"],
+        } | overrides
         return json.dumps(body).encode()
 
     async def notify(self, txn: str, body: bytes | None = None, secret: bytes | None = None) -> int:
@@ -132,9 +150,11 @@ class PaymentGateway:
         signature = sign(secret if secret is not None else self.secret, body)
         for attempt in range(5):
             try:
-                response = await self._http.post(self.payments[txn]["callback_url"], content=body,
-                                                 headers={SIGNATURE_HEADER: signature,
-                                                          "Content-Type": "application/json"})
+                response = await self._http.post(
+                    self.payments[txn]["callback_url"],
+                    content=body,
+                    headers={SIGNATURE_HEADER: signature, "Content-Type": "application/json"},
+                )
                 self.notifications_sent += 1
                 return response.status_code
             except httpx.TransportError:

@@ -7,8 +7,6 @@ and performs ``return_result`` commands (the result documents reach the citizen)
 
 from __future__ import annotations
 
-from contracts.topics import Topics
-
 from collections import defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,6 +27,7 @@ from contracts.events import (
     StatusUpdate,
     StepCommand,
 )
+from contracts.topics import Topics
 from infra.sandbox.kafka_agency import Handler, KafkaAgency
 
 
@@ -43,11 +42,22 @@ class PortalAgency(KafkaAgency):
 
     async def file(self, procedure: str, dossier_id: str, filing: dict, channel: int = 2) -> Envelope:
         """File a dossier for ``procedure`` on the portal outbox as a contract envelope."""
-        filed = DossierFiled(dossier_id=dossier_id, procedure=procedure, received_at=datetime.now(UTC),
-                             channel=channel, filed_by="portal", filing=filing)
-        envelope = Envelope(source="/agency/portal", type=DOSSIER_FILED, subject=dossier_id,
-                            correlationid=str(uuid4()), idempotencykey=f"filing/{dossier_id}",
-                            data=filed.model_dump(mode="json"))
+        filed = DossierFiled(
+            dossier_id=dossier_id,
+            procedure=procedure,
+            received_at=datetime.now(UTC),
+            channel=channel,
+            filed_by="portal",
+            filing=filing,
+        )
+        envelope = Envelope(
+            source="/agency/portal",
+            type=DOSSIER_FILED,
+            subject=dossier_id,
+            correlationid=str(uuid4()),
+            idempotencykey=f"filing/{dossier_id}",
+            data=filed.model_dump(mode="json"),
+        )
         await self.send_outbox(dossier_id, envelope.to_bytes())
         return envelope
 
@@ -58,8 +68,13 @@ class PortalAgency(KafkaAgency):
         await self._citizen_request(dossier_id, DOSSIER_SUPPLEMENTED, DossierSupplemented(documents=documents))
 
     async def _citizen_request(self, dossier_id: str, type_: str, data) -> None:
-        envelope = Envelope(source="/agency/portal", type=type_, subject=dossier_id, correlationid=str(uuid4()),
-                            data=data.model_dump(mode="json"))
+        envelope = Envelope(
+            source="/agency/portal",
+            type=type_,
+            subject=dossier_id,
+            correlationid=str(uuid4()),
+            data=data.model_dump(mode="json"),
+        )
         await self.send_outbox(dossier_id, envelope.to_bytes())
 
     def current(self, dossier_id: str) -> StatusUpdate | None:

@@ -18,8 +18,9 @@ def dossier_code(seq: int, on: date | None = None) -> str:
 
 
 def _pick(registry: PopulationRegistry, rng: random.Random, sex: Sex) -> Citizen:
-    adults = sorted((c for c in registry.citizens.values() if c.sex is sex and c.commune_code),
-                    key=lambda c: c.personal_id)
+    adults = sorted(
+        (c for c in registry.citizens.values() if c.sex is sex and c.commune_code), key=lambda c: c.personal_id
+    )
     return rng.choice(adults)
 
 
@@ -31,9 +32,15 @@ def unknown_mother_id(registry: PopulationRegistry, rng: random.Random) -> str:
             return pid
 
 
-def birth_filing(registry: PopulationRegistry, rng: random.Random, seq: int, *,
-                 pre_merger_units: bool = False, with_father: bool = True,
-                 mother_id: str | None = None) -> dict[str, Any]:
+def birth_filing(
+    registry: PopulationRegistry,
+    rng: random.Random,
+    seq: int,
+    *,
+    pre_merger_units: bool = False,
+    with_father: bool = True,
+    mother_id: str | None = None,
+) -> dict[str, Any]:
     """A khai sinh filing; with ``pre_merger_units`` the address uses Hậu Giang's old codes."""
     mother = _pick(registry, rng, Sex.FEMALE)
     father = _pick(registry, rng, Sex.MALE) if with_father else None
@@ -68,7 +75,7 @@ def business_filing(registry: PopulationRegistry, rng: random.Random, *, employe
     representative = _pick(registry, rng, rng.choice([Sex.MALE, Sex.FEMALE]))
     return {
         "enterprise_name": f"Công ty TNHH {rng.choice(['Nông sản', 'Thủy sản', 'Xây dựng', 'Du lịch'])} "
-                           f"{representative.full_name.split()[-1]} Hậu Giang",
+        f"{representative.full_name.split()[-1]} Hậu Giang",
         "enterprise_type": "TNHH",
         "head_office": {"commune_code": "31360", "province_code": "92", "street": "Quốc lộ 1A"},
         "legal_representative": {"full_name": representative.full_name, "personal_id": representative.personal_id},
@@ -77,12 +84,25 @@ def business_filing(registry: PopulationRegistry, rng: random.Random, *, employe
     }
 
 
-def death_filing(registry: PopulationRegistry, rng: random.Random, *, insured: bool,
-                 residence_removal: bool = True, funeral_allowance: bool = True) -> dict[str, Any]:
+def death_filing(
+    registry: PopulationRegistry,
+    rng: random.Random,
+    *,
+    insured: bool,
+    residence_removal: bool = True,
+    funeral_allowance: bool = True,
+) -> dict[str, Any]:
     """A canonical death filing; ``insured`` picks a deceased whom the insurance sandbox covers."""
-    candidates = sorted((c for c in registry.citizens.values()
-                         if c.commune_code and c.personal_id not in registry.deceased
-                         and (int(c.personal_id[-1]) % 3 != 0) == insured), key=lambda c: c.personal_id)
+    candidates = sorted(
+        (
+            c
+            for c in registry.citizens.values()
+            if c.commune_code
+            and c.personal_id not in registry.deceased
+            and (int(c.personal_id[-1]) % 3 != 0) == insured
+        ),
+        key=lambda c: c.personal_id,
+    )
     deceased = rng.choice(candidates)
     declarant = _pick(registry, rng, rng.choice([Sex.MALE, Sex.FEMALE]))
     return {
@@ -96,8 +116,9 @@ def death_filing(registry: PopulationRegistry, rng: random.Random, *, insured: b
     }
 
 
-def land_transfer_filing(registry: PopulationRegistry, rng: random.Random,
-                         declared_value_vnd: int = 1_500_000_000) -> dict[str, Any]:
+def land_transfer_filing(
+    registry: PopulationRegistry, rng: random.Random, declared_value_vnd: int = 1_500_000_000
+) -> dict[str, Any]:
     transferor = _pick(registry, rng, Sex.MALE)
     transferee = _pick(registry, rng, Sex.FEMALE)
     return {
@@ -114,8 +135,18 @@ def land_transfer_filing(registry: PopulationRegistry, rng: random.Random,
 
 def criminal_record_filing(registry: PopulationRegistry, rng: random.Random, *, vneid_level: int) -> dict[str, Any]:
     """An application whose applicant holds a VNeID account of ``vneid_level``."""
-    applicant = rng.choice(sorted((c for c in registry.citizens.values()
-                                   if c.commune_code and registry.vneid_level(c.personal_id) == vneid_level),
-                                  key=lambda c: c.personal_id))
-    return {"applicant": {"full_name": applicant.full_name, "personal_id": applicant.personal_id},
-            "certificate_type": 1, "purpose": "Bổ sung hồ sơ xin việc (job application)"}
+    applicant = rng.choice(
+        sorted(
+            (
+                c
+                for c in registry.citizens.values()
+                if c.commune_code and registry.vneid_level(c.personal_id) == vneid_level
+            ),
+            key=lambda c: c.personal_id,
+        )
+    )
+    return {
+        "applicant": {"full_name": applicant.full_name, "personal_id": applicant.personal_id},
+        "certificate_type": 1,
+        "purpose": "Bổ sung hồ sơ xin việc (job application)",
+    }

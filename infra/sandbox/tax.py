@@ -7,8 +7,6 @@ the rates in ``LAND_RATES``; confirms obligations once paid. Each once per idemp
 
 from __future__ import annotations
 
-from contracts.topics import Topics
-
 import random
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,8 +22,8 @@ from contracts.actions import (
 from contracts.envelope import Envelope
 from contracts.events import Outcome, StepCommand
 from contracts.identifiers import tax_check_digit
+from contracts.topics import Topics
 from infra.sandbox.kafka_agency import AgencyAnswer, Handler, KafkaAgency
-
 
 # Configuration, not law: check the current rates before relying on these figures.
 LAND_RATES = {
@@ -47,16 +45,16 @@ class TaxAuthority(KafkaAgency):
         self.refuse_confirmations = 0  # refuse this many confirmations (to exercise compensation)
 
     def handlers(self) -> dict[str, Handler]:
-        return {"issue_enterprise_code": self._issue_enterprise_code,
-                "compute_land_obligations": self._compute_land_obligations,
-                "confirm_obligations": self._confirm_obligations}
+        return {
+            "issue_enterprise_code": self._issue_enterprise_code,
+            "compute_land_obligations": self._compute_land_obligations,
+            "confirm_obligations": self._confirm_obligations,
+        }
 
-    async def _compute_land_obligations(self, params: ComputeLandObligations, command: StepCommand,
-                                        envelope: Envelope):
+    async def _compute_land_obligations(self, params: ComputeLandObligations, command: StepCommand, envelope: Envelope):
         value = params.declared_value_vnd
         fees = {f"{name}_vnd": round(value * rate) for name, rate in self.rates.items()}
-        notice = LandObligationsNotice(notice_no=f"TB-{envelope.subject[-11:]}", **fees,
-                                       total_vnd=sum(fees.values()))
+        notice = LandObligationsNotice(notice_no=f"TB-{envelope.subject[-11:]}", **fees, total_vnd=sum(fees.values()))
         self.notices[notice.notice_no] = notice.model_dump() | {"paid": False, "dossier_id": envelope.subject}
         return notice, {"declared_value_vnd": value, "commune_code": params.address_commune_code}
 
@@ -68,11 +66,14 @@ class TaxAuthority(KafkaAgency):
         if notice is None:
             raise AgencyAnswer(Outcome.REJECTED, f"notice_no: no payment notice {params.notice_no}")
         if params.amount_vnd != notice["total_vnd"]:
-            raise AgencyAnswer(Outcome.REJECTED, f"amount_vnd: {params.amount_vnd} VND paid, "
-                                                 f"{notice['total_vnd']} VND due on {params.notice_no}")
+            raise AgencyAnswer(
+                Outcome.REJECTED,
+                f"amount_vnd: {params.amount_vnd} VND paid, {notice['total_vnd']} VND due on {params.notice_no}",
+            )
         notice["paid"] = True
         return ObligationsConfirmed(notice_no=params.notice_no, confirmed_at=datetime.now(UTC)), {
-            "transaction_id": params.transaction_id}
+            "transaction_id": params.transaction_id
+        }
 
     def _next_code(self, province_code: str) -> str:
         while True:
@@ -84,6 +85,9 @@ class TaxAuthority(KafkaAgency):
 
     async def _issue_enterprise_code(self, params: IssueEnterpriseCode, command: StepCommand, envelope: Envelope):
         code = self._next_code(params.province_code)
-        self.enterprises[code] = {"name": params.enterprise_name, "representative_id": params.representative_id,
-                                  "dossier_id": envelope.subject}
+        self.enterprises[code] = {
+            "name": params.enterprise_name,
+            "representative_id": params.representative_id,
+            "dossier_id": envelope.subject,
+        }
         return EnterpriseCodeIssued(enterprise_code=code, issued_at=datetime.now(UTC)), {"name": params.enterprise_name}

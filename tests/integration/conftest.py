@@ -1,33 +1,50 @@
-"""Integration fixtures: a real broker, the sandbox agencies and one hub worker, per test session.
+"""Integration fixtures: a real broker, the sandbox agencies and hub workers.
 
 Set KAFKA_BOOTSTRAP_SERVERS to use an existing cluster; otherwise a broker is started on free
-ports in a temporary folder and stopped afterwards. Every topic gets a namespace unique to the
-session, so runs never see each other's messages.
+ports in a temporary folder and stopped afterwards. Every hub gets a topic namespace of its own,
+so runs (and the hubs of one run) never see each other's messages.
+
+``hub`` is shared by the session and its clock never moves; tests that move time take
+``clock_hub``, a second worker with its own topics, sandbox agencies and clock. Each test draws its
+sample data from its own ``rng`` and sets fault switches through ``switch``, which undoes them after
+the test, pass or fail.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import random
 import time
-from dataclasses import dataclass
+from collections import defaultdict
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
+from aiokafka import AIOKafkaConsumer
+from aiokafka.structs import ConsumerRecord
 
+from contracts.envelope import Envelope
+from contracts.events import STEP_COMMAND
 from contracts.status import DossierStatus
 from contracts.topics import Topics
-from infra.broker import LocalBroker
-from infra.net import free_port
+from infra.harness.broker import LocalBroker
+from infra.harness.net import free_port
+from infra.harness.worker_process import WorkerProcess
 from infra.sandbox.agencies import SandboxAgencies
-from infra.topics import provision
+from infra.topics import partitions_of, provision
 from infra.watch import HubWatcher
-from infra.worker_process import WorkerProcess
 from streams.settings import HubSettings
 
 OUTCOME_TIMEOUT_S = 60
 FIXTURE_PROCEDURES = Path(__file__).parent / "procedures"
-
+CLOCK_HUB_STEP_TIMEOUT_S = 30
+"""``clock_hub`` re-sends an unanswered step only after this long, unless the step sets its own
+``reply_timeout_s``: longer than any wait in its tests, so a quicker re-send is the step's own."""
+CLOCK_REREAD_S = 1.0  # streams.clock.Clock caches the offset file for 0.5 s
 
 
 @pytest.fixture(scope="session")
@@ -43,19 +60,44 @@ def kafka(tmp_path_factory) -> str:
         broker.stop()
 
 
+async def read_topic(bootstrap: str, topic: str, key: str) -> list[ConsumerRecord]:
+    """Every record on ``topic`` keyed ``key``, from the start to the end the topic has now."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        tps = await partitions_of(consumer, topic)
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        end = await consumer.end_offsets(tps)
+        records = []
+        for tp in tps:
+            while await consumer.position(tp) < end[tp]:
+                batch = await consumer.getmany(tp, timeout_ms=500)
+                records += [r for r in batch.get(tp, []) if r.key == key.encode()]
+        return records
+    finally:
+        await consumer.stop()
+
+
 @dataclass
 class Hub:
+    bootstrap: str
+    topics: Topics
     sandbox: SandboxAgencies
     watcher: HubWatcher
     worker: WorkerProcess
-    rng: random.Random
-    clock_offset_file: Path
-    topics: Topics
+    clock_offset_file: Path | None = None  # None: this hub's clock cannot be moved
+    # Shared by the session, so `pytest -k` changes what it draws: tests take the rng fixture instead
+    # (kept until test_onestop_soap.py does too).
+    rng: random.Random = field(default_factory=lambda: random.Random(7))
     next_seq: int = 1
 
-    def move_clock(self, seconds: float) -> None:
-        """Move the hub worker's clock (deadlines are judged against it)."""
+    async def move_clock(self, seconds: float) -> None:
+        """Set the hub worker's clock ``seconds`` ahead of real time (deadlines and reply timeouts are
+        judged against it); returns once the worker has read it (it re-reads at most every 0.5 s)."""
+        assert self.clock_offset_file is not None, "this hub's clock is shared by the session: use clock_hub"
         self.clock_offset_file.write_text(str(seconds))
+        await asyncio.sleep(CLOCK_REREAD_S)
 
     def seq(self) -> int:
         self.next_seq += 1
@@ -71,17 +113,41 @@ class Hub:
 
         try:
             await self.watcher.wait_for(
-                lambda: self.watcher.final_status(dossier_id) is not None, timeout_s, f"{dossier_id} to finish")
+                lambda: self.watcher.final_status(dossier_id) is not None, timeout_s, f"{dossier_id} to finish"
+            )
             await wait_until(final, timeout_s, f"the portal to show {dossier_id} finished")
         except TimeoutError:
             pytest.fail(f"{dossier_id} did not finish; worker log tail:\n{self.worker.tail()}")
         return portal.current(dossier_id).status
 
+    async def commands_sent(self, agency: str, dossier_id: str) -> dict[str, list[Envelope]]:
+        """The step commands the hub wrote to ``agency``'s inbox about the dossier: step -> every send,
+        in order (read from the topic itself, not from what the agency chose to perform)."""
+        sends: dict[str, list[Envelope]] = defaultdict(list)
+        for record in await read_topic(self.bootstrap, self.topics.inbox(agency), dossier_id):
+            envelope = Envelope.from_bytes(record.value)
+            if envelope.type == STEP_COMMAND:
+                sends[envelope.data["step"]].append(envelope)
+        return dict(sends)
+
+    async def assert_each_step_performed_once(self, dossier_id: str, expected: dict[str, dict[str, int]]) -> None:
+        """For each agency -> {step: effects}: the step's command was sent at least once, every send
+        carried the same idempotency key, and the agency performed it ``effects`` times under that key."""
+        for agency, steps in expected.items():
+            sent = await self.commands_sent(agency, dossier_id)
+            effects = getattr(self.sandbox, agency).effects.for_dossier(dossier_id)
+            for step, count in steps.items():
+                keys = [e.idempotencykey for e in sent.get(step, [])]
+                assert keys, f"{agency} never received {step} for {dossier_id}"
+                assert len(set(keys)) == 1, f"{step} was sent under different keys: {keys}"
+                performed = [e for e in effects if e.key == keys[0]]
+                assert len(performed) == count, (
+                    f"{agency} performed {step} {len(performed)} times for {len(keys)} sends"
+                )
+
 
 async def wait_until(condition, timeout_s: float, what: str) -> None:
     """Poll ``condition`` (state held by another task in this loop) until it holds or the deadline."""
-    import asyncio
-
     deadline = time.monotonic() + timeout_s
     while not condition():
         if time.monotonic() > deadline:
@@ -89,26 +155,80 @@ async def wait_until(condition, timeout_s: float, what: str) -> None:
         await asyncio.sleep(0.05)
 
 
-@pytest.fixture(scope="session")
-async def hub(kafka, tmp_path_factory) -> Hub:
-    topics = Topics(namespace=f"it-{os.getpid()}-{int(time.time())}.")
+@asynccontextmanager
+async def running_hub(kafka: str, run_dir: Path, name: str, **overrides: Any) -> AsyncIterator[Hub]:
+    """Topics in a namespace of their own, the sandbox agencies on them, a watcher and one hub worker."""
+    topics = Topics(namespace=f"it-{name}-{os.getpid()}-{int(time.time())}.")
     await provision(kafka, topics.specs())
-    run_dir: Path = tmp_path_factory.mktemp("hub")
     sandbox = SandboxAgencies(kafka, topics, effects_dir=run_dir / "effects")
     await sandbox.start()
     watcher = HubWatcher(kafka, topics)
     await watcher.start()
-    settings = HubSettings(
-        bootstrap_servers=kafka, topic_namespace=topics.namespace, **sandbox.hub_settings(),
-        callback_port=free_port(), data_dir=run_dir / "worker", agency_backoff_s=0.05, step_timeout_s=2,
-        step_attempts=10, session_timeout_s=6, procedures_dir=FIXTURE_PROCEDURES,
-        clock_offset_file=run_dir / "clock-offset", sweep_interval_s=0.5)
-    worker = WorkerProcess(settings, run_dir / "worker.log")
+    settings = (
+        dict(
+            bootstrap_servers=kafka,
+            topic_namespace=topics.namespace,
+            **sandbox.hub_settings(),
+            callback_port=free_port(),
+            data_dir=run_dir / "worker",
+            agency_backoff_s=0.05,
+            step_timeout_s=2,
+            step_attempts=10,
+            session_timeout_s=6,
+            procedures_dir=FIXTURE_PROCEDURES,
+            sweep_interval_s=0.5,
+        )
+        | overrides
+    )
+    worker = WorkerProcess(HubSettings(**settings), run_dir / "worker.log")
     worker.start()
     try:
-        yield Hub(sandbox, watcher, worker, random.Random(7), run_dir / "clock-offset", topics)
+        yield Hub(kafka, topics, sandbox, watcher, worker, settings.get("clock_offset_file"))
     finally:
         code = worker.stop()
         await watcher.stop()
         await sandbox.stop()
-        assert code == 0, f"the hub worker exited with {code}:\n{worker.tail()}"
+        assert code == 0, f"the {name} hub worker exited with {code}:\n{worker.tail()}"
+
+
+@pytest.fixture(scope="session")
+async def hub(kafka, tmp_path_factory) -> Hub:
+    """The hub most tests share. Its clock never moves: every dossier of the session is in flight on it."""
+    async with running_hub(kafka, tmp_path_factory.mktemp("hub"), "shared") as shared:
+        yield shared
+
+
+@pytest.fixture(scope="module")
+async def clock_hub(kafka, tmp_path_factory) -> Hub:
+    """A hub whose clock a test may move, with its own topics and sandbox agencies; unanswered steps
+    are sent again after ``CLOCK_HUB_STEP_TIMEOUT_S`` unless their procedure says otherwise."""
+    run_dir = tmp_path_factory.mktemp("clock-hub")
+    async with running_hub(
+        kafka,
+        run_dir,
+        "clock",
+        clock_offset_file=run_dir / "clock-offset",
+        step_timeout_s=CLOCK_HUB_STEP_TIMEOUT_S,
+        step_attempts=50,
+    ) as own:
+        try:
+            yield own
+        finally:
+            await own.move_clock(0)
+
+
+@pytest.fixture
+def rng(request) -> random.Random:
+    """Sample data for this test alone, the same whichever tests run with it (seeded by the node id)."""
+    return random.Random(request.node.nodeid)
+
+
+@pytest.fixture
+def switch(monkeypatch) -> Callable[[object, str, Any], None]:
+    """Set a sandbox fault switch for this test, e.g. ``switch(hub.sandbox.tax, "refuse_confirmations", 1)``;
+    the old value is back after the test, pass or fail. A misspelt switch is an error."""
+
+    def set_switch(target: object, name: str, value: Any) -> None:
+        monkeypatch.setattr(target, name, value, raising=True)
+
+    return set_switch

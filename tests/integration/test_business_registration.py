@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import random
+
 from contracts.identifiers import check_tax_code
 from contracts.status import DossierStatus as S
 from infra.sandbox.samples import business_filing, dossier_code
 from tests.integration.conftest import Hub
 
 
-async def test_business_registration_issues_one_enterprise_code_and_registers_the_insurance_unit(hub: Hub):
+async def test_business_registration_issues_one_enterprise_code_and_registers_the_insurance_unit(
+    hub: Hub, rng: random.Random
+):
     dossier = dossier_code(hub.seq())
-    filing = business_filing(hub.sandbox.population, hub.rng)
+    filing = business_filing(hub.sandbox.population, rng)
     await hub.sandbox.portal.file("business_registration", dossier, filing)
 
     assert await hub.wait_final(dossier) is S.RESULT_RETURNED
@@ -23,9 +27,9 @@ async def test_business_registration_issues_one_enterprise_code_and_registers_th
     assert len(hub.sandbox.insurance.effects.for_dossier(dossier)) == 1
 
 
-async def test_business_registration_with_an_unknown_representative_is_not_accepted(hub: Hub):
+async def test_business_registration_with_an_unknown_representative_is_not_accepted(hub: Hub, rng: random.Random):
     dossier = dossier_code(hub.seq())
-    filing = business_filing(hub.sandbox.population, hub.rng)
+    filing = business_filing(hub.sandbox.population, rng)
     filing["legal_representative"]["full_name"] = "Người Khác Tên"
     await hub.sandbox.portal.file("business_registration", dossier, filing)
 

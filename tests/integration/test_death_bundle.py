@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import random
+
 from contracts.status import DossierStatus as S
 from infra.sandbox.insurance import FUNERAL_ALLOWANCE_VND
 from infra.sandbox.samples import death_filing, dossier_code
 from tests.integration.conftest import Hub
 
 
-async def test_all_linked_steps_for_an_insured_deceased(hub: Hub):
+async def test_all_linked_steps_for_an_insured_deceased(hub: Hub, rng: random.Random):
     dossier = dossier_code(hub.seq())
-    filing = death_filing(hub.sandbox.population, hub.rng, insured=True)
+    filing = death_filing(hub.sandbox.population, rng, insured=True)
     await hub.sandbox.portal.file("death_bundle", dossier, filing)
 
     assert await hub.wait_final(dossier) is S.RESULT_RETURNED
@@ -25,9 +27,9 @@ async def test_all_linked_steps_for_an_insured_deceased(hub: Hub):
         assert len([e for e in agency.effects.for_dossier(dossier) if e.kind != "verify_citizen"]) == 1
 
 
-async def test_the_family_may_link_only_the_residence_removal(hub: Hub):
+async def test_the_family_may_link_only_the_residence_removal(hub: Hub, rng: random.Random):
     dossier = dossier_code(hub.seq())
-    filing = death_filing(hub.sandbox.population, hub.rng, insured=True, funeral_allowance=False)
+    filing = death_filing(hub.sandbox.population, rng, insured=True, funeral_allowance=False)
     await hub.sandbox.portal.file("death_bundle", dossier, filing)
 
     assert await hub.wait_final(dossier) is S.RESULT_RETURNED
@@ -37,9 +39,9 @@ async def test_the_family_may_link_only_the_residence_removal(hub: Hub):
     assert skipped == {"pay_funeral_allowance"}
 
 
-async def test_no_allowance_for_an_uninsured_deceased_but_the_dossier_completes(hub: Hub):
+async def test_no_allowance_for_an_uninsured_deceased_but_the_dossier_completes(hub: Hub, rng: random.Random):
     dossier = dossier_code(hub.seq())
-    filing = death_filing(hub.sandbox.population, hub.rng, insured=False)
+    filing = death_filing(hub.sandbox.population, rng, insured=False)
     await hub.sandbox.portal.file("death_bundle", dossier, filing)
 
     assert await hub.wait_final(dossier) is S.RESULT_RETURNED

@@ -29,8 +29,9 @@ async def onestop(hub: Hub, kafka: str, tmp_path):
         (tmp_path / "filing.wsdl").write_text((await http.get(f"{gateway.address}?wsdl")).text)
     transport = AsyncTransport(client=httpx.AsyncClient(timeout=10))
     client = zeep.AsyncClient(str(tmp_path / "filing.wsdl"), transport=transport)
-    service = AsyncServiceProxy(client, client.wsdl.bindings["{urn:lienthong:filing:v1}FilingBinding"],
-                                address=gateway.address)
+    service = AsyncServiceProxy(
+        client, client.wsdl.bindings["{urn:lienthong:filing:v1}FilingBinding"], address=gateway.address
+    )
     yield service
     await transport.aclose()
     transport.wsdl_client.close()
@@ -60,8 +61,9 @@ async def test_a_legacy_one_stop_files_by_soap_and_follows_the_status_to_the_end
 
 async def test_the_gateway_keeps_a_dossier_code_the_one_stop_already_gave(hub: Hub, onestop):
     filing = death_filing(hub.sandbox.population, hub.rng, insured=False, funeral_allowance=False)
-    filed = await onestop.FileDossier(Procedure="death_bundle", DossierCode="000.00.31.H26-261126-0777",
-                                      FilingJson=json.dumps(filing))
+    filed = await onestop.FileDossier(
+        Procedure="death_bundle", DossierCode="000.00.31.H26-261126-0777", FilingJson=json.dumps(filing)
+    )
     assert filed.DossierCode == "000.00.31.H26-261126-0777"
     assert (await poll_until_final(onestop, filed.DossierCode)).Status == 10
 
