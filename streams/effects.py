@@ -60,6 +60,12 @@ def records(
     """The records that carry out ``effects`` (caused by ``cause``), in order."""
     out = _Writer(cause)
     procedure = state.procedure
+
+    def monitor(**fields: Any) -> None:
+        out.emit(
+            topics.monitor, TRANSITION, Transition(dossier_id=cause.subject, procedure=procedure, at=now, **fields)
+        )
+
     for effect in effects:
         if isinstance(effect, saga.Dispatch):
             command = StepCommand(
@@ -94,18 +100,7 @@ def records(
             )
             for agency in recipients(state):
                 out.emit(topics.inbox(agency), DOSSIER_STATUS, update)
-            out.emit(
-                topics.monitor,
-                TRANSITION,
-                Transition(
-                    dossier_id=cause.subject,
-                    procedure=procedure,
-                    state=effect.status.label,
-                    status=effect.status,
-                    reason=effect.reason,
-                    at=now,
-                ),
-            )
+            monitor(state=effect.status.label, status=effect.status, reason=effect.reason)
         elif isinstance(effect, saga.Overdue):
             if effect.step is None:
                 assert effect.new_due_date is not None
@@ -120,33 +115,14 @@ def records(
                 )
                 for agency in recipients(state):
                     out.emit(topics.inbox(agency), DOSSIER_OVERDUE, notice)
-            out.emit(
-                topics.monitor,
-                TRANSITION,
-                Transition(
-                    dossier_id=cause.subject,
-                    procedure=procedure,
-                    step=effect.step,
-                    agency=effect.agency,
-                    state="overdue",
-                    reason=overdue_reason(effect),
-                    at=now,
-                ),
-            )
+            monitor(step=effect.step, agency=effect.agency, state="overdue", reason=overdue_reason(effect))
         else:
-            out.emit(
-                topics.monitor,
-                TRANSITION,
-                Transition(
-                    dossier_id=cause.subject,
-                    procedure=procedure,
-                    step=effect.step,
-                    agency=effect.agency,
-                    state=effect.state,
-                    reason=effect.reason,
-                    at=now,
-                    duration_ms=effect.duration_ms,
-                ),
+            monitor(
+                step=effect.step,
+                agency=effect.agency,
+                state=effect.state,
+                reason=effect.reason,
+                duration_ms=effect.duration_ms,
             )
     return out.records
 

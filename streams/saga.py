@@ -182,16 +182,20 @@ class _Transition:
             )
         )
 
+    def accept_when_intake_done(self) -> None:
+        """Status 2 once every intake step is done (succeeded, skipped or declined)."""
+        steps = self.state.steps
+        if self.state.status == DossierStatus.NEWLY_REGISTERED and all(
+            steps[s].status in DONE_OK for s in self.proc.intake_steps
+        ):
+            self.set_status(DossierStatus.ACCEPTED)
+
     def advance(self) -> None:
         """Start every step whose dependencies are done; finish the dossier when all are."""
         now, progressed = self.ctx.now, True
         while progressed:
             progressed = False
-            steps = self.state.steps
-            if self.state.status == DossierStatus.NEWLY_REGISTERED and all(
-                steps[s].status in DONE_OK for s in self.proc.intake_steps
-            ):
-                self.set_status(DossierStatus.ACCEPTED)
+            self.accept_when_intake_done()
             for step in self.proc.steps:
                 steps = self.state.steps
                 if steps[step.id].status != StepStatus.PENDING or not all(
@@ -202,6 +206,7 @@ class _Transition:
                 if step.skip_unless and not self.lookup(step.skip_unless):
                     self.update_step(step.id, status=StepStatus.SKIPPED, finished_at=now)
                     self.emit(StepTransition(step.id, step.agency, StepStatus.SKIPPED))
+                    self.accept_when_intake_done()  # a skipped intake step may complete the intake
                     continue
                 if (
                     step.status_on_start
@@ -412,22 +417,12 @@ def apply_payment(proc: Procedure, state: SagaState, notification: PaymentNotifi
             f"payment {notification.transaction_id} of {notification.amount_vnd} VND does not "
             f"match the {expected} VND requested for {notification.reference}"
         )
-    return apply_reply(
-        proc,
-        state,
-        StepReply(
-            step=step.id,
-            action=step.action,
-            agency=step.agency,
-            outcome=Outcome.SUCCEEDED,
-            result={
-                "transaction_id": notification.transaction_id,
-                "amount_vnd": notification.amount_vnd,
-                "paid_at": notification.paid_at.isoformat(),
-            },
-        ),
-        ctx,
-    )
+    paid = {
+        "transaction_id": notification.transaction_id,
+        "amount_vnd": notification.amount_vnd,
+        "paid_at": notification.paid_at.isoformat(),
+    }
+    return apply_reply(proc, state, _reply_for(step, Outcome.SUCCEEDED, result=paid), ctx)
 
 
 def apply_timeout(proc: Procedure, state: SagaState, timeout: StepTimeout, ctx: Context) -> Result:
@@ -441,23 +436,22 @@ def apply_timeout(proc: Procedure, state: SagaState, timeout: StepTimeout, ctx: 
         return state, []
     step = proc.step(timeout.step)
     if timeout.attempt >= ctx.step_attempts:
-        return apply_reply(
-            proc,
-            state,
-            StepReply(
-                step=step.id,
-                action=step.action,
-                agency=step.agency,
-                outcome=Outcome.FAILED,
-                reason=f"no reply from {step.agency} after {timeout.attempt} attempts",
-            ),
-            ctx,
-        )
+        reason = f"no reply from {step.agency} after {timeout.attempt} attempts"
+        return apply_reply(proc, state, _reply_for(step, Outcome.FAILED, reason=reason), ctx)
     tx = _Transition(proc, state, ctx)
     tx.update_step(step.id, attempt=timeout.attempt + 1, sent_at=ctx.now)
     tx.emit(StepTransition(step.id, step.agency, REDISPATCHED, f"no reply to attempt {timeout.attempt}; sending again"))
     tx.dispatch(step)
     return tx.result()
+
+
+def _reply_for(
+    step: StepDef, outcome: Outcome, result: dict[str, Any] | None = None, reason: str | None = None
+) -> StepReply:
+    """The reply the hub stands in for: a payment notified by callback, or silence."""
+    return StepReply(
+        step=step.id, action=step.action, agency=step.agency, outcome=outcome, result=result or {}, reason=reason
+    )
 
 
 def _checked_outcome(step: StepDef, reply: StepReply) -> tuple[Outcome, dict[str, Any], str | None]:

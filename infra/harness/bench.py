@@ -103,7 +103,7 @@ async def hub_end_to_end(bootstrap: str, dossiers: int, run_dir: Path) -> dict[s
         rng = random.Random(1)
         warm = birth_filing(sandbox.population, rng, 1)
         await sandbox.justice.file_birth(warm)
-        await watcher.wait_for(lambda: watcher.final_status(warm["ma_ho_so"]), 120, "the warm-up dossier")
+        await watcher.wait_for(lambda: watcher.final_status(warm["ma_ho_so"]) is not None, 120, "the warm-up dossier")
         filings = [birth_filing(sandbox.population, rng, 100 + i) for i in range(dossiers)]
         filed_at: dict[str, float] = {}
         started = time.monotonic()
@@ -113,8 +113,9 @@ async def hub_end_to_end(bootstrap: str, dossiers: int, run_dir: Path) -> dict[s
         ids = list(filed_at)
         await watcher.wait_for(lambda: all(watcher.final_status(d) for d in ids), 600, f"{dossiers} dossiers")
         elapsed = time.monotonic() - started
-        latencies = sorted(watcher.final_status(d).at.timestamp() - filed_at[d] for d in ids)
-        completed = sum(watcher.final_status(d).status is DossierStatus.RESULT_RETURNED for d in ids)
+        finals = {d: t for d in ids if (t := watcher.final_status(d)) is not None}
+        latencies = sorted(t.at.timestamp() - filed_at[d] for d, t in finals.items())
+        completed = sum(t.status is DossierStatus.RESULT_RETURNED for t in finals.values())
         records = sum(written for _, written, _ in await lag_report(bootstrap, settings.group_id, topics))
         return {
             "dossiers_per_s": dossiers / elapsed,
@@ -135,7 +136,7 @@ def run(messages: int, dossiers: int) -> int:
         run_dir = Path(tmp)
         existing = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
         broker = None if existing else LocalBroker(free_port(), run_dir / "kafka", free_port()).start()
-        bootstrap = existing or broker.bootstrap
+        bootstrap = existing or (broker.bootstrap if broker else "")
         try:
             _out(f"• bare aiokafka relay, {messages} records of ~600 bytes, 4 partitions")
             relay = asyncio.run(bare_relay(bootstrap, messages))

@@ -52,6 +52,11 @@ class Sample:
     expect: DossierStatus | None
 
 
+def _number(t: Transition) -> str:
+    """The portal status number a dossier-level transition reports."""
+    return str(int(t.status)) if t.status is not None else "?"
+
+
 def out(line: str = "") -> None:
     print(line, flush=True)
 
@@ -67,7 +72,7 @@ class Demo:
 
     def show_transition(self, t: Transition) -> None:
         if t.step is None:
-            what = f"status {int(t.status)} {t.state}" + (f" — {t.reason}" if t.reason else "")
+            what = f"status {_number(t)} {t.state}" + (f" — {t.reason}" if t.reason else "")
         else:
             took = f" ({t.duration_ms} ms)" if t.duration_ms is not None else ""
             what = f"{t.step:<32} {t.agency:<10} {t.state}{took}" + (f" — {t.reason}" if t.reason else "")
@@ -104,14 +109,12 @@ class Demo:
             out(f"• hub worker started (log: {worker.log_path})")
             samples = await self.file_samples(sandbox, gateway)
             dossiers = [s for s in samples if s.dossier_id]
+            ids = [s.dossier_id for s in dossiers if s.dossier_id]
             letters = len(samples) - len(dossiers)
             out("• progress (live from hub.monitor.transitions and hub.deadletter)")
             try:
                 await watcher.wait_for(
-                    lambda: (
-                        all(watcher.final_status(s.dossier_id) for s in dossiers)
-                        and len(watcher.dead_letters) >= letters
-                    ),
+                    lambda: all(watcher.final_status(d) for d in ids) and len(watcher.dead_letters) >= letters,
                     self.timeout_s,
                     "every dossier to reach a final status",
                 )
@@ -226,12 +229,14 @@ class Demo:
     def print_timelines(self, watcher: HubWatcher, dossiers: list[Sample]) -> None:
         out("\n• timelines")
         for sample in dossiers:
+            if sample.dossier_id is None:
+                continue
             out(f"\n  {sample.dossier_id} — {sample.label}")
             out(f"    {'step':<32} {'agency':<11} {'outcome':<12} {'duration':>9}")
             for t in watcher.transitions.get(sample.dossier_id, []):
                 if t.step is None:
                     reason = f" — {mask(t.reason)}" if t.reason else ""
-                    out(f"    → status {int(t.status)} {t.state}{reason}")
+                    out(f"    → status {_number(t)} {t.state}{reason}")
                 elif t.state != "running":
                     took = f"{t.duration_ms} ms" if t.duration_ms is not None else "-"
                     reason = f" — {mask(t.reason)}" if t.reason and t.state != "succeeded" else ""
@@ -244,7 +249,7 @@ class Demo:
             if sample.dossier_id is None:
                 continue
             final = watcher.final_status(sample.dossier_id)
-            got = f"{int(final.status)} {final.state}" if final else "no final status"
+            got = f"{_number(final)} {final.state}" if final else "no final status"
             ok = final is not None and final.status == sample.expect
             failures += not ok
             out(f"  {'✓' if ok else '✗'} {sample.dossier_id}  {got:<28} {sample.label}")

@@ -55,13 +55,13 @@ class WorkerProcess:
 
     def kill(self) -> None:
         """SIGKILL: the worker dies wherever it is, without committing or leaving its group."""
-        if self.running:
+        if self._proc is not None and self._proc.poll() is None:
             os.killpg(self._proc.pid, signal.SIGKILL)
             self._proc.wait()
 
     def dump_tasks(self) -> None:
         """Ask the worker to write every asyncio task's stack to its log (SIGUSR1)."""
-        if self.running:
+        if self._proc is not None and self._proc.poll() is None:
             self._proc.send_signal(signal.SIGUSR1)
 
     def tail(self, lines: int = 30) -> str:

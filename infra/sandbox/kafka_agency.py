@@ -126,8 +126,8 @@ class KafkaAgency:
         except ValidationError as exc:
             await self.reply(envelope, Outcome.REJECTED, reason=f"invalid {command.action}: {describe_error(exc)}")
             return
-        except AgencyAnswer as answer:
-            await self.reply(envelope, answer.outcome, reason=str(answer))
+        except AgencyAnswer as refusal:
+            await self.reply(envelope, refusal.outcome, reason=str(refusal))
             return
         self.effects.record(key, command.action, result.model_dump(mode="json"), **details)
         await self.reply(envelope, Outcome.SUCCEEDED, result)
@@ -173,9 +173,8 @@ class KafkaAgency:
 
     @asynccontextmanager
     async def replies_held(self, dossier_id: str, *, deliver: bool = False) -> AsyncIterator[list[Envelope]]:
-        """Hold replies about ``dossier_id`` inside the block; released on the way out, even on failure.
-
-        Yields the live list of held replies."""
+        """Hold replies about ``dossier_id`` inside the block (yields the live list of them); released on
+        the way out, even on failure."""
         self.hold_replies(dossier_id)
         try:
             yield self.held[dossier_id]

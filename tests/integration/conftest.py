@@ -19,7 +19,7 @@ import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -87,9 +87,6 @@ class Hub:
     watcher: HubWatcher
     worker: WorkerProcess
     clock_offset_file: Path | None = None  # None: this hub's clock cannot be moved
-    # Shared by the session, so `pytest -k` changes what it draws: tests take the rng fixture instead
-    # (kept until test_onestop_soap.py does too).
-    rng: random.Random = field(default_factory=lambda: random.Random(7))
     next_seq: int = 1
 
     async def move_clock(self, seconds: float) -> None:

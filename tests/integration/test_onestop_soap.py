@@ -47,8 +47,8 @@ async def poll_until_final(service, dossier_id: str, timeout_s: float = 60):
         await asyncio.sleep(0.2)
 
 
-async def test_a_legacy_one_stop_files_by_soap_and_follows_the_status_to_the_end(hub: Hub, onestop):
-    filing = business_filing(hub.sandbox.population, hub.rng)
+async def test_a_legacy_one_stop_files_by_soap_and_follows_the_status_to_the_end(hub: Hub, onestop, rng):
+    filing = business_filing(hub.sandbox.population, rng)
     filed = await onestop.FileDossier(Procedure="business_registration", FilingJson=json.dumps(filing), Channel=1)
     assert filed.Status == 1 and filed.Label == "Mới đăng ký"
     dossier = filed.DossierCode
@@ -59,8 +59,8 @@ async def test_a_legacy_one_stop_files_by_soap_and_follows_the_status_to_the_end
     assert hub.sandbox.insurance.employers[code]
 
 
-async def test_the_gateway_keeps_a_dossier_code_the_one_stop_already_gave(hub: Hub, onestop):
-    filing = death_filing(hub.sandbox.population, hub.rng, insured=False, funeral_allowance=False)
+async def test_the_gateway_keeps_a_dossier_code_the_one_stop_already_gave(hub: Hub, onestop, rng):
+    filing = death_filing(hub.sandbox.population, rng, insured=False, funeral_allowance=False)
     filed = await onestop.FileDossier(
         Procedure="death_bundle", DossierCode="000.00.31.H26-261126-0777", FilingJson=json.dumps(filing)
     )

@@ -2,8 +2,8 @@
 
 A citizen sees the dossier's status and its reason; an agency sees the commands it gets; an
 operator sees the step transitions on the monitoring topic and the stored state. These tests were
-written against the mutants that survived a mutation run over ``streams/saga.py``,
-``streams/router.py`` and ``contracts/paths.py`` (see the module docstring of each rule below).
+written against the mutants that survived a mutation run (mutmut) over ``streams/saga.py``,
+``streams/router.py`` and ``contracts/paths.py``; the rules are those of ``streams/saga.py``'s docstring.
 """
 
 from __future__ import annotations
@@ -189,6 +189,50 @@ def test_a_step_listed_before_a_skipped_dependency_still_starts():
     assert state.steps["verify_deceased"].status == "skipped"
 
 
+SKIPPABLE_INTAKE = validate_procedure(
+    {
+        "id": "skippable_intake",
+        "title": "An intake check that may be skipped, then a step that starts processing",
+        "filing": "death",
+        "deadline_working_days": 5,
+        "steps": [
+            {
+                "id": "verify_deceased",
+                "agency": "population",
+                "action": "verify_citizen",
+                "purpose": "identity",
+                "on_failure": "reject",
+                "skip_unless": "filing.include_residence_removal",
+                "inputs": {"personal_id": "filing.deceased.personal_id", "full_name": "filing.deceased.full_name"},
+            },
+            {
+                "id": "verify_declarant",
+                "agency": "population",
+                "action": "verify_citizen",
+                "purpose": "identity",
+                "depends_on": ["verify_deceased"],
+                "status_on_start": 4,
+                "inputs": {"personal_id": "filing.declarant.personal_id", "full_name": "filing.declarant.full_name"},
+            },
+        ],
+    },
+    "skippable_intake.toml",
+)
+
+
+def test_a_dossier_whose_intake_steps_are_all_skipped_is_accepted_before_processing():
+    filing = {
+        "include_residence_removal": False,
+        "declarant": {"personal_id": "093195000123", "full_name": "A"},
+        "deceased": {"personal_id": "093092000456", "full_name": "B"},
+    }
+    filed_ = DossierFiled(
+        dossier_id=DOSSIER, procedure="skippable_intake", received_at=T0, channel=2, filed_by="portal", filing=filing
+    )
+    _, effects = saga.start(SKIPPABLE_INTAKE, filed_, "corr-1", ctx(T0))
+    assert statuses(effects) == [S.NEWLY_REGISTERED, S.ACCEPTED, S.PROCESSING]
+
+
 DOSSIER_INPUTS = validate_procedure(
     {
         "id": "dossier_inputs",
@@ -347,6 +391,16 @@ def test_a_payment_before_it_was_requested_or_for_another_dossier_is_refused():
     with pytest.raises(PaymentMismatch, match="unknown payment reference"):
         saga.apply_payment(CRIMINAL, state, paid(reference=other), ctx(T0))
     state, _ = saga.apply_payment(CRIMINAL, state, paid(), ctx(T0))
+    assert state.steps["collect_fee"].status == "succeeded"
+
+
+def test_a_fee_requested_again_after_documents_is_paid_under_the_new_round_reference():
+    state = criminal_record_awaiting_fee()
+    state, _ = answer(CRIMINAL, state, "collect_fee", Outcome.DOCUMENTS_REQUESTED, "supply the invoice address")
+    state, effects = saga.apply_supplement(CRIMINAL, state, DossierSupplemented(documents={"a": "b"}), ctx(T0))
+    (again,) = [e for e in effects if isinstance(e, saga.Dispatch)]
+    assert again.idempotency_key == f"{FEE_REF}/r2"
+    state, _ = saga.apply_payment(CRIMINAL, state, paid(reference=f"{FEE_REF}/r2"), ctx(T0))
     assert state.steps["collect_fee"].status == "succeeded"
 
 
