@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from importlib import resources
@@ -36,14 +36,12 @@ from contracts.errors import FilingRejected, IdentifierError, SoapClientFault
 from contracts.events import DOSSIER_FILED, DOSSIER_STATUS, DossierFiled, StatusUpdate
 from contracts.identifiers import check_dossier_code
 from contracts.status import Channel, DossierStatus
-from contracts.topics import Topics
+from contracts.topics import Send, Topics
 
 log = structlog.get_logger("lienthong.onestop")
 NS = "urn:lienthong:filing:v1"
 AGENCY = "onestop"
 PATH = "/soap/filing"
-
-Send = Callable[[str, bytes, bytes], Awaitable[None]]  # (topic, key, value); returns once delivered
 
 
 @dataclass

@@ -7,11 +7,15 @@ connectors and the sandbox agencies only name topics through a :class:`Topics`.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from contracts.agencies import AGENCIES
 
 DAY_MS = 24 * 60 * 60 * 1000
+Send = Callable[[str, bytes, bytes], Awaitable[None]]
+"""Writes one record, (topic, key, value): how the hub's parts are handed a producer, so tests
+can hand them a list instead."""
 DLQ_HEADER_PREFIX = "lienthong.dlq."
 """Dead letters keep their original key and value; why they failed travels in these headers."""
 

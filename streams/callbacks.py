@@ -9,7 +9,6 @@ other events. Answers: 202 accepted, 401 bad signature, 422 malformed.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 from uuid import uuid4
 
@@ -24,13 +23,12 @@ from contracts.errors import IdentifierError
 from contracts.events import PAYMENT_NOTIFIED, PaymentNotification
 from contracts.identifiers import check_dossier_code
 from contracts.signing import SIGNATURE_HEADER, signature_valid
+from contracts.topics import Send
 
 if TYPE_CHECKING:
     from streams.app import Hub
 
 log = structlog.get_logger("lienthong.callbacks")
-
-Send = Callable[[str, bytes, bytes], Awaitable[None]]  # (topic, key, value)
 
 
 def callback_app(secret: bytes, outbox: str, send: Send) -> web.Application:

@@ -8,7 +8,7 @@ the sweeper's ticks, keyed by dossier code, so the table is co-partitioned with 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from collections.abc import Mapping, MutableMapping
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from contracts.catalog import Procedure
 from contracts.envelope import Envelope, describe_error
 from contracts.errors import Unprocessable
-from contracts.topics import Topics
+from contracts.topics import Send, Topics
 from contracts.working_days import WorkingCalendar
 from streams import effects, saga
 from streams.clock import Clock
@@ -31,7 +31,6 @@ if TYPE_CHECKING:
     from streams.app import Hub
 
 log = structlog.get_logger("lienthong.orchestrate")
-Send = Callable[[str, bytes, bytes], Awaitable[None]]  # (topic, key, value)
 
 
 class Orchestrator:

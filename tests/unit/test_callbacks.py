@@ -12,6 +12,7 @@ from contracts.envelope import Envelope
 from contracts.events import PAYMENT_NOTIFIED, PaymentNotification
 from contracts.signing import SIGNATURE_HEADER, sign
 from streams.callbacks import callback_app
+from tests.unit.fakes import Outbox
 
 SECRET = b"shared-with-the-gateway"
 OUTBOX = "agency.payment.outbox"
@@ -22,16 +23,6 @@ PAID = {
     "status": "paid",
     "paid_at": "2026-11-26T03:00:00+00:00",
 }
-
-
-class Outbox:
-    """Stands in for the hub's producer: keeps what the endpoint sent."""
-
-    def __init__(self) -> None:
-        self.records: list[tuple[str, bytes, bytes]] = []
-
-    async def send(self, topic: str, key: bytes, value: bytes) -> None:
-        self.records.append((topic, key, value))
 
 
 @pytest.fixture

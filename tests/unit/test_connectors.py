@@ -28,6 +28,7 @@ from contracts.errors import AgencyRejected, Refused
 from contracts.events import DOSSIER_FILED, STEP_COMMAND, DossierFiled, Outcome, StatusUpdate, StepCommand
 from contracts.status import DossierStatus
 from streams.bridges import command_of
+from tests.unit.fakes import Outbox
 
 Answer = httpx.Response | Exception | Callable[[httpx.Request], httpx.Response]
 
@@ -428,16 +429,6 @@ BUSINESS = {
     "charter_capital_vnd": 2_000_000_000,
     "employees": 12,
 }
-
-
-class Outbox:
-    """Stands in for the Kafka producer: keeps what the desk sent."""
-
-    def __init__(self) -> None:
-        self.records: list[tuple[str, bytes, bytes]] = []
-
-    async def send(self, topic: str, key: bytes, value: bytes) -> None:
-        self.records.append((topic, key, value))
 
 
 @pytest.fixture
