@@ -21,7 +21,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from importlib import resources
-from uuid import uuid4
 
 import structlog
 from aiohttp import web
@@ -31,9 +30,9 @@ from pydantic import ValidationError
 from connectors.http_server import HttpServer
 from connectors.soap_server import request_element, soap_fault, soap_response
 from contracts.catalog import Procedure, canonical_filing, procedure_for
-from contracts.envelope import Envelope
+from contracts.envelope import Envelope, filing_envelope
 from contracts.errors import FilingRejected, IdentifierError, SoapClientFault
-from contracts.events import DOSSIER_FILED, DOSSIER_STATUS, DossierFiled, StatusUpdate
+from contracts.events import DOSSIER_STATUS, DossierFiled, StatusUpdate
 from contracts.identifiers import check_dossier_code
 from contracts.status import Channel, DossierStatus
 from contracts.topics import Send, Topics
@@ -42,6 +41,7 @@ log = structlog.get_logger("lienthong.onestop")
 NS = "urn:lienthong:filing:v1"
 AGENCY = "onestop"
 PATH = "/soap/filing"
+_WSDL = (resources.files("contracts") / "wsdl" / "filing.wsdl").read_text("utf-8")  # served with this desk's address
 
 
 @dataclass
@@ -72,9 +72,8 @@ class FilingDesk:
         self.statuses[update.dossier_id] = KnownStatus(update.status, update.reason)
 
     async def _wsdl(self, _: web.Request) -> web.Response:
-        text = (resources.files("contracts") / "wsdl" / "filing.wsdl").read_text("utf-8")
         return web.Response(
-            text=text.replace("http://127.0.0.1:8091/soap/filing", self.address), content_type="text/xml"
+            text=_WSDL.replace("http://127.0.0.1:8091/soap/filing", self.address), content_type="text/xml"
         )
 
     async def _call(self, request: web.Request) -> web.Response:
@@ -120,14 +119,7 @@ class FilingDesk:
             filed_by=AGENCY,
             filing=canonical.model_dump(mode="json"),
         )
-        envelope = Envelope(
-            source="/connector/onestop",
-            type=DOSSIER_FILED,
-            subject=dossier_id,
-            correlationid=str(uuid4()),
-            idempotencykey=f"filing/{dossier_id}",
-            data=filed.model_dump(mode="json"),
-        )
+        envelope = filing_envelope(filed, "/connector/onestop")
         await self._send(self._outbox, dossier_id.encode(), envelope.to_bytes())
         status = self.statuses.setdefault(dossier_id, KnownStatus(DossierStatus.NEWLY_REGISTERED)).status
         log.info("dossier filed over SOAP", dossier_id=dossier_id, procedure=procedure.id)

@@ -38,17 +38,11 @@ class Agency:
     transport: Transport
     may_send: frozenset[str] = frozenset()
     """Event types the agency may write to its outbox besides replies to the hub's commands."""
-    native_filing: bool = False
-    """The agency also files dossiers in its own format, which ingest translates."""
 
     @property
     def bridged(self) -> bool:
         """The hub calls this agency through a connector (REST or SOAP bridge)."""
         return self.transport in (Transport.REST, Transport.SOAP)
-
-    @property
-    def files_dossiers(self) -> bool:
-        return DOSSIER_FILED in self.may_send
 
 
 AGENCIES: dict[str, Agency] = {
@@ -59,7 +53,6 @@ AGENCIES: dict[str, Agency] = {
             "civil status (hộ tịch) and criminal records (lý lịch tư pháp)",
             Transport.KAFKA,
             FILER_EVENTS,
-            native_filing=True,
         ),
         Agency("population", "population registry (CSDLQG về dân cư) and residence", Transport.REST),
         Agency("insurance", "social and health insurance (BHXH/BHYT)", Transport.SOAP),

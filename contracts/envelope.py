@@ -12,6 +12,7 @@ from uuid import uuid4
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from contracts.events import DOSSIER_FILED, DossierFiled
 from contracts.identifiers import DossierCode
 
 M = TypeVar("M", bound=BaseModel)
@@ -58,6 +59,19 @@ class Envelope(BaseModel):
             idempotencykey=idempotencykey,
             data=data.model_dump(mode="json"),
         )
+
+
+def filing_envelope(filed: DossierFiled, source: str) -> Envelope:
+    """A new dossier as ``source`` files it: a new correlation id, and the idempotency key
+    ``filing/<dossier code>`` by which a repeated filing is recognised."""
+    return Envelope(
+        source=source,
+        type=DOSSIER_FILED,
+        subject=filed.dossier_id,
+        correlationid=str(uuid4()),
+        idempotencykey=f"filing/{filed.dossier_id}",
+        data=filed.model_dump(mode="json"),
+    )
 
 
 def describe_error(exc: ValidationError) -> str:

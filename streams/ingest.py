@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
-from uuid import uuid4
 
 import structlog
 from faust.types import EventT
@@ -26,7 +25,7 @@ from pydantic import BaseModel, ValidationError
 
 from contracts.agencies import AGENCIES
 from contracts.catalog import Procedure, canonical_filing, procedure_for
-from contracts.envelope import Envelope, describe_error
+from contracts.envelope import Envelope, describe_error, filing_envelope
 from contracts.errors import FilingRejected, Rejected
 from contracts.events import (
     DOSSIER_FILED,
@@ -48,8 +47,7 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("lienthong.ingest")
 
-# Agencies that file dossiers in their own format (the registry's ``native_filing``), and the
-# translator for each.
+# Agencies that also file dossiers in their own format, and the translator for each.
 NATIVE_FILINGS: dict[str, Callable[[dict[str, Any]], DossierFiled]] = {
     "justice": normalize.justice_birth,
 }
@@ -79,14 +77,7 @@ def to_canonical(agency: str, raw: bytes, catalog: Mapping[str, Procedure]) -> E
         filed = translate(doc)
     except FilingRejected as exc:
         raise Rejected(f"invalid filing: {exc}") from None
-    return Envelope(
-        source=f"/agency/{agency}",
-        type=DOSSIER_FILED,
-        subject=filed.dossier_id,
-        correlationid=str(uuid4()),
-        idempotencykey=f"filing/{filed.dossier_id}",
-        data=filed.model_dump(mode="json"),
-    )
+    return filing_envelope(filed, f"/agency/{agency}")
 
 
 def _envelope(agency: str, doc: dict[str, Any], catalog: Mapping[str, Procedure]) -> Envelope:

@@ -39,6 +39,7 @@ Rules, the same for every procedure:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -158,15 +159,16 @@ class _Transition:
         self.update(status=status, reason=reason)
         self.emit(StatusChange(status, reason))
 
-    def lookup(self, path: str) -> Any:
-        """The value at a source path (``filing.…``, ``steps.<id>.…``, ``dossier.…``) of this dossier."""
+    def lookup(self) -> Callable[[str], Any]:
+        """Reads source paths (``filing.…``, ``steps.<id>.…``, ``dossier.…``) of the dossier as it is now."""
         state = self.state
         dossier = {"id": state.dossier_id, "procedure": state.procedure, "received_at": state.received_at.isoformat()}
-        return resolve(path, dossier, state.filing, {step_id: s.result for step_id, s in state.steps.items()})
+        results = {step_id: s.result for step_id, s in state.steps.items()}
+        return lambda path: resolve(path, dossier, state.filing, results)
 
     def params(self, step: StepDef, inputs: dict[str, Any] | None = None) -> dict[str, Any]:
         """The step's inputs (or ``inputs``), and nothing else, resolved against this dossier."""
-        return build_params(step.inputs if inputs is None else inputs, self.lookup)
+        return build_params(step.inputs if inputs is None else inputs, self.lookup())
 
     def dispatch(self, step: StepDef) -> None:
         s = self.state.steps[step.id]
@@ -203,7 +205,7 @@ class _Transition:
                 ):
                     continue
                 progressed = True
-                if step.skip_unless and not self.lookup(step.skip_unless):
+                if step.skip_unless and not self.lookup()(step.skip_unless):
                     self.update_step(step.id, status=StepStatus.SKIPPED, finished_at=now)
                     self.emit(StepTransition(step.id, step.agency, StepStatus.SKIPPED))
                     self.accept_when_intake_done()  # a skipped intake step may complete the intake

@@ -75,6 +75,3 @@ class SagaState(_Frozen):
     done: bool = False
     steps: dict[str, StepState]
     compensations: dict[str, CompensationState] = Field(default_factory=dict)
-
-    def step(self, step_id: str) -> StepState:
-        return self.steps[step_id]

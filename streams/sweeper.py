@@ -56,7 +56,8 @@ def register(hub: Hub) -> None:
     settings = hub.settings
 
     async def sweep() -> None:
-        stored = [SagaState.model_validate(value) for value in list(hub.sagas.values()) if value is not None]
+        # Finished sagas have nothing due: skip them before paying for validation.
+        stored = [SagaState.model_validate(v) for v in list(hub.sagas.values()) if v is not None and not v["done"]]
         for event in due_events(stored, hub.catalog, hub.clock.now(), hub.calendar, settings.step_timeout_s):
             await hub.send(hub.topics.dossier_events, event.subject.encode(), event.to_bytes())
 

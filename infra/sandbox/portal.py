@@ -13,9 +13,8 @@ from pathlib import Path
 from uuid import uuid4
 
 from contracts.actions import ResultReturned, ReturnResult
-from contracts.envelope import Envelope
+from contracts.envelope import Envelope, filing_envelope
 from contracts.events import (
-    DOSSIER_FILED,
     DOSSIER_OVERDUE,
     DOSSIER_STATUS,
     DOSSIER_SUPPLEMENTED,
@@ -50,14 +49,7 @@ class PortalAgency(KafkaAgency):
             filed_by="portal",
             filing=filing,
         )
-        envelope = Envelope(
-            source="/agency/portal",
-            type=DOSSIER_FILED,
-            subject=dossier_id,
-            correlationid=str(uuid4()),
-            idempotencykey=f"filing/{dossier_id}",
-            data=filed.model_dump(mode="json"),
-        )
+        envelope = filing_envelope(filed, "/agency/portal")
         await self.send_outbox(dossier_id, envelope.to_bytes())
         return envelope
 
