@@ -7,12 +7,13 @@ against ``result`` before any later step may use it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from contracts.agencies import REGISTRY
 from contracts.identifiers import (
     BhytCardNumber,
     PersonalIdNumber,
@@ -266,78 +267,73 @@ class ResultReturned(_Model):
 
 @dataclass(frozen=True)
 class Action:
-    agency: str
     params: type[BaseModel]
     result: type[BaseModel]
     description: str
+    agency: str = ""  # filled from the agency registry's ``serves``
 
 
-ACTIONS: dict[str, Action] = {
-    "verify_citizen": Action(
-        "population", VerifyCitizen, CitizenRecord, "Look a citizen up and check the name matches the registry"
-    ),
-    "check_vneid_level": Action(
-        "population",
-        CheckVneidLevel,
-        VneidLevelConfirmed,
-        "Confirm the citizen's VNeID account has at least the required level",
-    ),
-    "check_criminal_record": Action(
-        "justice",
-        CheckCriminalRecord,
-        CriminalRecordCertificate,
-        "Check the criminal records and issue the certificate (phiếu lý lịch tư pháp)",
-    ),
-    "assign_personal_id": Action(
-        "population", AssignPersonalId, AssignedPersonalId, "Assign a personal ID number to a newborn"
-    ),
-    "register_residence": Action(
-        "population", RegisterResidence, ResidenceRegistered, "Register permanent residence (đăng ký thường trú)"
-    ),
-    "register_birth": Action(
-        "justice", RegisterBirth, BirthRegistered, "Register a birth and issue the e-birth certificate"
-    ),
-    "register_death": Action(
-        "justice", RegisterDeath, DeathRegistered, "Register a death and issue the e-death certificate"
-    ),
-    "remove_residence": Action(
-        "population",
-        RemoveResidence,
-        ResidenceRemoved,
-        "Remove a deceased citizen's permanent residence (xóa đăng ký thường trú)",
-    ),
-    "pay_funeral_allowance": Action(
-        "insurance",
-        PayFuneralAllowance,
-        FuneralAllowancePaid,
-        "Pay the funeral allowance (trợ cấp mai táng) for an insured person",
-    ),
-    "issue_health_card": Action(
-        "insurance", IssueHealthCard, HealthCardIssued, "Issue a child's health-insurance card (thẻ BHYT, group TE)"
-    ),
-    "compute_land_obligations": Action(
-        "tax",
-        ComputeLandObligations,
-        LandObligationsNotice,
-        "Compute land-transfer obligations and issue the payment notice",
-    ),
-    "confirm_obligations": Action(
-        "tax", ConfirmObligations, ObligationsConfirmed, "Confirm the financial obligations were paid"
-    ),
-    "issue_enterprise_code": Action(
-        "tax", IssueEnterpriseCode, EnterpriseCodeIssued, "Issue the enterprise code, which is also its tax code"
-    ),
-    "register_employer": Action(
-        "insurance", RegisterEmployer, EmployerRegistered, "Register the enterprise as a social-insurance unit"
-    ),
-    "collect_payment": Action(
-        "payment",
-        CollectPayment,
-        PaymentReceived,
-        "Ask the citizen to pay; completes when the gateway's signed callback arrives",
-    ),
-    "refund_payment": Action(
-        "payment", RefundPayment, PaymentRefunded, "Refund a payment (compensation when a dossier cannot be completed)"
-    ),
-    "return_result": Action("portal", ReturnResult, ResultReturned, "Return the result documents to the citizen"),
-}
+def _served(actions: dict[str, Action]) -> dict[str, Action]:
+    """Each action with the agency the registry says performs it; every action is served."""
+    return {name: replace(action, agency=REGISTRY.serving(name)) for name, action in actions.items()}
+
+
+ACTIONS: dict[str, Action] = _served(
+    {
+        "verify_citizen": Action(
+            VerifyCitizen, CitizenRecord, "Look a citizen up and check the name matches the registry"
+        ),
+        "check_vneid_level": Action(
+            CheckVneidLevel,
+            VneidLevelConfirmed,
+            "Confirm the citizen's VNeID account has at least the required level",
+        ),
+        "check_criminal_record": Action(
+            CheckCriminalRecord,
+            CriminalRecordCertificate,
+            "Check the criminal records and issue the certificate (phiếu lý lịch tư pháp)",
+        ),
+        "assign_personal_id": Action(AssignPersonalId, AssignedPersonalId, "Assign a personal ID number to a newborn"),
+        "register_residence": Action(
+            RegisterResidence, ResidenceRegistered, "Register permanent residence (đăng ký thường trú)"
+        ),
+        "register_birth": Action(RegisterBirth, BirthRegistered, "Register a birth and issue the e-birth certificate"),
+        "register_death": Action(RegisterDeath, DeathRegistered, "Register a death and issue the e-death certificate"),
+        "remove_residence": Action(
+            RemoveResidence,
+            ResidenceRemoved,
+            "Remove a deceased citizen's permanent residence (xóa đăng ký thường trú)",
+        ),
+        "pay_funeral_allowance": Action(
+            PayFuneralAllowance,
+            FuneralAllowancePaid,
+            "Pay the funeral allowance (trợ cấp mai táng) for an insured person",
+        ),
+        "issue_health_card": Action(
+            IssueHealthCard, HealthCardIssued, "Issue a child's health-insurance card (thẻ BHYT, group TE)"
+        ),
+        "compute_land_obligations": Action(
+            ComputeLandObligations,
+            LandObligationsNotice,
+            "Compute land-transfer obligations and issue the payment notice",
+        ),
+        "confirm_obligations": Action(
+            ConfirmObligations, ObligationsConfirmed, "Confirm the financial obligations were paid"
+        ),
+        "issue_enterprise_code": Action(
+            IssueEnterpriseCode, EnterpriseCodeIssued, "Issue the enterprise code, which is also its tax code"
+        ),
+        "register_employer": Action(
+            RegisterEmployer, EmployerRegistered, "Register the enterprise as a social-insurance unit"
+        ),
+        "collect_payment": Action(
+            CollectPayment,
+            PaymentReceived,
+            "Ask the citizen to pay; completes when the gateway's signed callback arrives",
+        ),
+        "refund_payment": Action(
+            RefundPayment, PaymentRefunded, "Refund a payment (compensation when a dossier cannot be completed)"
+        ),
+        "return_result": Action(ReturnResult, ResultReturned, "Return the result documents to the citizen"),
+    }
+)

@@ -1,21 +1,25 @@
-"""The agency registry: who each agency is, how the hub reaches it, and what it may send.
+"""The agency registry, read from ``contracts/agencies.toml``: who each agency is, how it connects,
+what it serves, what it may file, withdraw and supplement, and which keys sign its messages.
 
-Ingest (who may file, withdraw, supplement, notify a payment), the action catalog (which agency
-performs an action), the bridges (which agencies need a connector) and topic provisioning (one
-inbox and one outbox per agency) all read this one table.
+Ingest (who may send what), the saga (who may withdraw or supplement which dossier), the action
+catalog (which agency performs an action), the bridges, topic provisioning and the broker ACLs
+all read this one table.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import tomllib
 from enum import StrEnum
+from pathlib import Path
 
-from contracts.events import (
-    DOSSIER_FILED,
-    DOSSIER_SUPPLEMENTED,
-    DOSSIER_WITHDRAWN,
-    PAYMENT_NOTIFIED,
-)
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from contracts.envelope import describe_error
+from contracts.errors import CatalogError
+from contracts.events import DOSSIER_FILED, DOSSIER_SUPPLEMENTED, DOSSIER_WITHDRAWN, PAYMENT_NOTIFIED
+
+REGISTRY_FILE = Path(__file__).with_name("agencies.toml")
+EVERY_PROCEDURE = "*"
 
 
 class Transport(StrEnum):
@@ -27,41 +31,107 @@ class Transport(StrEnum):
     SOAP_GATEWAY = "soap-gateway"  # legacy systems call the hub's SOAP filing gateway
 
 
-FILER_EVENTS = frozenset({DOSSIER_FILED, DOSSIER_WITHDRAWN, DOSSIER_SUPPLEMENTED})
-"""What a filing agency may send besides step replies: filings and citizens' requests."""
+class _Entry(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-@dataclass(frozen=True)
-class Agency:
+class Party(_Entry):
+    """The hub itself or the operators: a principal and the keys that sign for it."""
+
+    principal: str = Field(pattern=r"^[a-z][a-z0-9-]*$")
+    keys: tuple[str, ...] = ()
+
+
+class Agency(_Entry):
     code: str
+    name: str
     system: str
     transport: Transport
-    may_send: frozenset[str] = frozenset()
-    """Event types the agency may write to its outbox besides replies to the hub's commands."""
+    principal: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9-]*$")
+    serves: frozenset[str] = frozenset()
+    keys: tuple[str, ...] = ()
+    file: frozenset[str] = frozenset()
+    withdraw: frozenset[str] = frozenset()
+    supplement: frozenset[str] = frozenset()
+    on_behalf_of_citizen: bool = False
+    notifies_payments: bool = False
+
+    @model_validator(mode="after")
+    def _connects_as_its_transport_says(self) -> Agency:
+        if self.bridged and (self.principal or self.keys):
+            raise ValueError("a bridged agency has no principal or keys of its own: the hub plays its part")
+        if not self.bridged and not (self.principal and self.keys):
+            raise ValueError(f"a {self.transport} agency needs a principal and at least one signing key")
+        return self
 
     @property
     def bridged(self) -> bool:
         """The hub calls this agency through a connector (REST or SOAP bridge)."""
         return self.transport in (Transport.REST, Transport.SOAP)
 
+    @property
+    def may_send(self) -> frozenset[str]:
+        """Event types the agency may write to its outbox besides replies to the hub's commands."""
+        kinds = {
+            DOSSIER_FILED: self.file,
+            DOSSIER_WITHDRAWN: self.withdraw,
+            DOSSIER_SUPPLEMENTED: self.supplement,
+            PAYMENT_NOTIFIED: self.notifies_payments,
+        }
+        return frozenset(kind for kind, allowed in kinds.items() if allowed)
 
-AGENCIES: dict[str, Agency] = {
-    a.code: a
-    for a in (
-        Agency(
-            "justice",
-            "civil status (hộ tịch) and criminal records (lý lịch tư pháp)",
-            Transport.KAFKA,
-            FILER_EVENTS,
-        ),
-        Agency("population", "population registry (CSDLQG về dân cư) and residence", Transport.REST),
-        Agency("insurance", "social and health insurance (BHXH/BHYT)", Transport.SOAP),
-        Agency("tax", "tax authority (cơ quan thuế)", Transport.KAFKA),
-        Agency("payment", "payment gateway (PayGov-style)", Transport.REST, frozenset({PAYMENT_NOTIFIED})),
-        Agency("portal", "one-stop shop and public-service portal (Cổng dịch vụ công)", Transport.KAFKA, FILER_EVENTS),
-        Agency(
-            "onestop", "legacy one-stop systems, filing through the SOAP gateway", Transport.SOAP_GATEWAY, FILER_EVENTS
-        ),
-    )
-}
+    def may(self, request: str, procedure: str) -> bool:
+        """Whether the agency may ``request`` (file, withdraw, supplement) dossiers of ``procedure``."""
+        allowed: frozenset[str] = getattr(self, request)
+        return EVERY_PROCEDURE in allowed or procedure in allowed
+
+
+class Registry(_Entry):
+    hub: Party
+    operator: Party
+    agencies: dict[str, Agency]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _codes_from_tables(cls, data: dict) -> dict:
+        agencies = data.get("agencies")
+        if isinstance(agencies, dict):
+            data = {**data, "agencies": {code: {"code": code, **a} for code, a in agencies.items()}}
+        return data
+
+    @model_validator(mode="after")
+    def _one_agency_per_action_and_principal(self) -> Registry:
+        served: dict[str, str] = {}
+        for agency in self.agencies.values():
+            for action in agency.serves:
+                if action in served:
+                    raise ValueError(f"action {action!r} is served by both {served[action]!r} and {agency.code!r}")
+                served[action] = agency.code
+        principals = [self.hub.principal, self.operator.principal] + [
+            a.principal for a in self.agencies.values() if a.principal
+        ]
+        if len(set(principals)) != len(principals):
+            raise ValueError("every principal connects for one party only")
+        return self
+
+    def serving(self, action: str) -> str:
+        """The code of the agency that performs ``action``."""
+        for agency in self.agencies.values():
+            if action in agency.serves:
+                return agency.code
+        raise KeyError(action)
+
+
+def load_registry(path: Path = REGISTRY_FILE) -> Registry:
+    """Read and check a registry file; a broken one raises CatalogError naming the field."""
+    try:
+        return Registry.model_validate(tomllib.loads(path.read_text(encoding="utf-8")))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise CatalogError(f"{path.name}: {exc}") from None
+    except ValidationError as exc:
+        raise CatalogError(f"{path.name}: {describe_error(exc)}") from None
+
+
+REGISTRY = load_registry()
+AGENCIES: dict[str, Agency] = REGISTRY.agencies
 """Every agency by code."""
