@@ -166,8 +166,8 @@ def _schema(args: argparse.Namespace) -> int:
 
 
 def _dlq(args: argparse.Namespace) -> int:
+    from contracts.redact import mask_identifiers
     from infra.dlq import read_all, replay
-    from streams.logs import mask
 
     cluster = _cluster(args)
     letters = asyncio.run(read_all(cluster.bootstrap_servers, cluster.topics))
@@ -181,7 +181,7 @@ def _dlq(args: argparse.Namespace) -> int:
         key = (letter.key or b"").decode(errors="replace")
         print(
             f"{letter.partition}:{letter.offset}  {letter.headers.get('at', '?')}  "
-            f"{letter.headers.get('stage', '?')}  key={key}  {mask(letter.headers.get('reason', ''))}"
+            f"{letter.headers.get('stage', '?')}  key={key}  {mask_identifiers(letter.headers.get('reason', ''))}"
         )
     if args.action == "replay":
         if not chosen:

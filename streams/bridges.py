@@ -103,7 +103,9 @@ def register(hub: Hub, factories: Mapping[str, ConnectorFactory]) -> None:
             if reply is None:
                 bound.info("agency accepted, answer will come by callback")
                 return
-            out = envelope.caused(source=f"/connector/{agency}", type=STEP_REPLY, data=reply)
+            out = envelope.caused(
+                source=f"/connector/{agency}", type=STEP_REPLY, data=reply, idempotencykey=envelope.idempotencykey
+            )
             await hub.send(hub.topics.outbox(agency), event.message.key, out.to_bytes())
             bound.info("agency called", outcome=reply.outcome.value)
 

@@ -15,8 +15,8 @@ import structlog
 from faust.types import EventT, StreamT
 
 from contracts.errors import Refused
+from contracts.redact import redact
 from contracts.topics import DLQ_HEADER_PREFIX
-from streams.logs import mask
 
 if TYPE_CHECKING:
     from streams.app import Hub
@@ -27,9 +27,9 @@ log = structlog.get_logger("lienthong.deadletter")
 def dlq_headers(
     topic: str, partition: int, offset: int, stage: str, reason: str, at: datetime
 ) -> list[tuple[str, bytes]]:
-    """Where the record came from, the stage that gave up on it, why and when."""
+    """Where the record came from, the stage that gave up on it, why (redacted) and when."""
     fields = {
-        "reason": reason,
+        "reason": redact(reason),
         "stage": stage,
         "topic": topic,
         "partition": str(partition),
@@ -51,7 +51,7 @@ async def dead_letter(hub: Hub, event: EventT, stage: str, reason: str) -> None:
     log.warning(
         "message dead-lettered",
         stage=stage,
-        reason=mask(reason),
+        reason=redact(reason),
         source_topic=message.topic,
         partition=message.partition,
         offset=message.offset,

@@ -10,6 +10,8 @@ An outbox carries four kinds of message:
 * filings in the agency's own format (justice's birth filings); ingest validates and normalises
   them into a ``vn.lienthong.dossier.filed`` envelope with a new correlation id.
 
+Every event forwarded carries ``source = /agency/<code>`` of the outbox it arrived on, whatever
+the sender wrote there: the saga admits replies and requests by it (see :mod:`streams.router`).
 Anything else, or anything invalid, goes to the dead-letter topic with the reason.
 """
 
@@ -69,7 +71,7 @@ def to_canonical(agency: str, raw: bytes, catalog: Mapping[str, Procedure]) -> E
     if not isinstance(doc, dict):
         raise Rejected(f"expected a JSON object, got {type(doc).__name__}")
     if "specversion" in doc:
-        return _envelope(agency, doc, catalog)
+        return _envelope(agency, doc, catalog).model_copy(update={"source": f"/agency/{agency}"})
     translate = NATIVE_FILINGS.get(agency)
     if translate is None:
         raise Rejected(f"not an envelope, and {agency} has no native filing format")
@@ -77,7 +79,13 @@ def to_canonical(agency: str, raw: bytes, catalog: Mapping[str, Procedure]) -> E
         filed = translate(doc)
     except FilingRejected as exc:
         raise Rejected(f"invalid filing: {exc}") from None
+    _check_may_file(agency, filed.procedure)
     return filing_envelope(filed, f"/agency/{agency}")
+
+
+def _check_may_file(agency: str, procedure: str) -> None:
+    if not AGENCIES[agency].may("file", procedure):
+        raise Rejected(f"{agency} may not file {procedure!r} dossiers")
 
 
 def _envelope(agency: str, doc: dict[str, Any], catalog: Mapping[str, Procedure]) -> Envelope:
@@ -114,6 +122,7 @@ def _filing(agency: str, envelope: Envelope, catalog: Mapping[str, Procedure]) -
         raise Rejected(f"filing claims to come from {filed.filed_by!r} but arrived on {agency}'s outbox")
     if filed.dossier_id != envelope.subject:
         raise Rejected(f"subject {envelope.subject!r} is not the dossier code {filed.dossier_id!r}")
+    _check_may_file(agency, filed.procedure)
     try:
         canonical = canonical_filing(procedure_for(catalog, filed.procedure), filed.filing)
     except FilingRejected as exc:

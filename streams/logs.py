@@ -7,22 +7,17 @@ shown as its first three and last three characters, e.g. ``093******123``.
 from __future__ import annotations
 
 import logging
-import re
 import sys
 from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 import structlog
 
-_IDENTIFIER = re.compile(r"\b(?:[A-Z]{2}[1-5]\d{12}|\d{12}|\d{10})\b")
-
-
-def mask(text: str) -> str:
-    return _IDENTIFIER.sub(lambda m: m[0][:3] + "*" * (len(m[0]) - 6) + m[0][-3:], text)
+from contracts.redact import mask_identifiers
 
 
 def _mask_values(_: Any, __: str, event: MutableMapping[str, Any]) -> Mapping[str, Any]:
-    return {k: mask(v) if isinstance(v, str) else v for k, v in event.items()}
+    return {k: mask_identifiers(v) if isinstance(v, str) else v for k, v in event.items()}
 
 
 def configure(level: str = "info", stream: Any = None) -> None:

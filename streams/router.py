@@ -14,6 +14,12 @@ One look at :data:`ROUTES` tells where an event type is handled::
 :func:`route` is pure: the envelope, the dossier's stored state and a :class:`saga.Context` in;
 the new state and its effects out (no effects: nothing changed). What cannot be applied raises
 :class:`~contracts.errors.Unprocessable`, which the agent dead-letters.
+
+Before a transition runs, its route admits the event from its sender: ingest stamps every event
+it forwards with ``source = /agency/<code>`` of the outbox it arrived on (only the hub writes
+``hub.dossier.events``), so a reply counts only from the agency its step was sent to and a
+citizen's request only from the filer or the portal (:func:`saga.admit_reply`,
+:func:`saga.admit_request`).
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from contracts.agencies import AGENCIES
 from contracts.catalog import Procedure
 from contracts.envelope import Envelope, describe_error
 from contracts.errors import Unprocessable
@@ -47,6 +54,33 @@ from streams import saga
 from streams.saga_state import SagaState
 
 Transition = Callable[[Procedure, SagaState, Any, saga.Context], saga.Result]
+Admit = Callable[[Procedure, SagaState, Any, Envelope], None]
+AGENCY_SOURCE = "/agency/"
+"""Ingest's ``source`` for what arrived on an agency's outbox: ``/agency/<code>``."""
+
+
+def sender(envelope: Envelope) -> str:
+    """The agency whose outbox the event arrived on ('' for the hub's own events)."""
+    return envelope.source.removeprefix(AGENCY_SOURCE) if envelope.source.startswith(AGENCY_SOURCE) else ""
+
+
+def _admit_reply(proc: Procedure, state: SagaState, reply: Any, envelope: Envelope) -> None:
+    saga.admit_reply(proc, state, reply, sender(envelope), envelope.idempotencykey)
+
+
+def _admit_payment(proc: Procedure, state: SagaState, _: Any, envelope: Envelope) -> None:
+    agency = AGENCIES.get(sender(envelope))
+    if agency is None or not agency.notifies_payments:
+        raise Unprocessable(f"payment notification from {envelope.source}, which does not notify payments")
+
+
+def _admit_hub_only(proc: Procedure, state: SagaState, _: Any, envelope: Envelope) -> None:
+    if sender(envelope):
+        raise Unprocessable(f"{envelope.type} comes only from the hub, not from {envelope.source}")
+
+
+def _admit_request(request: str) -> Admit:
+    return lambda proc, state, _, envelope: saga.admit_request(proc, state, request, sender(envelope))
 
 
 @dataclass(frozen=True)
@@ -55,21 +89,35 @@ class Route:
     apply: Transition | None  # None: the event opens a saga (a filing)
     unchanged: str = ""  # what it means when the transition changes nothing, for the log
     unknown_dossier: Callable[[Any], str] | None = None  # the reason when no saga exists
+    admit: Admit | None = None  # raises Unprocessable unless the sender may send it
 
 
 ROUTES: dict[str, Route] = {
     DOSSIER_FILED: Route(DossierFiled, None, "duplicate filing ignored"),
-    STEP_REPLY: Route(StepReply, saga.apply_reply, "duplicate reply ignored"),
-    DOSSIER_WITHDRAWN: Route(DossierWithdrawn, saga.apply_withdrawal, "citizen request has nothing to act on"),
-    DOSSIER_SUPPLEMENTED: Route(DossierSupplemented, saga.apply_supplement, "citizen request has nothing to act on"),
+    STEP_REPLY: Route(StepReply, saga.apply_reply, "duplicate reply ignored", admit=_admit_reply),
+    DOSSIER_WITHDRAWN: Route(
+        DossierWithdrawn,
+        saga.apply_withdrawal,
+        "citizen request has nothing to act on",
+        admit=_admit_request("withdraw"),
+    ),
+    DOSSIER_SUPPLEMENTED: Route(
+        DossierSupplemented,
+        saga.apply_supplement,
+        "citizen request has nothing to act on",
+        admit=_admit_request("supplement"),
+    ),
     PAYMENT_NOTIFIED: Route(
         PaymentNotification,
         saga.apply_payment,
         "repeated payment notification ignored",
         lambda n: f"unknown payment reference {n.reference!r}",
+        admit=_admit_payment,
     ),
-    STEP_TIMEOUT: Route(StepTimeout, saga.apply_timeout, "the reply, or a newer dispatch, came first"),
-    DEADLINE_PASSED: Route(DeadlinePassed, saga.apply_overdue, "already flagged or not yet due"),
+    STEP_TIMEOUT: Route(
+        StepTimeout, saga.apply_timeout, "the reply, or a newer dispatch, came first", admit=_admit_hub_only
+    ),
+    DEADLINE_PASSED: Route(DeadlinePassed, saga.apply_overdue, "already flagged or not yet due", admit=_admit_hub_only),
 }
 
 
@@ -103,5 +151,8 @@ def route(envelope: Envelope, state: SagaState | None, catalog: Mapping[str, Pro
             if entry.unknown_dossier
             else f"{envelope.type} for a dossier the hub does not know"
         )
-    new, effects = entry.apply(catalog[state.procedure], state, payload, ctx)
+    proc = catalog[state.procedure]
+    if entry.admit is not None:
+        entry.admit(proc, state, payload, envelope)
+    new, effects = entry.apply(proc, state, payload, ctx)
     return Routed(new, effects) if effects else Routed(None, [], entry.unchanged)

@@ -29,9 +29,16 @@ Rules, the same for every procedure:
 * when a dossier ends without a result (3, 7, 8), every succeeded step that declares a
   compensation is undone, latest first (e.g. a payment refunded) — also a step whose success
   arrives after the end;
+* a reply counts only from the agency the step was sent to, for the step's action, under the
+  idempotency key it was sent with (:func:`admit_reply`); a withdrawal or supplement only from
+  the filer or an agency acting on the citizen's behalf (:func:`admit_request`); anything else
+  is refused (dead-lettered) and changes nothing;
 * a reply for a step that is not running is a duplicate and changes nothing;
-* a step declaring ``payment`` completes when the gateway notifies a payment under the step's
-  idempotency key for exactly the amount of its ``amount_input``; a repeat changes nothing;
+* a step declaring ``payment`` completes only when the gateway notifies a payment under the
+  step's idempotency key for exactly the amount of its ``amount_input``, never by a reply; a
+  repeat changes nothing;
+* free text from outside (agencies' reasons, citizens' reasons) is stored and passed on only
+  redacted: no personal ID, name or date of birth of the dossier's people, no date at all;
 * the dossier is due at the end of the procedure's deadline in working days from receipt, a step
   at the end of its own deadline from dispatch; once the due day has passed the dossier (or step)
   is flagged overdue, once, and an overdue dossier gets an apology with a new date.
@@ -47,9 +54,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from contracts.actions import ACTIONS
+from contracts.agencies import AGENCIES
 from contracts.catalog import Procedure, StepDef
 from contracts.envelope import describe_error
-from contracts.errors import PaymentMismatch
+from contracts.errors import PaymentMismatch, Unprocessable
 from contracts.events import (
     DeadlinePassed,
     DossierFiled,
@@ -61,6 +69,7 @@ from contracts.events import (
     StepTimeout,
 )
 from contracts.paths import build_params, resolve
+from contracts.redact import personal_values, redact
 from contracts.status import DossierStatus
 from contracts.working_days import WorkingCalendar
 from streams.saga_state import DONE_OK, CompensationState, SagaState, StepState, StepStatus
@@ -281,8 +290,47 @@ def start(proc: Procedure, filed: DossierFiled, correlation_id: str, ctx: Contex
     return tx.result()
 
 
+def admit_reply(proc: Procedure, state: SagaState, reply: StepReply, sender: str, key: str | None) -> None:
+    """Raise Unprocessable unless ``reply`` (from ``sender``, under idempotency ``key``) answers a
+    command the hub sent: the step's agency, the step's action, the key it was sent with. A
+    payment step never succeeds by reply: only the gateway's verified notification completes it."""
+    base = reply.step.removesuffix(COMPENSATE)
+    step = next((s for s in proc.steps if s.id == base), None)
+    if step is None or (reply.step.endswith(COMPENSATE) and step.compensation is None):
+        raise Unprocessable(f"reply for {reply.step!r}, which is not a step of {proc.id}")
+    if reply.step.endswith(COMPENSATE):
+        assert step.compensation is not None
+        action, expected_key = step.compensation.action, f"{state.dossier_id}/{step.id}/compensate"
+    else:
+        action, expected_key = step.action, idempotency_key(state.dossier_id, step.id, state.steps[step.id].round)
+    agency = ACTIONS[action].agency
+    if sender != agency or reply.agency != agency:
+        raise Unprocessable(f"reply for {reply.step} from {sender}: the step was sent to {agency}")
+    if reply.action != action:
+        raise Unprocessable(f"reply for {reply.step} names action {reply.action!r}; the step was sent {action!r}")
+    if key != expected_key:
+        raise Unprocessable(f"reply for {reply.step} under idempotency key {key!r}; the step was sent {expected_key!r}")
+    if step.payment is not None and reply.step == step.id and reply.outcome is Outcome.SUCCEEDED:
+        raise Unprocessable(f"{step.id} is a payment: it succeeds only by the gateway's verified notification")
+
+
+def admit_request(proc: Procedure, state: SagaState, request: str, sender: str) -> None:
+    """Raise Unprocessable unless ``sender`` may ``request`` (withdraw, supplement) this dossier:
+    the agency that filed it, or one acting on the citizen's behalf, as the registry says."""
+    agency = AGENCIES.get(sender)
+    entitled = (
+        agency is not None
+        and agency.may(request, proc.id)
+        and (sender == state.filed_by or agency.on_behalf_of_citizen)
+    )
+    if not entitled:
+        raise Unprocessable(f"{sender} may not {request} a {proc.id} dossier filed by {state.filed_by}")
+
+
 def apply_reply(proc: Procedure, state: SagaState, reply: StepReply, ctx: Context) -> Result:
     """Apply an agency's reply; returns the state unchanged and no effects for a duplicate."""
+    if reply.reason:
+        reply = reply.model_copy(update={"reason": redact(reply.reason, personal_values(state.filing))})
     if reply.step.endswith(COMPENSATE):
         return _compensation_reply(state, reply)
     current = state.steps.get(reply.step)
@@ -299,6 +347,7 @@ def apply_reply(proc: Procedure, state: SagaState, reply: StepReply, ctx: Contex
         )
         return tx.result()
     outcome, result, reason = _checked_outcome(step, reply)
+    reason = reason and redact(reason, personal_values(state.filing))  # an invalid result may quote values
     declined = outcome is not Outcome.SUCCEEDED and step.on_failure == "continue"
     status = StepStatus.DECLINED if declined else _OUTCOME_STATUS[outcome]
     tx.update_step(step.id, status=status, finished_at=now, result=result, reason=reason)
@@ -380,7 +429,7 @@ def apply_withdrawal(proc: Procedure, state: SagaState, withdrawn: DossierWithdr
         if state.steps[step.id].status == StepStatus.AWAITING_DOCUMENTS:
             tx.update_step(step.id, status=StepStatus.CANCELLED, finished_at=ctx.now)
             tx.emit(StepTransition(step.id, step.agency, StepStatus.CANCELLED))
-    tx.finish(DossierStatus.WITHDRAWN, withdrawn.reason)
+    tx.finish(DossierStatus.WITHDRAWN, redact(withdrawn.reason, personal_values(state.filing)))
     return tx.result()
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from connectors.soap_filing import FilingGateway, file_over_soap
 from contracts.catalog import builtin_catalog
 from contracts.events import Transition
+from contracts.redact import mask_identifiers
 from contracts.status import DossierStatus
 from contracts.topics import Topics
 from infra.harness.broker import BrokerError, LocalBroker
@@ -41,7 +42,6 @@ from infra.sandbox.samples import (
 from infra.topics import provision
 from infra.watch import DeadLetter, HubWatcher
 from streams.diagnostics import dump_tasks
-from streams.logs import mask
 from streams.settings import HubSettings
 
 
@@ -76,7 +76,7 @@ class Demo:
         else:
             took = f" ({t.duration_ms} ms)" if t.duration_ms is not None else ""
             what = f"{t.step:<32} {t.agency:<10} {t.state}{took}" + (f" — {t.reason}" if t.reason else "")
-        out(f"  [{self.elapsed()}] {t.dossier_id}  {mask(what)}")
+        out(f"  [{self.elapsed()}] {t.dossier_id}  {mask_identifiers(what)}")
 
     def show_dead_letter(self, letter: DeadLetter) -> None:
         out(f"  [{self.elapsed()}] dead-lettered from {letter.headers.get('topic')}: {letter.reason}")
@@ -235,11 +235,11 @@ class Demo:
             out(f"    {'step':<32} {'agency':<11} {'outcome':<12} {'duration':>9}")
             for t in watcher.transitions.get(sample.dossier_id, []):
                 if t.step is None:
-                    reason = f" — {mask(t.reason)}" if t.reason else ""
+                    reason = f" — {mask_identifiers(t.reason)}" if t.reason else ""
                     out(f"    → status {_number(t)} {t.state}{reason}")
                 elif t.state != "running":
                     took = f"{t.duration_ms} ms" if t.duration_ms is not None else "-"
-                    reason = f" — {mask(t.reason)}" if t.reason and t.state != "succeeded" else ""
+                    reason = f" — {mask_identifiers(t.reason)}" if t.reason and t.state != "succeeded" else ""
                     out(f"    {t.step:<32} {t.agency:<11} {t.state:<12} {took:>9}{reason}")
 
     def print_summary(self, watcher: HubWatcher, samples: list[Sample], sandbox: SandboxAgencies) -> int:

@@ -145,7 +145,9 @@ class KafkaAgency:
         data = StepReply(
             step=cmd.step, action=cmd.action, agency=self.agency, outcome=outcome, result=result or {}, reason=reason
         )
-        out = command.caused(source=f"/agency/{self.agency}", type=STEP_REPLY, data=data)
+        out = command.caused(
+            source=f"/agency/{self.agency}", type=STEP_REPLY, data=data, idempotencykey=command.idempotencykey
+        )
         if command.subject in self._holding:
             self.held[command.subject].append(out)
             return

@@ -32,9 +32,10 @@ def test_native_filing_becomes_a_filed_event_keyed_by_dossier():
     assert envelope.idempotencykey == f"filing/{DOSSIER}"
 
 
-def test_replies_are_forwarded_unchanged():
-    raw = reply_envelope()
-    assert to_canonical("population", raw, CATALOG) == Envelope.from_bytes(raw)
+def test_replies_are_forwarded_unchanged_but_for_the_source_which_names_the_outbox():
+    raw = reply_envelope()  # written by the population bridge as /connector/population
+    forwarded = to_canonical("population", raw, CATALOG)
+    assert forwarded == Envelope.from_bytes(raw).model_copy(update={"source": "/agency/population"})
 
 
 @pytest.mark.parametrize(

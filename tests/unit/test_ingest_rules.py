@@ -87,6 +87,7 @@ def test_a_contract_filing_is_forwarded_with_its_filing_normalised():
             DOSSIER,
             "unexpected event type 'vn.lienthong.dossier.filed' on population's outbox",
         ),
+        ("justice", filing(filed_by="justice"), DOSSIER, "justice may not file 'land_transfer' dossiers"),
     ],
 )
 def test_a_contract_filing_is_refused_with_the_reason(agency, data, subject, reason):
@@ -95,7 +96,7 @@ def test_a_contract_filing_is_refused_with_the_reason(agency, data, subject, rea
 
 def test_citizen_requests_and_payments_are_forwarded_unchanged_from_those_allowed_to_send_them():
     withdrawal = raw(DOSSIER_WITHDRAWN, DossierWithdrawn(reason="moved").model_dump(mode="json"))
-    assert to_canonical("portal", withdrawal, CATALOG) == Envelope.from_bytes(withdrawal)
+    assert to_canonical("portal", withdrawal, CATALOG) == Envelope.from_bytes(withdrawal)  # source /agency/portal
     payment = raw(
         PAYMENT_NOTIFIED,
         {
@@ -106,7 +107,8 @@ def test_citizen_requests_and_payments_are_forwarded_unchanged_from_those_allowe
             "paid_at": "2026-11-20T00:00:00Z",
         },
     )
-    assert to_canonical("payment", payment, CATALOG) == Envelope.from_bytes(payment)
+    forwarded = to_canonical("payment", payment, CATALOG)
+    assert forwarded == Envelope.from_bytes(payment).model_copy(update={"source": "/agency/payment"})
     assert rejection("tax", withdrawal) == "unexpected event type 'vn.lienthong.dossier.withdrawn' on tax's outbox"
     assert rejection("portal", payment) == "unexpected event type 'vn.lienthong.payment.notified' on portal's outbox"
 

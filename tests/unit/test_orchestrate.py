@@ -132,9 +132,10 @@ class Hub:
         assert key == envelope.subject.encode()
         self.sent.append((topic, envelope))
 
-    async def event(self, type_: str, data: Any, **extra: Any) -> None:
+    async def event(self, type_: str, data: Any, source: str = "/hub/sweeper", **extra: Any) -> None:
+        """An event on hub.dossier.events as ingest forwards it (``source``: the outbox's agency)."""
         envelope = Envelope(
-            source="/test",
+            source=source,
             type=type_,
             subject=DOSSIER,
             correlationid="corr-1",
@@ -155,6 +156,7 @@ class Hub:
                 filed_by=filed_by,
                 filing=filing.model_dump(mode="json"),
             ),
+            source=f"/agency/{filed_by}",
         )
 
     def on(self, topic: str, type_: str | None = None) -> list[Envelope]:
@@ -169,7 +171,8 @@ class Hub:
         return [c for c in self.commands() if c.data["step"] == step][-1]
 
     async def answer(self, step: str, outcome: Outcome = Outcome.SUCCEEDED, reason: str | None = None) -> None:
-        command = self.command(step).data
+        sent = self.command(step)
+        command = sent.data
         result = RESULTS.get(command["action"], {}) if outcome is Outcome.SUCCEEDED else {}
         await self.event(
             STEP_REPLY,
@@ -181,6 +184,8 @@ class Hub:
                 result=result,
                 reason=reason,
             ),
+            source=f"/agency/{command['agency']}",
+            idempotencykey=sent.idempotencykey,
         )
 
     async def pay(self, step: str, amount: int, reference: str | None = None) -> None:
@@ -193,6 +198,7 @@ class Hub:
                 status="paid",
                 paid_at=self.clock.at,
             ),
+            source="/agency/payment",
         )
 
     @property
@@ -260,10 +266,12 @@ async def test_criminal_record_withdrawn_after_paying_refunds_the_fee():
     await hub.answer("check_vneid")
     await hub.answer("verify_applicant")
     await hub.pay("collect_fee", 200_000)
-    await hub.event(DOSSIER_WITHDRAWN, DossierWithdrawn(reason="no longer needed"))
+    await hub.event(DOSSIER_WITHDRAWN, DossierWithdrawn(reason="no longer needed"), source="/agency/portal")
     assert hub.state.status is S.WITHDRAWN and hub.state.reason == "no longer needed"
     assert [c.data["action"] for c in hub.commands("payment")] == ["collect_payment", "refund_payment"]
-    await hub.event(DOSSIER_WITHDRAWN, DossierWithdrawn(reason="again"))  # nothing left to withdraw
+    await hub.event(
+        DOSSIER_WITHDRAWN, DossierWithdrawn(reason="again"), source="/agency/portal"
+    )  # nothing left to withdraw
     assert hub.state.reason == "no longer needed"
 
 
@@ -272,7 +280,7 @@ async def test_a_payment_arriving_after_the_withdrawal_is_refunded():
     await hub.file("criminal_record")
     await hub.answer("check_vneid")
     await hub.answer("verify_applicant")
-    await hub.event(DOSSIER_WITHDRAWN, DossierWithdrawn())
+    await hub.event(DOSSIER_WITHDRAWN, DossierWithdrawn(), source="/agency/portal")
     assert [c.data["action"] for c in hub.commands("payment")] == ["collect_payment"]
     await hub.pay("collect_fee", 200_000)  # the citizen paid before seeing the withdrawal
     assert hub.state.status is S.WITHDRAWN
@@ -468,3 +476,163 @@ async def test_a_filing_for_an_unknown_procedure_or_twice_for_one_dossier():
     assert len(hub.sent) == sent
     with pytest.raises(Unprocessable, match="invalid envelope"):
         await hub.orchestrator.handle(b"not json")
+
+
+# --- who may say what ------------------------------------------------------------------------------
+
+
+async def land_transfer_awaiting_payment() -> Hub:
+    hub = Hub()
+    await hub.file("land_transfer")
+    for step in ("verify_transferor", "verify_transferee", "compute_obligations"):
+        await hub.answer(step)
+    return hub
+
+
+async def refused_and_nothing_changed(hub: Hub, reason: str, type_: str, data: Any, **envelope: Any) -> None:
+    before, sent = dict(hub.sagas), len(hub.sent)
+    with pytest.raises(Unprocessable, match=reason):
+        await hub.event(type_, data, **envelope)
+    assert hub.sagas == before and len(hub.sent) == sent
+
+
+def forged_payment(agency: str = "tax") -> StepReply:
+    return StepReply(
+        step="collect_obligations",
+        action="collect_payment",
+        agency=agency,
+        outcome=Outcome.SUCCEEDED,
+        result={"transaction_id": "FAKE", "amount_vnd": 1, "paid_at": "2026-11-20T02:00:00Z"},
+    )
+
+
+async def test_a_payment_forged_as_a_reply_on_another_agency_outbox_is_refused():
+    hub = await land_transfer_awaiting_payment()
+    key = hub.command("collect_obligations").idempotencykey
+    await refused_and_nothing_changed(
+        hub,
+        "reply for collect_obligations from tax: the step was sent to payment",
+        STEP_REPLY,
+        forged_payment(),
+        source="/agency/tax",
+        idempotencykey=key,
+    )
+    # Even on the payment agency's own outbox, a payment step succeeds only by the gateway's notification.
+    await refused_and_nothing_changed(
+        hub,
+        "collect_obligations is a payment: it succeeds only by the gateway's verified notification",
+        STEP_REPLY,
+        forged_payment("payment"),
+        source="/agency/payment",
+        idempotencykey=key,
+    )
+    assert hub.commands("tax")[-1].data["action"] == "compute_land_obligations"  # no confirm_obligations
+
+
+async def test_a_reply_counts_only_for_the_action_and_the_key_the_step_was_sent_with():
+    hub = Hub()
+    await hub.file("land_transfer")
+    sent = hub.command("verify_transferor")
+    reply = StepReply(
+        step="verify_transferor",
+        action="verify_citizen",
+        agency="population",
+        outcome=Outcome.SUCCEEDED,
+        result=RESULTS["verify_citizen"],
+    )
+    await refused_and_nothing_changed(
+        hub,
+        "names action 'assign_personal_id'",
+        STEP_REPLY,
+        reply.model_copy(update={"action": "assign_personal_id"}),
+        source="/agency/population",
+        idempotencykey=sent.idempotencykey,
+    )
+    await refused_and_nothing_changed(
+        hub,
+        f"under idempotency key None; the step was sent '{sent.idempotencykey}'",
+        STEP_REPLY,
+        reply,
+        source="/agency/population",
+    )
+    await refused_and_nothing_changed(
+        hub,
+        "reply for 'issue_passport', which is not a step of land_transfer",
+        STEP_REPLY,
+        reply.model_copy(update={"step": "issue_passport"}),
+        source="/agency/population",
+        idempotencykey=sent.idempotencykey,
+    )
+    await hub.answer("verify_transferor")  # the right agency, action and key
+    assert hub.state.steps["verify_transferor"].status is StepStatus.SUCCEEDED
+
+
+async def test_only_the_filer_or_the_portal_may_withdraw_a_dossier():
+    hub = Hub()
+    await hub.file("criminal_record", filed_by="onestop")
+    await refused_and_nothing_changed(
+        hub,
+        "justice may not withdraw a criminal_record dossier filed by onestop",
+        DOSSIER_WITHDRAWN,
+        DossierWithdrawn(),
+        source="/agency/justice",
+    )
+    await hub.event(DOSSIER_WITHDRAWN, DossierWithdrawn(), source="/agency/portal")  # the citizen, on the portal
+    assert hub.state.status is S.WITHDRAWN
+
+
+async def test_the_filer_may_withdraw_its_own_dossier_and_no_other_filer_may():
+    hub = Hub()
+    await hub.file("criminal_record", filed_by="justice")
+    await refused_and_nothing_changed(
+        hub,
+        "onestop may not withdraw a criminal_record dossier filed by justice",
+        DOSSIER_WITHDRAWN,
+        DossierWithdrawn(),
+        source="/agency/onestop",
+    )
+    await hub.event(DOSSIER_WITHDRAWN, DossierWithdrawn(), source="/agency/justice")
+    assert hub.state.status is S.WITHDRAWN
+
+
+async def test_payments_come_only_from_the_gateway_and_timers_only_from_the_hub():
+    hub = await land_transfer_awaiting_payment()
+    notification = PaymentNotification(
+        reference=f"{DOSSIER}/collect_obligations",
+        transaction_id="TXN-1",
+        amount_vnd=37_500_000,
+        status="paid",
+        paid_at=T0,
+    )
+    await refused_and_nothing_changed(
+        hub,
+        "from /agency/portal, which does not notify payments",
+        PAYMENT_NOTIFIED,
+        notification,
+        source="/agency/portal",
+    )
+    await refused_and_nothing_changed(
+        hub,
+        "comes only from the hub, not from /agency/population",
+        STEP_TIMEOUT,
+        StepTimeout(step="collect_obligations", attempt=1),
+        source="/agency/population",
+    )
+
+
+async def test_status_reasons_carry_no_personal_id_name_or_birth_date():
+    hub = Hub()
+    await hub.file("land_transfer")
+    await hub.answer(
+        "verify_transferor",
+        Outcome.REJECTED,
+        f"personal ID {FATHER[0]} ({FATHER[1].upper()}, born 05/05/1995) is not in the population registry; "
+        "also 079201000999",
+    )
+    reason = hub.state.reason
+    assert reason == (
+        "verify_transferor (population): personal ID *** (***, born **/**/****) is not in the population registry; "
+        "also 079******999"
+    )
+    published = [e.data for t, e in hub.sent if t != hub.topics.inbox("population")]
+    assert FATHER[0] not in str(published) and FATHER[1] not in str(published) and "1995" not in str(published)

@@ -182,7 +182,7 @@ def test_unknown_mother_means_not_accepted_with_the_reason_and_pending_steps_can
         ctx(T0),
     )
     assert statuses(effects) == [S.NOT_ACCEPTED]
-    assert state.reason == "verify_mother (population): personal ID 093195000123 is not in the population registry"
+    assert state.reason == "verify_mother (population): personal ID *** is not in the population registry"
     assert state.steps["register_birth"].status == "cancelled"
     # the father's verification was in flight: its late reply is recorded but moves nothing
     state, late = run(state, "verify_father")

@@ -461,9 +461,14 @@ def test_a_refund_result_is_kept_and_a_repeated_or_unexpected_refund_reply_chang
 # --- the router ------------------------------------------------------------------------------------------
 
 
-def envelope(type_: str, data: Any) -> Envelope:
+def envelope(type_: str, data: Any, source: str = "/agency/portal", key: str | None = None) -> Envelope:
     return Envelope(
-        source="/test", type=type_, subject=DOSSIER, correlationid="corr-1", data=data.model_dump(mode="json")
+        source=source,
+        type=type_,
+        subject=DOSSIER,
+        correlationid="corr-1",
+        idempotencykey=key,
+        data=data.model_dump(mode="json"),
     )
 
 
@@ -472,7 +477,14 @@ def test_the_router_says_why_a_repeated_event_changed_nothing():
     assert routed.state is not None and routed.effects
     again = router.route(envelope(DOSSIER_FILED, filed()), routed.state, CATALOG, ctx(T0))
     assert again == router.Routed(None, [], "duplicate filing ignored")
-    duplicate = router.route(envelope(STEP_REPLY, reply("register_birth")), routed.state, CATALOG, ctx(T0))
+    duplicate = router.route(
+        envelope(
+            STEP_REPLY, reply("register_birth"), "/agency/justice", saga.idempotency_key(DOSSIER, "register_birth")
+        ),
+        routed.state,
+        CATALOG,
+        ctx(T0),
+    )
     assert duplicate == router.Routed(None, [], "duplicate reply ignored")
 
 
