@@ -6,10 +6,13 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 JARS   := infra/kafka/target/libs/.fetched-stamp
+# The AsyncAPI parser (npm @asyncapi/parser, pinned in infra/asyncapi/package-lock.json) that
+# tests/unit/test_asyncapi.py runs on docs/asyncapi.yaml.
+ASYNCAPI := infra/asyncapi/node_modules/.installed-stamp
 # Line coverage of streams/ and connectors/ that `make test` requires; raise it, never lower it.
 COVERAGE_FLOOR := 85
 
-.PHONY: help demo test lint mutation bench unit integration venv jars prereqs broker-start broker-stop lock clean
+.PHONY: help demo test lint mutation bench unit integration venv jars asyncapi-parser asyncapi prereqs broker-start broker-stop lock clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
@@ -17,7 +20,7 @@ help:  ## list the targets
 demo: $(STAMP) $(JARS)  ## run the sample dossiers end to end on a local broker it starts itself
 	$(BIN)/lienthong demo
 
-test: lint $(JARS)  ## lint, then unit and integration tests with coverage (starts its own broker)
+test: lint $(JARS) $(ASYNCAPI)  ## lint, then unit and integration tests with coverage (starts its own broker)
 	$(BIN)/pytest --cov=streams --cov=connectors --cov-report=term:skip-covered --cov-fail-under=$(COVERAGE_FLOOR)
 
 lint: $(STAMP)  ## ruff (lint and format) and mypy, zero findings
@@ -36,7 +39,7 @@ mutation: $(STAMP)  ## mutation score of the saga engine and ingest (mutmut; min
 bench: $(STAMP) $(JARS)  ## throughput figures on a local broker (docs/benchmarks.md)
 	$(BIN)/lienthong bench
 
-unit: $(STAMP)  ## unit tests only (no broker)
+unit: $(STAMP) $(ASYNCAPI)  ## unit tests only (no broker)
 	$(BIN)/pytest tests/unit
 
 integration: $(STAMP) $(JARS)  ## integration tests only
@@ -48,6 +51,16 @@ $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -e '.[test]'
+	@touch $@
+
+asyncapi: $(STAMP)  ## regenerate docs/asyncapi.yaml from the agency registry and the contracts
+	$(BIN)/lienthong asyncapi
+
+asyncapi-parser: $(ASYNCAPI)  ## install the AsyncAPI parser (Node.js 18+ and npm) into infra/asyncapi
+
+$(ASYNCAPI): infra/asyncapi/package.json infra/asyncapi/package-lock.json
+	@command -v npm >/dev/null || { echo "make test needs Node.js 18+ and npm (the AsyncAPI parser); please install them" >&2; exit 1; }
+	cd infra/asyncapi && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	@touch $@
 
 jars: $(JARS)  ## fetch the Apache Kafka jars from Maven Central
@@ -69,7 +82,7 @@ prereqs:  ## make sure Java 17+ and Maven are installed (apt-get when root)
 	  fi; \
 	fi
 
-broker-start: $(JARS)  ## start (or reuse) the local broker on 127.0.0.1:9092
+broker-start: $(STAMP) $(JARS)  ## start (or reuse) the local broker on 127.0.0.1:9092 (client files in infra/kafka/run/clients)
 	infra/kafka/kafka.sh start
 
 broker-stop:  ## stop the local broker
@@ -78,6 +91,6 @@ broker-stop:  ## stop the local broker
 lock: $(STAMP)  ## refresh constraints.txt from the current virtualenv
 	$(BIN)/pip freeze --exclude-editable > constraints.txt
 
-clean:  ## remove the virtualenv, jars and run data
+clean:  ## remove the virtualenv, jars, the AsyncAPI parser and run data
 	-infra/kafka/kafka.sh stop
-	rm -rf $(VENV) infra/kafka/target infra/kafka/run .lienthong .pytest_cache
+	rm -rf $(VENV) infra/kafka/target infra/kafka/run .lienthong .pytest_cache infra/asyncapi/node_modules

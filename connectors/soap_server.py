@@ -18,10 +18,19 @@ def request_element(raw: bytes, namespace: str) -> tuple[str, dict[str, str]]:
 
     Raises :class:`SoapClientFault` for XML that is not well-formed or not in ``namespace``.
     """
+    return body_element(parse_envelope(raw), namespace)
+
+
+def parse_envelope(raw: bytes) -> etree._Element:
+    """The request's SOAP envelope (header and body); :class:`SoapClientFault` if not XML."""
     try:
-        root = etree.fromstring(raw, _PARSER)
+        return etree.fromstring(raw, _PARSER)
     except etree.XMLSyntaxError as exc:
         raise SoapClientFault(f"request is not well-formed XML: {exc}") from None
+
+
+def body_element(root: etree._Element, namespace: str) -> tuple[str, dict[str, str]]:
+    """The operation element in the body of ``root``, as :func:`request_element` returns it."""
     body = root.find(f"{{{SOAP_ENV}}}Body")
     element = body[0] if body is not None and len(body) else None
     if element is None or etree.QName(element).namespace != namespace:

@@ -114,6 +114,12 @@ class Registry(_Entry):
             raise ValueError("every principal connects for one party only")
         return self
 
+    def outbox_keys(self, code: str) -> tuple[str, ...]:
+        """The keys that sign what arrives on agency ``code``'s outbox: its own, or for a bridged
+        agency the hub's (its bridge, or the hub's callback endpoint, writes it)."""
+        agency = self.agencies[code]
+        return self.hub.keys if agency.bridged or agency.notifies_payments else agency.keys
+
     def serving(self, action: str) -> str:
         """The code of the agency that performs ``action``."""
         for agency in self.agencies.values():

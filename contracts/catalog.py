@@ -99,6 +99,22 @@ class Procedure(BaseModel):
         """Steps whose failure means the dossier is not accepted (checks before acceptance)."""
         return [s.id for s in self.steps if s.on_failure == "reject"]
 
+    def result_fields_read(self, step_id: str) -> frozenset[str] | None:
+        """The fields of ``step_id``'s result that some step (inputs, compensation, skip condition)
+        reads, so the saga keeps only those (least data); None when a step reads it whole."""
+        read: set[str] = set()
+        for step in self.steps:
+            sources = [*step.inputs.values(), *(step.compensation.inputs.values() if step.compensation else ())]
+            for source in [*sources, step.skip_unless]:
+                if not isinstance(source, str) or not source.startswith("steps."):
+                    continue
+                path = SourcePath.parse(source)
+                if path.step == step_id:
+                    if not path.fields:
+                        return None
+                    read.add(path.fields[0])
+        return frozenset(read)
+
 
 def _fields_of(model: Any) -> dict[str, Any] | None:
     """The fields of a pydantic model type, looking through ``X | None``; None if not a model."""

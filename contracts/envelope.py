@@ -18,6 +18,17 @@ from contracts.identifiers import DossierCode
 M = TypeVar("M", bound=BaseModel)
 
 SPEC_VERSION: Literal["1.0"] = "1.0"
+CONTENT_TYPE_HEADER = "content-type"
+STRUCTURED_CONTENT_TYPE = "application/cloudevents+json"
+"""The CloudEvents Kafka binding's structured content mode: the whole event is the record value."""
+
+Headers = list[tuple[str, bytes]]
+
+
+def envelope_headers() -> Headers:
+    """The Kafka headers of every record whose value is an :class:`Envelope` (producers add them
+    all; the signature headers are appended next to the content type)."""
+    return [(CONTENT_TYPE_HEADER, STRUCTURED_CONTENT_TYPE.encode())]
 
 
 class Envelope(BaseModel):

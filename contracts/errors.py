@@ -11,7 +11,9 @@
     │   └── SettingsError             a worker setting (names the environment variable)
     ├── Refused                       a message the hub cannot process: dead-lettered with the reason
     │   ├── Rejected                  ingest: it cannot enter the hub
+    │   │   └── SignatureRefused      unsigned, forged, foreign-key (code signature) or old (stale)
     │   └── Unprocessable             orchestrate: no saga can apply it
+    │       ├── NotEntitled           the sender may not say this (a reply to another's step…)
     │       └── PaymentMismatch       a payment notification matching no payment awaited
     ├── AgencyError                   a connector's exchange with an agency
     │   ├── AgencyRejected            the agency refused on the facts: not retried
@@ -55,19 +57,42 @@ class SettingsError(ContractError):
 
 
 class Refused(LienthongError):
-    """A message the hub cannot process; dead-lettered with this message as the reason."""
+    """A message the hub cannot process; dead-lettered with this message as the reason and
+    :attr:`code` as the reason code operators count and filter by."""
+
+    code = "refused"
 
 
 class Rejected(Refused):
     """The message cannot enter the hub (ingest)."""
 
+    code = "rejected"
+
+
+class SignatureRefused(Rejected):
+    """The record's signature does not prove who sent it (``signature``), or is too old (``stale``)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+
 
 class Unprocessable(Refused):
     """The event cannot be applied to any saga (orchestrate)."""
 
+    code = "unprocessable"
+
+
+class NotEntitled(Unprocessable):
+    """The sender is not the party entitled to send this event for this dossier."""
+
+    code = "not_entitled"
+
 
 class PaymentMismatch(Unprocessable):
     """A payment notification that matches no payment the saga is waiting for, as notified."""
+
+    code = "payment_mismatch"
 
 
 class AgencyError(LienthongError):

@@ -17,13 +17,13 @@ STEP_COMMAND = "vn.lienthong.step.command"
 STEP_REPLY = "vn.lienthong.step.reply"
 STEP_TIMEOUT = "vn.lienthong.step.timeout"
 DEADLINE_PASSED = "vn.lienthong.deadline.passed"
+SAGA_EXPIRED = "vn.lienthong.saga.expired"
 DOSSIER_OVERDUE = "vn.lienthong.dossier.overdue"
 DOSSIER_WITHDRAWN = "vn.lienthong.dossier.withdrawn"
 DOSSIER_SUPPLEMENTED = "vn.lienthong.dossier.supplemented"
 PAYMENT_NOTIFIED = "vn.lienthong.payment.notified"
 DOSSIER_STATUS = "vn.lienthong.dossier.status"
 TRANSITION = "vn.lienthong.monitor.transition"
-AUDIT = "vn.lienthong.audit.exchange"
 
 
 class _Model(BaseModel):
@@ -109,6 +109,10 @@ class PaymentNotification(_Model):
         return self.reference.split("/")[1] if self.reference.count("/") >= 1 else ""
 
 
+class SagaExpired(_Model):
+    """A finished dossier's retention may have passed: forget its saga (emitted by the sweeper)."""
+
+
 class DeadlinePassed(_Model):
     """The dossier (``step`` None) or a step may be past its due date (emitted by the sweeper)."""
 
@@ -151,12 +155,18 @@ class Transition(_Model):
 
 
 class AuditRecord(_Model):
-    """One exchange of personal data with an agency (append-only audit topic)."""
+    """One exchange of personal data with an agency: a command sent, a reply received or a status
+    update sent. Field names, never values; people only as pseudonyms (``contracts.audit``)."""
 
+    kind: Literal["command", "reply", "status"]
     dossier_id: DossierCode
-    agency: str
-    action: str
-    step: str
-    fields: list[str] = Field(description="Names of the fields sent, never their values")
-    purpose: str
+    agency: str = Field(description="Who received the data (command, status) or sent it (reply)")
+    action: str | None = None
+    step: str | None = None
+    fields: list[str] = Field(description="Names of the fields exchanged, never their values")
+    purpose: str | None = Field(default=None, description="Why the agency receives these fields (commands)")
+    outcome: Outcome | None = Field(default=None, description="The reply's outcome")
+    subjects: list[str] = Field(
+        default_factory=list, description="HMAC-SHA256 under the audit key of each personal ID in the data"
+    )
     at: datetime

@@ -43,6 +43,14 @@ class Topics:
         """Where ``agency`` (or its connector) writes filings and replies for the hub."""
         return f"{self.namespace}agency.{agency}.outbox"
 
+    def agency_group(self, agency: str, name: str) -> str:
+        """A consumer group of ``agency``'s own: its principal may join only groups named so."""
+        return f"{self.namespace}agency.{agency}.{name}"
+
+    def operator_group(self, name: str) -> str:
+        """A consumer group operators may use (e.g. ``kafka-console-consumer --group``)."""
+        return f"{self.namespace}operator.{name}"
+
     @property
     def dossier_events(self) -> str:
         """Canonical events keyed by dossier code: the saga's only input."""
@@ -59,6 +67,12 @@ class Topics:
     @property
     def audit(self) -> str:
         return f"{self.namespace}hub.audit"
+
+    @property
+    def onestop_sequence(self) -> str:
+        """Dossier codes claimed by the one-stop SOAP gateway (written and read by the onestop
+        principal, like its outbox); one partition, so one order for every gateway instance."""
+        return f"{self.namespace}agency.onestop.sequence"
 
     def specs(self) -> list[TopicSpec]:
         """Every topic to provision, with its settings."""
@@ -78,5 +92,11 @@ class Topics:
             ),
             TopicSpec(self.monitor, n, week, "every state transition, for operators"),
             TopicSpec(self.audit, n, {"retention.ms": "-1"}, "append-only record of every exchange of personal data"),
+            TopicSpec(
+                self.onestop_sequence,
+                1,
+                {"retention.ms": "-1"},
+                "dossier codes claimed by the one-stop SOAP gateway (content digests only): its durable sequence",
+            ),
         ]
         return specs

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import os
 import sys
+from pathlib import Path
 
 
 def _environment_help() -> str:
@@ -18,10 +19,12 @@ def _environment_help() -> str:
 
 
 def _cluster(args: argparse.Namespace):
-    """Where the topics are: the environment's cluster settings, with --bootstrap if given."""
+    """Where the topics are: the environment's cluster settings, with --bootstrap and
+    --client-properties if given."""
     from streams.settings import ClusterSettings
 
-    overrides = {"bootstrap_servers": args.bootstrap} if getattr(args, "bootstrap", None) else {}
+    flags = {"bootstrap_servers": "bootstrap", "kafka_client_properties": "client_properties"}
+    overrides = {field: value for field, flag in flags.items() if (value := getattr(args, flag, None))}
     return ClusterSettings.from_env(**overrides)
 
 
@@ -40,8 +43,9 @@ def _topics(args: argparse.Namespace) -> int:
     from infra.topics import provision
 
     cluster = _cluster(args)
-    created = asyncio.run(provision(cluster.bootstrap_servers, cluster.topics.specs()))
+    created = asyncio.run(provision(cluster.kafka_client(), cluster.topics, cluster.group_id))
     print("\n".join(f"created {name}" for name in created) or "all topics already exist")
+    print("ACLs from the agency registry in force")
     return 0
 
 
@@ -63,15 +67,18 @@ def _harness(module: str):
 
 def _sandbox(args: argparse.Namespace) -> int:
     agencies = _harness("infra.sandbox.agencies")
+    broker = _harness("infra.harness.broker")
 
     async def serve() -> None:
         cluster = _cluster(args)
         secret = os.environ.get("LIENTHONG_PAYMENT_SECRET")
+        keyring = os.environ.get("LIENTHONG_KEYRING")
         sandbox = agencies.SandboxAgencies(
-            cluster.bootstrap_servers,
+            broker.ClientFiles(Path(args.clients_dir), cluster.bootstrap_servers),
             cluster.topics,
             seed=args.seed,
             payment_secret=secret.encode() if secret else None,
+            keyring=Path(keyring) if keyring else None,
         )
         await sandbox.start(args.population_port, args.insurance_port, args.payment_port)
         if not secret:
@@ -79,10 +86,12 @@ def _sandbox(args: argparse.Namespace) -> int:
                 "payment callbacks are signed with a fresh secret; start the worker with\n"
                 f"  export LIENTHONG_PAYMENT_SECRET={sandbox.payment.secret.decode()}"
             )
+        if not keyring:
+            print(f"signing keys are fresh; start the worker with\n  export LIENTHONG_KEYRING={sandbox.keyring}")
         print(
             f"population REST  {sandbox.population_url}\ninsurance SOAP   {sandbox.insurance_address}"
             f"  (WSDL at ?wsdl)\npayment REST     {sandbox.payment.base_url}\n"
-            f"justice, tax, portal on Kafka at {args.bootstrap}\nCtrl-C to stop",
+            "justice, tax, portal on Kafka, each as its own principal\nCtrl-C to stop",
             flush=True,
         )
         try:
@@ -99,16 +108,22 @@ def _sandbox(args: argparse.Namespace) -> int:
 
 def _onestop(args: argparse.Namespace) -> int:
     from connectors.soap_filing import FilingGateway
+    from connectors.wsse import load_callers
     from contracts.catalog import builtin_catalog, load_catalog
+    from contracts.errors import SettingsError
+
+    callers = load_callers(args.callers)  # SettingsError naming LIENTHONG_ONESTOP_CALLERS: no caller, no gateway
+    if not args.keyring:
+        raise SettingsError("LIENTHONG_KEYRING (or --keyring): required to sign filings and check the hub's statuses")
 
     async def serve() -> None:
         catalog = dict(builtin_catalog())
         if extra := os.environ.get("LIENTHONG_PROCEDURES_DIR"):
-            from pathlib import Path
-
             catalog.update(load_catalog(Path(extra)))
         cluster = _cluster(args)
-        gateway = FilingGateway(cluster.bootstrap_servers, cluster.topics, catalog, args.agency_eid)
+        gateway = FilingGateway(
+            cluster.kafka_client(), cluster.topics, catalog, callers, args.auth_window, keyring=Path(args.keyring)
+        )
         await gateway.start(args.port)
         print(f"one-stop SOAP gateway at {gateway.address} (WSDL at ?wsdl); Ctrl-C to stop", flush=True)
         try:
@@ -123,6 +138,38 @@ def _onestop(args: argparse.Namespace) -> int:
     return 0
 
 
+def _onestop_callers(args: argparse.Namespace) -> int:
+    from connectors.wsse import write_callers
+
+    if Path(args.file).exists():
+        print(f"lienthong onestop-callers: {args.file} exists; remove it first to issue new secrets", file=sys.stderr)
+        return 2
+    pairs = [c.partition("=") for c in args.callers]
+    if any(not name or not prefix for name, _, prefix in pairs):
+        print("lienthong onestop-callers: give each caller as USERNAME=PREFIX", file=sys.stderr)
+        return 2
+    callers = write_callers(args.file, {name: prefix for name, _, prefix in pairs})
+    for caller in callers.values():
+        print(f"{caller.username:<20} files under {caller.prefix}")
+    print(f"wrote {args.file} (mode 0600); each one-stop's secret is in it")
+    return 0
+
+
+def _keys(args: argparse.Namespace) -> int:
+    from contracts.agencies import REGISTRY
+    from contracts.record_signing import TRUST_FILE, generate_keyring
+
+    every = list(REGISTRY.hub.keys) + [k for a in REGISTRY.agencies.values() for k in a.keys]
+    unknown = sorted(set(args.key) - set(every))
+    if unknown:
+        print(f"lienthong keys: {', '.join(unknown)} not in the agency registry ({', '.join(every)})", file=sys.stderr)
+        return 2
+    keyring = Path(args.keyring)
+    generate_keyring(keyring, args.key or every)
+    print(f"keyring {keyring}: private keys <key id>.pem (mode 0600), public keys in {keyring / TRUST_FILE}")
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     return _harness("infra.harness.demo").run(timeout_s=args.timeout, port=args.port)
 
@@ -132,8 +179,6 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def _catalog(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from contracts.catalog import CatalogError, builtin_catalog, load_catalog
 
     try:
@@ -165,12 +210,32 @@ def _schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def _asyncapi(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from contracts.asyncapi import render
+
+    text, path = render(), Path(args.output)
+    if args.check:
+        if not path.exists() or path.read_text(encoding="utf-8") != text:
+            print(f"{path} is not what `lienthong asyncapi` generates; run it and commit the file", file=sys.stderr)
+            return 1
+        return 0
+    if args.output == "-":
+        sys.stdout.write(text)
+    else:
+        path.write_text(text, encoding="utf-8")
+        print(f"wrote {path}")
+    return 0
+
+
 def _dlq(args: argparse.Namespace) -> int:
     from contracts.redact import mask_identifiers
     from infra.dlq import read_all, replay
 
     cluster = _cluster(args)
-    letters = asyncio.run(read_all(cluster.bootstrap_servers, cluster.topics))
+    client = cluster.kafka_client()
+    letters = asyncio.run(read_all(client, cluster.topics))
     chosen = [
         letter
         for letter in letters
@@ -187,15 +252,88 @@ def _dlq(args: argparse.Namespace) -> int:
         if not chosen:
             print("nothing to replay", file=sys.stderr)
             return 1
-        count = asyncio.run(replay(cluster.bootstrap_servers, chosen))
+        count = asyncio.run(replay(client, chosen))
         print(f"replayed {count} record(s) to their source topics")
     elif not chosen:
         print("the dead-letter topic holds no matching records")
     return 0
 
 
+def _connection(p: argparse.ArgumentParser, principal: str) -> None:
+    """--client-properties (the principal's Kafka client file) and --bootstrap."""
+    p.add_argument(
+        "--client-properties",
+        metavar="FILE",
+        help=f"Kafka client properties of {principal} (default $LIENTHONG_KAFKA_CLIENT_PROPERTIES), "
+        f"e.g. infra/kafka/run/clients/{principal}.properties",
+    )
+    p.add_argument("--bootstrap", help="broker list (default: bootstrap.servers of the client properties)")
+
+
+def _audit_records(args: argparse.Namespace):
+    """Every record on the audit topic, with progress on stderr during a long read."""
+    import time
+
+    from infra.audit import read_audit
+
+    cluster = _cluster(args)
+    shown = [time.monotonic()]
+
+    def progress(read: int, total: int) -> None:
+        if time.monotonic() - shown[0] > 2:
+            shown[0] = time.monotonic()
+            print(f"read {read}/{total} audit records", file=sys.stderr, flush=True)
+
+    return asyncio.run(read_audit(cluster.kafka_client(), cluster.topics.audit, progress))
+
+
+def _audit(args: argparse.Namespace) -> int:
+    from contracts.errors import IdentifierError, SettingsError
+    from contracts.identifiers import check_personal_id
+    from infra.audit import citizen_exchanges, hub_verifier, verify
+
+    if args.action == "verify":
+        if not args.keyring:
+            raise SettingsError("LIENTHONG_KEYRING (or --keyring): required to check the checkpoint signatures")
+        from streams.settings import HubSettings, env_name
+
+        every = os.environ.get(env_name("audit_checkpoint_every"))
+        limit = args.checkpoint_every or int(every or HubSettings.model_fields["audit_checkpoint_every"].default)
+        checks = verify(_audit_records(args), hub_verifier(Path(args.keyring)), limit).values()
+        problems = [check.problem for check in checks if check.problem]
+        print(
+            "\n".join(str(p) for p in problems)
+            if problems
+            else f"audit intact: {len(checks)} partition(s), "
+            f"{sum(c.entries for c in checks)} entries, {sum(c.checkpoints for c in checks)} signed checkpoint(s)"
+        )
+        return 1 if problems else 0
+    key = os.environ.get("LIENTHONG_AUDIT_KEY")
+    if not key:
+        raise SettingsError("LIENTHONG_AUDIT_KEY: required to find a citizen's pseudonym")
+    try:
+        personal_id = check_personal_id(args.personal_id or "")
+    except IdentifierError as exc:
+        print(f"lienthong audit citizen: {exc}", file=sys.stderr)
+        return 2
+    exchanges = citizen_exchanges(_audit_records(args), key.encode(), personal_id)
+    for e in exchanges:
+        did = "received" if e.kind == "command" else f"sent the hub ({e.outcome})"
+        purpose = f"  purpose: {e.purpose}" if e.purpose else ""
+        print(f"{e.at:%Y-%m-%d %H:%M:%S}  dossier {e.dossier_id}  {e.agency} {did}: {', '.join(e.fields)}{purpose}")
+    print(f"{len(exchanges)} exchange(s) of this person's data on record")
+    return 0
+
+
+def _keyring_argument(p: argparse.ArgumentParser, holding: str) -> None:
+    p.add_argument(
+        "--keyring",
+        default=os.environ.get("LIENTHONG_KEYRING"),
+        help=f"keyring folder with {holding} (default $LIENTHONG_KEYRING)",
+    )
+
+
 def parser() -> argparse.ArgumentParser:
-    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")  # shown as the default
     top = argparse.ArgumentParser(
         prog="lienthong",
         description="lienthong (liên thông): an event-driven integration hub linking a province's "
@@ -215,12 +353,23 @@ def parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=_worker)
 
-    p = sub.add_parser("topics", help="create every topic the hub uses (idempotent)")
-    p.add_argument("--bootstrap", default=bootstrap, help="broker list (default %(default)s)")
+    p = sub.add_parser(
+        "topics",
+        help="create every topic the hub uses and the ACLs on them (idempotent)",
+        description="Create the topics of the namespace, then grant the ACLs derived from the agency "
+        "registry (docs/operations.md). Runs as the broker's super user (admin).",
+    )
+    _connection(p, "admin")
     p.set_defaults(func=_topics)
 
     p = sub.add_parser("sandbox", help="run the simulated agencies in the foreground")
-    p.add_argument("--bootstrap", default=bootstrap, help="broker list (default %(default)s)")
+    p.add_argument(
+        "--clients-dir",
+        required=True,
+        help="folder of <principal>.properties files (e.g. infra/kafka/run/clients): justice, tax and "
+        "portal each connect as their own principal",
+    )
+    p.add_argument("--bootstrap", help="broker list (default: bootstrap.servers of the client properties)")
     p.add_argument("--population-port", type=int, default=8081, help="REST port (default %(default)s)")
     p.add_argument("--insurance-port", type=int, default=8082, help="SOAP port (default %(default)s)")
     p.add_argument("--payment-port", type=int, default=8083, help="payment REST port (default %(default)s)")
@@ -233,14 +382,34 @@ def parser() -> argparse.ArgumentParser:
         description="Legacy one-stop software files any catalog procedure with FileDossier "
         "and follows it with GetDossierStatus (contracts/wsdl/filing.wsdl).",
     )
-    p.add_argument("--bootstrap", default=bootstrap, help="broker list (default %(default)s)")
+    _connection(p, "onestop")
     p.add_argument("--port", type=int, default=8091, help="HTTP port on 127.0.0.1 (default %(default)s)")
     p.add_argument(
-        "--agency-eid",
-        default="000.00.31.H26",
-        help="e-ID used in dossier codes the gateway assigns (default %(default)s)",
+        "--callers",
+        default=os.environ.get("LIENTHONG_ONESTOP_CALLERS"),
+        help="callers file (username, secret, dossier-code prefix; `lienthong onestop-callers` writes one); "
+        "default $LIENTHONG_ONESTOP_CALLERS, required",
+    )
+    _keyring_argument(p, "the onestop signing key and the trust store")
+    p.add_argument(
+        "--auth-window",
+        type=float,
+        default=float(os.environ.get("LIENTHONG_ONESTOP_AUTH_WINDOW_S", "300")),
+        help="seconds a UsernameToken's Created may be from the gateway's clock "
+        "(default $LIENTHONG_ONESTOP_AUTH_WINDOW_S or 300)",
     )
     p.set_defaults(func=_onestop)
+
+    p = sub.add_parser(
+        "onestop-callers",
+        help="write a callers file for the SOAP filing gateway, with fresh random secrets",
+        description="Each caller (a legacy one-stop system) gets a username, a random secret and the "
+        "dossier-code prefix (its agency e-ID) it files under. Hand each one-stop its username and secret "
+        "from the file; point the gateway at it with LIENTHONG_ONESTOP_CALLERS.",
+    )
+    p.add_argument("file", help="callers file to write (mode 0600; an existing file is not overwritten)")
+    p.add_argument("callers", nargs="+", metavar="USERNAME=PREFIX", help="e.g. vithanh=000.00.31.H26")
+    p.set_defaults(func=_onestop_callers)
 
     p = sub.add_parser(
         "demo",
@@ -249,7 +418,7 @@ def parser() -> argparse.ArgumentParser:
         "and a hub worker; file sample birth dossiers; print progress, "
         "timelines and a summary; stop what was started. Exits 0 when "
         "every dossier reached its expected final state. Set "
-        "KAFKA_BOOTSTRAP_SERVERS to use an existing cluster instead.",
+        "KAFKA_CLIENTS_DIR (a folder of <principal>.properties client files) to use an existing cluster instead.",
     )
     p.add_argument("--timeout", type=float, default=90, help="seconds to wait for outcomes (default %(default)s)")
     p.add_argument("--port", type=int, default=9092, help="local broker port (default %(default)s)")
@@ -279,17 +448,60 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=["list", "replay"])
     p.add_argument("--key", help="only records with this key (a dossier code)")
     p.add_argument("--stage", help="only records dead-lettered at this stage, e.g. ingest.justice")
-    p.add_argument("--bootstrap", default=bootstrap, help="broker list (default %(default)s)")
+    _connection(p, "operator")
     p.set_defaults(func=_dlq)
+
+    p = sub.add_parser(
+        "keys",
+        help="generate Ed25519 signing keys and the trust store (existing keys are kept)",
+        description="Create <key id>.pem for each key id of the agency registry not yet in KEYRING "
+        "(or only those given with --key) and rewrite KEYRING/trust.toml with every public key there. "
+        "Hand each agency its own .pem; the hub's workers and every receiver read trust.toml.",
+    )
+    p.add_argument("keyring", help="folder of the keys (LIENTHONG_KEYRING for the worker)")
+    p.add_argument("--key", action="append", default=[], help="only this key id (repeatable), e.g. justice-1")
+    p.set_defaults(func=_keys)
+
+    p = sub.add_parser(
+        "audit",
+        help="verify the audit log, or list what was exchanged about one citizen",
+        description="verify: re-read every partition of the audit topic, check each hash-chain link "
+        "and checkpoint signature, name the first broken link per partition (exit 1). "
+        "citizen <personal ID>: which agencies received which fields of that person's data, when, "
+        "for which dossier and why (needs LIENTHONG_AUDIT_KEY).",
+    )
+    p.add_argument("action", choices=["verify", "citizen"])
+    p.add_argument("personal_id", nargs="?", help="for citizen: the 12-digit personal ID number")
+    _keyring_argument(p, "the trust store (trust.toml) of the hub's keys")
+    p.add_argument(
+        "--checkpoint-every",
+        type=int,
+        help="the largest LIENTHONG_AUDIT_CHECKPOINT_EVERY the hub ever ran with (default: the current one): "
+        "a longer run of entries without a signed checkpoint is a problem",
+    )
+    _connection(p, "operator")
+    p.set_defaults(func=_audit)
 
     p = sub.add_parser("schema", help="print the JSON Schema of a contract (for agency developers)")
     p.add_argument("name", nargs="?", help="e.g. envelope, justice-birth-filing, step-reply")
     p.add_argument("--list", action="store_true", help="list the schema names")
     p.set_defaults(func=_schema)
+
+    p = sub.add_parser(
+        "asyncapi",
+        help="write the AsyncAPI 3 document of the hub's Kafka interface (docs/asyncapi.yaml)",
+        description="Generate the AsyncAPI 3.0.0 document from the agency registry, the topics and the "
+        "pydantic contracts: each agency's channels, operations, message schemas and security scheme.",
+    )
+    p.add_argument("-o", "--output", default="docs/asyncapi.yaml", help="file to write, - for stdout (%(default)s)")
+    p.add_argument("--check", action="store_true", help="only check the file is up to date (exit 1 if not)")
+    p.set_defaults(func=_asyncapi)
     return top
 
 
 def main(argv: list[str] | None = None) -> int:
+    from aiokafka.errors import KafkaError
+
     from contracts.errors import SettingsError
 
     args = parser().parse_args(argv)
@@ -302,6 +514,9 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"lienthong {args.command}: invalid configuration: {exc}", file=sys.stderr)
         return 2
+    except KafkaError as exc:  # refused (authentication, ACLs) or unreachable
+        print(f"lienthong {args.command}: Kafka: {exc}", file=sys.stderr)
+        return 1
     except HarnessMissing:
         print(
             f"lienthong {args.command}: needs the test harness (infra/harness, infra/sandbox), which the "

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from connectors.kafka_client import KafkaClient
 from contracts.topics import DLQ_HEADER_PREFIX, Topics
 from infra.topics import partitions_of
 
@@ -16,12 +17,13 @@ class StoredLetter:
     offset: int
     key: bytes | None
     value: bytes
-    headers: dict[str, str]
+    headers: dict[str, str]  # the lienthong.dlq.* headers, prefix removed: why and where from
+    original_headers: list[tuple[str, bytes]]  # the record's own (content type, signature)
 
 
-async def read_all(bootstrap: str, topics: Topics) -> list[StoredLetter]:
+async def read_all(client: KafkaClient, topics: Topics) -> list[StoredLetter]:
     """Every record now on the dead-letter topic, oldest first per partition."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**client.aiokafka(), group_id=None, enable_auto_commit=False)
     await consumer.start()
     try:
         tps = await partitions_of(consumer, topics.deadletter)
@@ -44,6 +46,7 @@ async def read_all(bootstrap: str, topics: Topics) -> list[StoredLetter]:
                             for k, v in r.headers
                             if k.startswith(DLQ_HEADER_PREFIX)
                         },
+                        [(k, v) for k, v in r.headers if not k.startswith(DLQ_HEADER_PREFIX)],
                     )
                     for r in records
                 ]
@@ -52,9 +55,13 @@ async def read_all(bootstrap: str, topics: Topics) -> list[StoredLetter]:
         await consumer.stop()
 
 
-async def replay(bootstrap: str, letters: list[StoredLetter]) -> int:
-    """Produce each letter's original key and value to its source topic; returns how many."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+async def replay(client: KafkaClient, letters: list[StoredLetter]) -> int:
+    """Produce each letter's original key, value and headers to its source topic; returns how many.
+
+    The original signature travels with it, so ingest verifies the replay as it did the original:
+    a letter signed longer ago than the hub's signature window is refused again as ``stale``
+    (the sender must send it anew)."""
+    producer = AIOKafkaProducer(**client.aiokafka(), acks="all", enable_idempotence=True)
     await producer.start()
     try:
         for letter in letters:
@@ -62,7 +69,10 @@ async def replay(bootstrap: str, letters: list[StoredLetter]) -> int:
                 letter.headers["topic"],
                 key=letter.key,
                 value=letter.value,
-                headers=[("lienthong.replayed-from", f"{letter.partition}:{letter.offset}".encode())],
+                headers=[
+                    *letter.original_headers,
+                    ("lienthong.replayed-from", f"{letter.partition}:{letter.offset}".encode()),
+                ],
             )
         await producer.flush()
     finally:

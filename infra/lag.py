@@ -5,14 +5,15 @@ from __future__ import annotations
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 
+from connectors.kafka_client import KafkaClient
 from contracts.topics import Topics
 from infra.topics import partitions_of
 
 
-async def lag_report(bootstrap: str, group: str, topics: Topics) -> list[tuple[str, int, int]]:
+async def lag_report(client: KafkaClient, group: str, topics: Topics) -> list[tuple[str, int, int]]:
     """(topic, messages written, messages the group has committed) for every declared topic."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    admin = AIOKafkaAdminClient(**client.aiokafka())
+    consumer = AIOKafkaConsumer(**client.aiokafka(), group_id=None)
     await admin.start()
     await consumer.start()
     try:

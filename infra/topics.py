@@ -1,4 +1,4 @@
-"""Provision every topic declared in ``contracts.topics`` (idempotent)."""
+"""Provision every topic declared in ``contracts.topics`` and the ACLs on them (idempotent)."""
 
 from __future__ import annotations
 
@@ -10,15 +10,20 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
-from contracts.topics import TopicSpec
+from connectors.kafka_client import KafkaClient
+from contracts.agencies import REGISTRY
+from contracts.topics import Topics
+from infra.acls import acl_bindings, apply_acls
 
 log = structlog.get_logger("lienthong.topics")
 
 
-async def provision(bootstrap: str, specs: list[TopicSpec], timeout_s: float = 30) -> list[str]:
-    """Create the topics that do not exist yet and wait until every partition has a leader;
-    returns the names created."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15000)
+async def provision(admin_client: KafkaClient, topics: Topics, hub_group: str, timeout_s: float = 30) -> list[str]:
+    """Create the topics that do not exist yet, wait until every partition has a leader, then grant
+    the registry's ACLs on them (:mod:`infra.acls`; ``hub_group`` is the hub's consumer group).
+    Needs a super user (the broker's ``admin``); returns the names created."""
+    specs = topics.specs()
+    admin = AIOKafkaAdminClient(**admin_client.aiokafka(), request_timeout_ms=15000)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -31,9 +36,10 @@ async def provision(bootstrap: str, specs: list[TopicSpec], timeout_s: float = 3
         for spec in missing:
             log.info("topic created", topic=spec.name, partitions=spec.partitions, purpose=spec.purpose)
         await _wait_for_leaders(admin, [s.name for s in specs], timeout_s)
-        return [s.name for s in missing]
     finally:
         await admin.close()
+    await apply_acls(admin_client, acl_bindings(REGISTRY, topics, hub_group), timeout_s)
+    return [s.name for s in missing]
 
 
 async def _wait_for_leaders(admin: AIOKafkaAdminClient, names: list[str], timeout_s: float) -> None:

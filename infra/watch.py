@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer
 
+from connectors.kafka_client import KafkaClient
 from contracts.envelope import Envelope
 from contracts.events import Transition
 from contracts.topics import DLQ_HEADER_PREFIX, Topics
@@ -36,12 +37,12 @@ class HubWatcher:
 
     def __init__(
         self,
-        bootstrap: str,
+        client: KafkaClient,
         topics: Topics,
         on_transition: Callable[[Transition], None] | None = None,
         on_dead_letter: Callable[[DeadLetter], None] | None = None,
     ) -> None:
-        self._bootstrap = bootstrap
+        self._client = client
         self._topics = topics
         self._on_transition = on_transition
         self._on_dead_letter = on_dead_letter
@@ -52,7 +53,7 @@ class HubWatcher:
         self._task: asyncio.Task | None = None
 
     async def start(self) -> None:
-        self._consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, group_id=None, enable_auto_commit=False)
+        self._consumer = AIOKafkaConsumer(**self._client.aiokafka(), group_id=None, enable_auto_commit=False)
         await self._consumer.start()
         tps = [
             *await partitions_of(self._consumer, self._topics.monitor),

@@ -17,6 +17,8 @@ import faust
 
 from connectors.base import Connector
 from contracts.catalog import Procedure, builtin_catalog, load_catalog
+from contracts.envelope import envelope_headers
+from contracts.record_signing import Signer, TrustStore
 from contracts.topics import Topics
 from contracts.working_days import WorkingCalendar, load_calendar
 from streams.clock import Clock
@@ -36,6 +38,8 @@ class Hub:
     calendar: WorkingCalendar
     clock: Clock
     sagas: faust.types.TableT
+    signer: Signer
+    trust: TrustStore
     _raw: dict[str, faust.types.TopicT] = field(default_factory=dict)
 
     def topic(self, name: str) -> faust.types.TopicT:
@@ -49,6 +53,11 @@ class Hub:
     async def send(
         self, topic: str, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]] | None = None
     ) -> None:
+        """Write one record. Without ``headers`` the value is an envelope: it carries the CloudEvents
+        Kafka binding's headers (:func:`~contracts.envelope.envelope_headers`) and the hub's
+        signature; dead letters pass their own (the original record's, signature included)."""
+        if headers is None:
+            headers = envelope_headers() + self.signer.headers(value or b"")
         await self.topic(topic).send(key=key, value=value, headers=headers)
 
 
@@ -63,7 +72,7 @@ def load_procedures(settings: HubSettings) -> dict[str, Procedure]:
 def faust_app(settings: HubSettings) -> faust.App:
     return faust.App(
         settings.group_id,
-        broker=settings.kafka_url(),
+        **settings.kafka_client().faust(),  # broker URL and credentials
         datadir=str(settings.data_dir),
         autodiscover=False,
         web_enabled=False,
@@ -113,6 +122,8 @@ def build_hub(
         calendar=calendar if calendar is not None else load_calendar(settings.holidays_file),
         clock=clock if clock is not None else Clock(settings.clock_offset_file),
         sagas=sagas,
+        signer=Signer.load(settings.keyring, settings.signing_key_id),
+        trust=TrustStore.load(settings.keyring),
     )
     ingest.register(hub)
     orchestrate.register(hub)

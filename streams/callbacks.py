@@ -1,10 +1,14 @@
 """The hub's HTTP endpoint for asynchronous agency callbacks (the payment gateway's notifications).
 
-``POST /callbacks/payment`` checks the HMAC-SHA256 signature (``X-Lienthong-Signature:
-sha256=<hex>``, secret ``LIENTHONG_PAYMENT_SECRET``) and the notification's shape, then writes a
+``POST /callbacks/payment`` checks the HMAC-SHA256 signature over timestamp, nonce and body
+(``contracts.signing``; secret ``LIENTHONG_PAYMENT_SECRET``), refuses a stale timestamp or a nonce
+already used (``LIENTHONG_CALLBACK_WINDOW_S``), checks the notification's shape, then writes a
 ``vn.lienthong.payment.notified`` envelope to ``agency.payment.outbox`` keyed by the dossier code.
 The saga decides the rest (unknown reference, wrong amount, repeats), in order with the dossier's
-other events. Answers: 202 accepted, 401 bad signature, 422 malformed.
+other events. Answers: 202 accepted, 401 bad signature / stale / replayed, 422 malformed, 503 when
+more nonces are fresh than the guard holds. A replay guard lives in one worker's memory: run one
+callback endpoint per secret, or a replay may reach another worker (the saga still applies a
+payment once).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from contracts.envelope import Envelope, describe_error
 from contracts.errors import IdentifierError
 from contracts.events import PAYMENT_NOTIFIED, PaymentNotification
 from contracts.identifiers import check_dossier_code
-from contracts.signing import SIGNATURE_HEADER, signature_valid
+from contracts.signing import NONCE_HEADER, Check, ReplayGuard, verify
 from contracts.topics import Send
 
 if TYPE_CHECKING:
@@ -31,14 +35,33 @@ if TYPE_CHECKING:
 log = structlog.get_logger("lienthong.callbacks")
 
 
-def callback_app(secret: bytes, outbox: str, send: Send) -> web.Application:
-    """The callback endpoints; accepted notifications are written with ``send`` to ``outbox``."""
+_TITLES = {
+    Check.SIGNATURE: "Bad signature",
+    Check.STALE: "Stale notification",
+    Check.REPLAYED: "Replayed notification",
+    Check.BUSY: "Too many notifications",
+}
+
+
+def callback_app(secret: bytes, outbox: str, send: Send, window_s: float = 300) -> web.Application:
+    """The callback endpoints; accepted notifications are written with ``send`` to ``outbox``.
+    A notification signed more than ``window_s`` from now, or with a nonce already accepted, is
+    refused."""
+    guard = ReplayGuard(window_s)
 
     async def payment_callback(request: web.Request) -> web.Response:
         body = await request.read()
-        if not signature_valid(secret, body, request.headers.get(SIGNATURE_HEADER)):
-            log.warning("payment notification with a bad signature refused", remote=request.remote)
-            return problem(401, "Bad signature", f"{SIGNATURE_HEADER}: signature does not match the body")
+        if (refused := verify(secret, body, request.headers, guard)) is not None:
+            check, detail = refused
+            log.warning("payment notification refused", check=str(check), remote=request.remote)
+            return problem(503 if check is Check.BUSY else 401, _TITLES[check], detail)
+        try:
+            return await accept(body)
+        except BaseException:
+            guard.forget(request.headers[NONCE_HEADER])  # not carried out: the gateway may send it again
+            raise
+
+    async def accept(body: bytes) -> web.Response:
         try:
             notification = PaymentNotification.model_validate_json(body)
         except ValidationError as exc:
@@ -74,7 +97,12 @@ class _CallbackServer(mode.Service):
         self._url = settings.payment_callback_url
         self._port = settings.callback_port
         self._server = HttpServer(
-            callback_app(settings.payment_secret.get_secret_value().encode(), hub.topics.outbox("payment"), hub.send)
+            callback_app(
+                settings.payment_secret.get_secret_value().encode(),
+                hub.topics.outbox("payment"),
+                hub.send,
+                settings.callback_window_s,
+            )
         )
 
     async def on_start(self) -> None:

@@ -7,7 +7,7 @@ source topic byte for byte (see docs/operations.md).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -25,10 +25,12 @@ log = structlog.get_logger("lienthong.deadletter")
 
 
 def dlq_headers(
-    topic: str, partition: int, offset: int, stage: str, reason: str, at: datetime
+    topic: str, partition: int, offset: int, stage: str, reason: str, at: datetime, code: str = Refused.code
 ) -> list[tuple[str, bytes]]:
-    """Where the record came from, the stage that gave up on it, why (redacted) and when."""
+    """Where the record came from, the stage that gave up on it, why (a reason code and the
+    redacted text) and when."""
     fields = {
+        "code": code,
         "reason": redact(reason),
         "stage": stage,
         "topic": topic,
@@ -39,18 +41,24 @@ def dlq_headers(
     return [(DLQ_HEADER_PREFIX + k, v.encode()) for k, v in fields.items()]
 
 
-async def dead_letter(hub: Hub, event: EventT, stage: str, reason: str) -> None:
-    """Send ``event``'s original record to the dead-letter topic with ``reason``."""
+async def dead_letter(hub: Hub, event: EventT, stage: str, reason: str, code: str) -> None:
+    """Send ``event``'s original record (value and headers, signature included) to the
+    dead-letter topic with ``reason``."""
     message = event.message
+    headers = message.headers or []
+    items = headers.items() if isinstance(headers, Mapping) else headers
+    original = [(k, v) for k, v in items if isinstance(v, bytes) and not k.startswith(DLQ_HEADER_PREFIX)]
+    where = (message.topic, message.partition, message.offset)
     await hub.send(
         hub.topics.deadletter,
         message.key,
         message.value,
-        dlq_headers(message.topic, message.partition, message.offset, stage, reason, datetime.now(UTC)),
+        original + dlq_headers(*where, stage, reason, datetime.now(UTC), code),
     )
     log.warning(
         "message dead-lettered",
         stage=stage,
+        code=code,
         reason=redact(reason),
         source_topic=message.topic,
         partition=message.partition,
@@ -70,9 +78,9 @@ def guarded_agent(
             try:
                 await handle(event)
             except Refused as exc:
-                await dead_letter(hub, event, stage, str(exc))
+                await dead_letter(hub, event, stage, str(exc), exc.code)
             except Exception as exc:
                 log.exception("agent failed on a message", agent=name)
-                await dead_letter(hub, event, stage, f"internal error: {type(exc).__name__}: {exc}")
+                await dead_letter(hub, event, stage, f"internal error: {type(exc).__name__}: {exc}", "internal")
 
     hub.app.agent(hub.topic(topic), name=name, concurrency=concurrency)(agent)

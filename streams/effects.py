@@ -9,30 +9,39 @@ without Kafka. For each effect:
 * ``Overdue`` → for the dossier, the apology with its new date to every recipient; a transition;
 * ``StepTransition`` → a transition for operators.
 
+A reply that changed the saga is audited too (who answered, the outcome, the result's field
+names), and so is every status update or notice sent (one audit record per recipient). Each
+audit record names the people whose personal IDs are in the data only by pseudonym
+(:func:`contracts.audit.subject_ref`); the orchestrator links the records into the audit chain.
+
 Status updates and notices go to one set of recipients: the portal, where the citizen looks,
 and the agency that filed the dossier.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
 from contracts import notices
+from contracts.actions import ACTIONS
+from contracts.audit import personal_ids, subject_ref
 from contracts.envelope import Envelope
 from contracts.events import (
-    AUDIT,
     DOSSIER_OVERDUE,
     DOSSIER_STATUS,
     STEP_COMMAND,
+    STEP_REPLY,
     TRANSITION,
     AuditRecord,
     OverdueNotice,
     StatusUpdate,
     StepCommand,
+    StepReply,
     Transition,
 )
 from contracts.topics import Topics
@@ -40,6 +49,7 @@ from streams import saga
 from streams.saga_state import SagaState
 
 SOURCE = "/hub/orchestrate"
+AuditKind = Literal["command", "reply", "status"]
 
 
 @dataclass(frozen=True)
@@ -55,17 +65,43 @@ def recipients(state: SagaState) -> list[str]:
 
 
 def records(
-    effects: list[saga.Effect], state: SagaState, cause: Envelope, now: datetime, topics: Topics
+    effects: list[saga.Effect], state: SagaState, cause: Envelope, now: datetime, topics: Topics, audit_key: bytes
 ) -> list[Record]:
-    """The records that carry out ``effects`` (caused by ``cause``), in order."""
+    """The records that carry out ``effects`` (caused by ``cause``), in order; audit records
+    (on ``topics.audit``) are unlinked :class:`AuditRecord` JSON."""
     out = _Writer(cause)
     procedure = state.procedure
+
+    def audit(kind: AuditKind, agency: str, fields: list[str], people: Sequence[str] = (), **extra: Any) -> None:
+        subjects = sorted({subject_ref(audit_key, pid) for pid in people})
+        record = AuditRecord(
+            kind=kind,
+            dossier_id=cause.subject,
+            agency=agency,
+            fields=sorted(fields),
+            subjects=subjects,
+            at=now,
+            **extra,
+        )
+        out.records.append(Record(topics.audit, out.key, record.model_dump_json().encode()))
 
     def monitor(**fields: Any) -> None:
         out.emit(
             topics.monitor, TRANSITION, Transition(dossier_id=cause.subject, procedure=procedure, at=now, **fields)
         )
 
+    if cause.type == STEP_REPLY:
+        reply = cause.payload(StepReply)
+        action = ACTIONS.get(reply.action)
+        audit(
+            "reply",
+            reply.agency,
+            field_names(reply.result),
+            personal_ids(action.result, reply.result) if action else [],
+            action=reply.action,
+            step=reply.step,
+            outcome=reply.outcome,
+        )
     for effect in effects:
         if isinstance(effect, saga.Dispatch):
             command = StepCommand(
@@ -77,18 +113,14 @@ def records(
                 supplement=effect.supplement or {},
             )
             out.emit(topics.inbox(effect.agency), STEP_COMMAND, command, idempotencykey=effect.idempotency_key)
-            out.emit(
-                topics.audit,
-                AUDIT,
-                AuditRecord(
-                    dossier_id=cause.subject,
-                    agency=effect.agency,
-                    action=effect.action,
-                    step=effect.step,
-                    fields=sorted(field_names(effect.params)),
-                    purpose=effect.purpose,
-                    at=now,
-                ),
+            audit(
+                "command",
+                effect.agency,
+                field_names(effect.params),
+                personal_ids(ACTIONS[effect.action].params, effect.params),
+                action=effect.action,
+                step=effect.step,
+                purpose=effect.purpose,
             )
         elif isinstance(effect, saga.StatusChange):
             update = StatusUpdate(
@@ -100,6 +132,7 @@ def records(
             )
             for agency in recipients(state):
                 out.emit(topics.inbox(agency), DOSSIER_STATUS, update)
+                audit("status", agency, field_names(update.model_dump(mode="json", exclude_defaults=True)))
             monitor(state=effect.status.label, status=effect.status, reason=effect.reason)
         elif isinstance(effect, saga.Overdue):
             if effect.step is None:
@@ -115,6 +148,7 @@ def records(
                 )
                 for agency in recipients(state):
                     out.emit(topics.inbox(agency), DOSSIER_OVERDUE, notice)
+                    audit("status", agency, field_names(notice.model_dump(mode="json")))
             monitor(step=effect.step, agency=effect.agency, state="overdue", reason=overdue_reason(effect))
         else:
             monitor(
@@ -168,9 +202,9 @@ def field_names(params: dict[str, Any], prefix: str = "") -> list[str]:
 class _Writer:
     def __init__(self, cause: Envelope) -> None:
         self._cause = cause
-        self._key = cause.subject.encode()
+        self.key = cause.subject.encode()
         self.records: list[Record] = []
 
     def emit(self, topic: str, type_: str, data: BaseModel, idempotencykey: str | None = None) -> None:
         out = self._cause.caused(source=SOURCE, type=type_, data=data, idempotencykey=idempotencykey)
-        self.records.append(Record(topic, self._key, out.to_bytes()))
+        self.records.append(Record(topic, self.key, out.to_bytes()))

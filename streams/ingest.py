@@ -1,6 +1,8 @@
 """Ingest: agency outboxes → canonical events on ``hub.dossier.events``, keyed by dossier code.
 
-An outbox carries four kinds of message:
+Every message must be signed by one of the sender's keys (:mod:`contracts.record_signing`;
+the registry says whose keys sign which outbox) within the signature window, or it is
+dead-lettered with reason code ``signature`` or ``stale``. An outbox carries four kinds of message:
 
 * replies to the hub's commands, as contract envelopes (``vn.lienthong.step.reply``); ingest
   checks the reply names the agency whose outbox it arrived on and forwards it unchanged;
@@ -19,13 +21,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import structlog
 from faust.types import EventT
 from pydantic import BaseModel, ValidationError
 
-from contracts.agencies import AGENCIES
+from contracts.agencies import AGENCIES, REGISTRY
 from contracts.catalog import Procedure, canonical_filing, procedure_for
 from contracts.envelope import Envelope, describe_error, filing_envelope
 from contracts.errors import FilingRejected, Rejected
@@ -134,9 +137,12 @@ def _filing(agency: str, envelope: Envelope, catalog: Mapping[str, Procedure]) -
 
 def register(hub: Hub) -> None:
     """One agent per agency outbox: each message becomes a canonical event or a dead letter."""
+    window = timedelta(seconds=hub.settings.signature_window_s)
     for agency in AGENCIES:
 
         async def ingest_one(event: EventT, agency: str = agency) -> None:
+            # Refused (dead-lettered) unless signed by one of the sender's keys, recently.
+            hub.trust.verify(event.value, event.message.headers, REGISTRY.outbox_keys(agency), window)
             envelope = to_canonical(agency, event.value, hub.catalog)  # Rejected: dead-lettered
             await hub.send(hub.topics.dossier_events, envelope.subject.encode(), envelope.to_bytes())
             if envelope.type == DOSSIER_FILED:

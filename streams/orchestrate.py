@@ -3,7 +3,8 @@
 Reads ``hub.dossier.events`` (filings, agency replies, citizens' requests, payment notices and
 the sweeper's ticks, keyed by dossier code, so the table is co-partitioned with its input), lets
 :mod:`streams.router` pick and run the saga transition, writes the records
-:mod:`streams.effects` makes of its effects, then stores the new state.
+:mod:`streams.effects` makes of its effects, then stores the new state. Audit records go to
+:class:`streams.audit.AuditLog`, on the partition number of the event (one writer per chain).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from contracts.envelope import Envelope, describe_error
 from contracts.errors import Unprocessable
 from contracts.topics import Send, Topics
 from contracts.working_days import WorkingCalendar
-from streams import effects, saga
+from streams import audit, effects, saga
 from streams.clock import Clock
 from streams.deadletter import guarded_agent
 from streams.router import route
@@ -45,11 +46,13 @@ class Orchestrator:
         settings: HubSettings,
         topics: Topics,
         send: Send,
+        audit_log: audit.AuditLog,
     ) -> None:
         self._sagas, self._catalog, self._calendar, self._clock = sagas, catalog, calendar, clock
-        self._settings, self._topics, self._send = settings, topics, send
+        self._settings, self._topics, self._send, self._audit = settings, topics, send, audit_log
+        self._audit_key = settings.audit_key.get_secret_value().encode()
 
-    async def handle(self, raw: bytes) -> None:
+    async def handle(self, raw: bytes, partition: int) -> None:
         """Route the event, write the records its effects make, then store the new state.
 
         Raises Unprocessable for what no saga can apply (the agent dead-letters it)."""
@@ -62,23 +65,33 @@ class Orchestrator:
             calendar=self._calendar,
             step_attempts=self._settings.step_attempts,
             apology_extension_days=self._settings.apology_extension_days,
+            saga_retention_days=self._settings.saga_retention_days,
         )
         bound = log.bind(dossier_id=envelope.subject, correlation_id=envelope.correlationid)
         stored = self._sagas.get(envelope.subject)
         routed = route(envelope, None if stored is None else SagaState.model_validate(stored), self._catalog, ctx)
+        if routed.forget:
+            del self._sagas[envelope.subject]  # a tombstone in the changelog
+            bound.info("finished saga forgotten after its retention period")
+            return
         if routed.state is None:
             bound.info("event changed nothing", type=envelope.type, reason=routed.unchanged)
             return
-        for record in effects.records(routed.effects, routed.state, envelope, ctx.now, self._topics):
-            await self._send(record.topic, record.key, record.value)
+        for record in effects.records(routed.effects, routed.state, envelope, ctx.now, self._topics, self._audit_key):
+            if record.topic == self._topics.audit:
+                await self._audit.append(partition, record.key, record.value)
+            else:
+                await self._send(record.topic, record.key, record.value)
         effects.log_effects(routed.effects, bound)
         self._sagas[envelope.subject] = routed.state.model_dump(mode="json")
 
 
 def register(hub: Hub) -> None:
-    orchestrator = Orchestrator(hub.sagas, hub.catalog, hub.calendar, hub.clock, hub.settings, hub.topics, hub.send)
+    orchestrator = Orchestrator(
+        hub.sagas, hub.catalog, hub.calendar, hub.clock, hub.settings, hub.topics, hub.send, audit.register(hub)
+    )
 
     async def handle(event: EventT) -> None:
-        await orchestrator.handle(event.value)
+        await orchestrator.handle(event.value, event.message.partition)
 
     guarded_agent(hub, hub.topics.dossier_events, "orchestrate", "orchestrate", handle)

@@ -10,6 +10,7 @@ One look at :data:`ROUTES` tells where an event type is handled::
     vn.lienthong.payment.notified       PaymentNotification   saga.apply_payment
     vn.lienthong.step.timeout           StepTimeout           saga.apply_timeout   (from the sweeper)
     vn.lienthong.deadline.passed        DeadlinePassed        saga.apply_overdue   (from the sweeper)
+    vn.lienthong.saga.expired           SagaExpired           forget the saga      (from the sweeper)
 
 :func:`route` is pure: the envelope, the dossier's stored state and a :class:`saga.Context` in;
 the new state and its effects out (no effects: nothing changed). What cannot be applied raises
@@ -33,13 +34,14 @@ from pydantic import BaseModel, ValidationError
 from contracts.agencies import AGENCIES
 from contracts.catalog import Procedure
 from contracts.envelope import Envelope, describe_error
-from contracts.errors import Unprocessable
+from contracts.errors import NotEntitled, Unprocessable
 from contracts.events import (
     DEADLINE_PASSED,
     DOSSIER_FILED,
     DOSSIER_SUPPLEMENTED,
     DOSSIER_WITHDRAWN,
     PAYMENT_NOTIFIED,
+    SAGA_EXPIRED,
     STEP_REPLY,
     STEP_TIMEOUT,
     DeadlinePassed,
@@ -71,12 +73,16 @@ def _admit_reply(proc: Procedure, state: SagaState, reply: Any, envelope: Envelo
 def _admit_payment(proc: Procedure, state: SagaState, _: Any, envelope: Envelope) -> None:
     agency = AGENCIES.get(sender(envelope))
     if agency is None or not agency.notifies_payments:
-        raise Unprocessable(f"payment notification from {envelope.source}, which does not notify payments")
+        raise NotEntitled(f"payment notification from {envelope.source}, which does not notify payments")
+
+
+def _require_hub(envelope: Envelope) -> None:
+    if sender(envelope):
+        raise NotEntitled(f"{envelope.type} comes only from the hub, not from {envelope.source}")
 
 
 def _admit_hub_only(proc: Procedure, state: SagaState, _: Any, envelope: Envelope) -> None:
-    if sender(envelope):
-        raise Unprocessable(f"{envelope.type} comes only from the hub, not from {envelope.source}")
+    _require_hub(envelope)
 
 
 def _admit_request(request: str) -> Admit:
@@ -126,10 +132,16 @@ class Routed:
     state: SagaState | None  # None when nothing changed
     effects: list[saga.Effect]
     unchanged: str = ""
+    forget: bool = False  # delete the saga: its retention has passed
 
 
 def route(envelope: Envelope, state: SagaState | None, catalog: Mapping[str, Procedure], ctx: saga.Context) -> Routed:
     """Apply ``envelope`` to the dossier's saga ``state`` (None: no saga yet)."""
+    if envelope.type == SAGA_EXPIRED:
+        _require_hub(envelope)
+        if state is not None and saga.expired(state, ctx):
+            return Routed(None, [], forget=True)
+        return Routed(None, [], "not finished, or finished too recently, to forget")
     entry = ROUTES.get(envelope.type)
     if entry is None:
         raise Unprocessable(f"unexpected event type {envelope.type!r}")

@@ -39,6 +39,8 @@ Rules, the same for every procedure:
   repeat changes nothing;
 * free text from outside (agencies' reasons, citizens' reasons) is stored and passed on only
   redacted: no personal ID, name or date of birth of the dossier's people, no date at all;
+* a saga is forgotten (deleted, a tombstone in the changelog) once it ended more than the
+  retention period ago and waits on no compensation; its audit records remain;
 * the dossier is due at the end of the procedure's deadline in working days from receipt, a step
   at the end of its own deadline from dispatch; once the due day has passed the dossier (or step)
   is flagged overdue, once, and an overdue dossier gets an apology with a new date.
@@ -48,7 +50,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -57,7 +59,7 @@ from contracts.actions import ACTIONS
 from contracts.agencies import AGENCIES
 from contracts.catalog import Procedure, StepDef
 from contracts.envelope import describe_error
-from contracts.errors import PaymentMismatch, Unprocessable
+from contracts.errors import NotEntitled, PaymentMismatch, Unprocessable
 from contracts.events import (
     DeadlinePassed,
     DossierFiled,
@@ -94,6 +96,7 @@ class Context:
     calendar: WorkingCalendar
     step_attempts: int  # sends of a step before it fails for want of a reply
     apology_extension_days: float  # working days promised in an overdue dossier's apology
+    saga_retention_days: float  # a finished saga is forgotten this long after it ended
 
 
 @dataclass(frozen=True)
@@ -242,7 +245,7 @@ class _Transition:
             if self.state.steps[step.id].status == StepStatus.PENDING:
                 self.update_step(step.id, status=StepStatus.CANCELLED, finished_at=self.ctx.now)
                 self.emit(StepTransition(step.id, step.agency, StepStatus.CANCELLED))
-        self.update(done=True)
+        self.update(done=True, finished_at=self.ctx.now)
         self.set_status(status, reason)
         if status != DossierStatus.RESULT_RETURNED:
             self.compensate(
@@ -291,7 +294,7 @@ def start(proc: Procedure, filed: DossierFiled, correlation_id: str, ctx: Contex
 
 
 def admit_reply(proc: Procedure, state: SagaState, reply: StepReply, sender: str, key: str | None) -> None:
-    """Raise Unprocessable unless ``reply`` (from ``sender``, under idempotency ``key``) answers a
+    """Raise NotEntitled unless ``reply`` (from ``sender``, under idempotency ``key``) answers a
     command the hub sent: the step's agency, the step's action, the key it was sent with. A
     payment step never succeeds by reply: only the gateway's verified notification completes it."""
     base = reply.step.removesuffix(COMPENSATE)
@@ -305,17 +308,17 @@ def admit_reply(proc: Procedure, state: SagaState, reply: StepReply, sender: str
         action, expected_key = step.action, idempotency_key(state.dossier_id, step.id, state.steps[step.id].round)
     agency = ACTIONS[action].agency
     if sender != agency or reply.agency != agency:
-        raise Unprocessable(f"reply for {reply.step} from {sender}: the step was sent to {agency}")
+        raise NotEntitled(f"reply for {reply.step} from {sender}: the step was sent to {agency}")
     if reply.action != action:
-        raise Unprocessable(f"reply for {reply.step} names action {reply.action!r}; the step was sent {action!r}")
+        raise NotEntitled(f"reply for {reply.step} names action {reply.action!r}; the step was sent {action!r}")
     if key != expected_key:
-        raise Unprocessable(f"reply for {reply.step} under idempotency key {key!r}; the step was sent {expected_key!r}")
+        raise NotEntitled(f"reply for {reply.step} under idempotency key {key!r}; the step was sent {expected_key!r}")
     if step.payment is not None and reply.step == step.id and reply.outcome is Outcome.SUCCEEDED:
-        raise Unprocessable(f"{step.id} is a payment: it succeeds only by the gateway's verified notification")
+        raise NotEntitled(f"{step.id} is a payment: it succeeds only by the gateway's verified notification")
 
 
 def admit_request(proc: Procedure, state: SagaState, request: str, sender: str) -> None:
-    """Raise Unprocessable unless ``sender`` may ``request`` (withdraw, supplement) this dossier:
+    """Raise NotEntitled unless ``sender`` may ``request`` (withdraw, supplement) this dossier:
     the agency that filed it, or one acting on the citizen's behalf, as the registry says."""
     agency = AGENCIES.get(sender)
     entitled = (
@@ -324,7 +327,7 @@ def admit_request(proc: Procedure, state: SagaState, request: str, sender: str) 
         and (sender == state.filed_by or agency.on_behalf_of_citizen)
     )
     if not entitled:
-        raise Unprocessable(f"{sender} may not {request} a {proc.id} dossier filed by {state.filed_by}")
+        raise NotEntitled(f"{sender} may not {request} a {proc.id} dossier filed by {state.filed_by}")
 
 
 def apply_reply(proc: Procedure, state: SagaState, reply: StepReply, ctx: Context) -> Result:
@@ -346,7 +349,7 @@ def apply_reply(proc: Procedure, state: SagaState, reply: StepReply, ctx: Contex
             DossierStatus.DOCUMENTS_REQUESTED, f"{step.id} ({step.agency}): {reply.reason or 'more documents needed'}"
         )
         return tx.result()
-    outcome, result, reason = _checked_outcome(step, reply)
+    outcome, result, reason = _checked_outcome(proc, step, reply)
     reason = reason and redact(reason, personal_values(state.filing))  # an invalid result may quote values
     declined = outcome is not Outcome.SUCCEEDED and step.on_failure == "continue"
     status = StepStatus.DECLINED if declined else _OUTCOME_STATUS[outcome]
@@ -433,6 +436,17 @@ def apply_withdrawal(proc: Procedure, state: SagaState, withdrawn: DossierWithdr
     return tx.result()
 
 
+def expired(state: SagaState, ctx: Context) -> bool:
+    """Whether the saga may be forgotten: it ended over the retention period ago and waits on no
+    compensation."""
+    return (
+        state.done
+        and state.finished_at is not None
+        and ctx.now - state.finished_at >= timedelta(days=ctx.saga_retention_days)
+        and all(c.status != StepStatus.RUNNING for c in state.compensations.values())
+    )
+
+
 def overdue_steps(proc: Procedure, state: SagaState, now: datetime, timeout_s: float) -> list[tuple[str, int]]:
     """Running steps whose last dispatch got no reply in time (the step's ``reply_timeout_s``, else
     ``timeout_s``): (step, attempt)."""
@@ -505,14 +519,17 @@ def _reply_for(
     )
 
 
-def _checked_outcome(step: StepDef, reply: StepReply) -> tuple[Outcome, dict[str, Any], str | None]:
+def _checked_outcome(proc: Procedure, step: StepDef, reply: StepReply) -> tuple[Outcome, dict[str, Any], str | None]:
     if reply.outcome is not Outcome.SUCCEEDED:
         return reply.outcome, {}, reply.reason or "no reason given"
     try:
         result = ACTIONS[step.action].result.model_validate(reply.result)
     except ValidationError as exc:
         return Outcome.FAILED, {}, f"{step.agency} returned an invalid result: {describe_error(exc)}"
-    return Outcome.SUCCEEDED, result.model_dump(mode="json"), None
+    # Least data: keep only the fields a later step reads (a citizen record is checked, not kept).
+    kept = proc.result_fields_read(step.id)
+    fields = result.model_dump(mode="json")
+    return Outcome.SUCCEEDED, {k: v for k, v in fields.items() if kept is None or k in kept}, None
 
 
 def _compensation_reply(state: SagaState, reply: StepReply) -> Result:

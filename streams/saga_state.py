@@ -73,5 +73,6 @@ class SagaState(_Frozen):
     status: DossierStatus
     reason: str | None = None
     done: bool = False
+    finished_at: datetime | None = None  # when it ended; it is forgotten a retention period later
     steps: dict[str, StepState]
     compensations: dict[str, CompensationState] = Field(default_factory=dict)

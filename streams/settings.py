@@ -1,7 +1,9 @@
 """Every setting of a hub worker: one frozen, typed object, read once at start.
 
 Built by pydantic-settings from ``LIENTHONG_*`` environment variables (and
-``KAFKA_BOOTSTRAP_SERVERS``), or passed whole by a caller such as a test. Each field's
+``KAFKA_BOOTSTRAP_SERVERS``), or passed whole by a caller such as a test. How to reach the brokers
+and the credentials to show them are in one Kafka client properties file (no default: there is no
+anonymous access), read by :mod:`connectors.kafka_client`. Each field's
 description is the documentation: ``lienthong worker --help`` and docs/operations.md are
 generated from :func:`environment_table`, and a test keeps the doc in step.
 
@@ -14,9 +16,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal, Self
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from connectors.kafka_client import KafkaClient
+from contracts.agencies import REGISTRY
 from contracts.envelope import describe_error
 from contracts.errors import SettingsError
 from contracts.topics import Topics
@@ -29,14 +33,20 @@ class ClusterSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="forbid", populate_by_name=True)
 
-    bootstrap_servers: str = Field(
-        "127.0.0.1:9092",
+    kafka_client_properties: Path | None = Field(
+        None, description="Kafka client properties file of the principal this process connects as"
+    )
+    bootstrap_servers: str | None = Field(
+        None,
         min_length=1,
         validation_alias=AliasChoices("bootstrap_servers", "KAFKA_BOOTSTRAP_SERVERS"),
-        description="broker list, host:port[,host:port]",
+        description="broker list, host:port[,host:port] (none: bootstrap.servers of the client properties)",
     )
     topic_namespace: str = Field("", description="prefix for every topic name, to share a cluster")
     partitions: int = Field(4, ge=1, description="partitions per topic")
+    app_id: str = Field(
+        "lienthong-hub", min_length=1, description="consumer group and table prefix (the namespace is prepended)"
+    )
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Self:
@@ -50,12 +60,23 @@ class ClusterSettings(BaseSettings):
     def topics(self) -> Topics:
         return Topics(self.topic_namespace, self.partitions)
 
+    @property
+    def group_id(self) -> str:
+        return self.topic_namespace + self.app_id
+
+    def kafka_client(self) -> KafkaClient:
+        """The client properties, read now; a missing file or key raises :class:`SettingsError`."""
+        if self.kafka_client_properties is None:
+            raise SettingsError(f"{env_name('kafka_client_properties')}: no Kafka client properties file given")
+        return KafkaClient.load(self.kafka_client_properties, self.bootstrap_servers)
+
 
 class HubSettings(ClusterSettings):
     """Everything a hub worker is configured with."""
 
-    app_id: str = Field(
-        "lienthong-hub", min_length=1, description="consumer group and table prefix (the namespace is prepended)"
+    kafka_client_properties: Path = Field(
+        description="Kafka client properties file of the principal the worker connects as (bootstrap.servers, "
+        "SASL_SSL credentials, CA), e.g. <broker data dir>/clients/hub.properties"
     )
     data_dir: Path = Field(Path(".lienthong/hub"), description="worker state folder")
     procedures_dir: Path | None = Field(
@@ -73,6 +94,9 @@ class HubSettings(ClusterSettings):
     callback_url: str | None = Field(
         None, description="URL the payment gateway calls back (none: http://127.0.0.1:<port>/callbacks/payment)"
     )
+    callback_window_s: float = Field(
+        300, gt=0, description="a payment callback signed further than this from now is refused as stale"
+    )
     agency_timeout_s: float = Field(5, gt=0, description="per-call timeout to an agency")
     agency_attempts: int = Field(4, ge=1, description="attempts per agency call before the step fails")
     agency_backoff_s: float = Field(0.2, ge=0, description="first retry delay, doubled each attempt")
@@ -83,6 +107,9 @@ class HubSettings(ClusterSettings):
     apology_extension_days: float = Field(
         2, gt=0, description="working days promised in the apology letter of an overdue dossier"
     )
+    saga_retention_days: float = Field(
+        30, gt=0, description="a finished dossier's saga state is deleted this long after it ended (audit stays)"
+    )
     max_poll_records: int = Field(500, ge=1, description="records per consumer poll")
     producer_linger_ms: int = Field(5, ge=0, description="producer batching delay")
     producer_request_timeout_s: float = Field(30, gt=0, description="a send not acknowledged by then fails")
@@ -91,18 +118,41 @@ class HubSettings(ClusterSettings):
     session_timeout_s: float = Field(
         60, gt=0, description="how soon the group notices a dead worker and moves its partitions"
     )
+    keyring: Path = Field(
+        description="folder with the hub's Ed25519 signing key (<key id>.pem) and the trust store (trust.toml) "
+        "of every party's public keys: lienthong keys generate"
+    )
+    signing_key_id: str = Field(
+        REGISTRY.hub.keys[0],
+        min_length=1,
+        description="the hub key that signs what the hub writes (one of the registry's)",
+    )
+    signature_window_s: float = Field(
+        900, gt=0, description="a record signed further than this from now is refused as stale"
+    )
+    audit_key: SecretStr = Field(
+        description="HMAC-SHA256 key of the audit's pseudonyms for personal IDs (`lienthong audit citizen` needs it)"
+    )
+    audit_checkpoint_every: int = Field(
+        1000, ge=1, description="sign an audit partition's head after this many entries"
+    )
+    audit_checkpoint_interval_s: float = Field(
+        60, gt=0, description="and at least this often while a partition has unsigned entries"
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="log level")
 
-    @property
-    def group_id(self) -> str:
-        return self.topic_namespace + self.app_id
+    @field_validator("signing_key_id")
+    @classmethod
+    def _a_hub_key(cls, key_id: str) -> str:
+        if key_id not in REGISTRY.hub.keys:
+            raise ValueError(
+                f"{key_id!r} is not one of the hub's keys in the registry ({', '.join(REGISTRY.hub.keys)})"
+            )
+        return key_id
 
     @property
     def payment_callback_url(self) -> str:
         return self.callback_url or f"http://127.0.0.1:{self.callback_port}/callbacks/payment"
-
-    def kafka_url(self) -> str:
-        return ",".join(f"kafka://{h.strip()}" for h in self.bootstrap_servers.split(","))
 
     def to_env(self) -> dict[str, str]:
         """These settings as the environment variables of a worker process."""

@@ -1,7 +1,9 @@
-"""The sweeper: turns unanswered steps and passed deadlines into events on the dossier's partition.
+"""The sweeper: turns unanswered steps, passed deadlines and passed retention periods into events
+on the dossier's partition.
 
 The saga table can only change while processing an event of its partition, so the sweeper does
-not touch it: it writes ``vn.lienthong.step.timeout`` and ``vn.lienthong.deadline.passed`` to
+not touch it: it writes ``vn.lienthong.step.timeout``, ``vn.lienthong.deadline.passed`` and
+``vn.lienthong.saga.expired`` to
 ``hub.dossier.events``, and the orchestrate agent applies them in order with the replies. Each
 worker sweeps the partitions it owns.
 """
@@ -9,13 +11,12 @@ worker sweeps the partitions it owns.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from contracts.catalog import Procedure
 from contracts.envelope import Envelope
-from contracts.events import DEADLINE_PASSED, STEP_TIMEOUT, DeadlinePassed, StepTimeout
-from contracts.working_days import WorkingCalendar
+from contracts.events import DEADLINE_PASSED, SAGA_EXPIRED, STEP_TIMEOUT, DeadlinePassed, SagaExpired, StepTimeout
 from streams import saga
 from streams.saga_state import SagaState
 
@@ -26,17 +27,14 @@ SOURCE = "/hub/sweeper"
 
 
 def due_events(
-    sagas: Iterable[SagaState],
-    catalog: Mapping[str, Procedure],
-    now: datetime,
-    calendar: WorkingCalendar,
-    step_timeout_s: float,
+    sagas: Iterable[SagaState], catalog: Mapping[str, Procedure], ctx: saga.Context, step_timeout_s: float
 ) -> list[Envelope]:
-    """A timeout for every step whose reply is overdue, a deadline event for everything past due."""
+    """A timeout for every step whose reply is overdue, a deadline event for everything past due,
+    an expiry for every finished saga past its retention period (at ``ctx.now``)."""
     events = []
     for state in sagas:
 
-        def event(type_: str, data: StepTimeout | DeadlinePassed, state: SagaState = state) -> Envelope:
+        def event(type_: str, data: StepTimeout | DeadlinePassed | SagaExpired, state: SagaState = state) -> Envelope:
             return Envelope(
                 source=SOURCE,
                 type=type_,
@@ -45,20 +43,39 @@ def due_events(
                 data=data.model_dump(mode="json"),
             )
 
-        for step_id, attempt in saga.overdue_steps(catalog[state.procedure], state, now, step_timeout_s):
+        for step_id, attempt in saga.overdue_steps(catalog[state.procedure], state, ctx.now, step_timeout_s):
             events.append(event(STEP_TIMEOUT, StepTimeout(step=step_id, attempt=attempt)))
-        for target in saga.overdue_targets(state, now, calendar):
+        for target in saga.overdue_targets(state, ctx.now, ctx.calendar):
             events.append(event(DEADLINE_PASSED, DeadlinePassed(step=target)))
+        if saga.expired(state, ctx):
+            events.append(event(SAGA_EXPIRED, SagaExpired()))
     return events
+
+
+def _finished_before(stored: Mapping[str, object], moment: str) -> bool:
+    finished = stored.get("finished_at")
+    return isinstance(finished, str) and datetime.fromisoformat(finished) <= datetime.fromisoformat(moment)
 
 
 def register(hub: Hub) -> None:
     settings = hub.settings
 
     async def sweep() -> None:
-        # Finished sagas have nothing due: skip them before paying for validation.
-        stored = [SagaState.model_validate(v) for v in list(hub.sagas.values()) if v is not None and not v["done"]]
-        for event in due_events(stored, hub.catalog, hub.clock.now(), hub.calendar, settings.step_timeout_s):
+        ctx = saga.Context(
+            now=hub.clock.now(),
+            calendar=hub.calendar,
+            step_attempts=settings.step_attempts,
+            apology_extension_days=settings.apology_extension_days,
+            saga_retention_days=settings.saga_retention_days,
+        )
+        forget_before = (ctx.now - timedelta(days=ctx.saga_retention_days)).isoformat()
+        # A finished saga has nothing due but its expiry: skip it before paying for validation.
+        stored = [
+            SagaState.model_validate(v)
+            for v in list(hub.sagas.values())
+            if v is not None and (not v["done"] or _finished_before(v, forget_before))
+        ]
+        for event in due_events(stored, hub.catalog, ctx, settings.step_timeout_s):
             await hub.send(hub.topics.dossier_events, event.subject.encode(), event.to_bytes())
 
     hub.app.timer(interval=settings.sweep_interval_s, on_leader=False, name="sweeper")(sweep)

@@ -24,9 +24,10 @@ from pathlib import Path
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from connectors.kafka_client import KafkaClient
 from contracts.status import DossierStatus
 from contracts.topics import Topics
-from infra.harness.broker import LocalBroker
+from infra.harness.broker import ClientFiles, LocalBroker
 from infra.harness.net import free_port
 from infra.harness.worker_process import WorkerProcess
 from infra.lag import lag_report
@@ -34,22 +35,23 @@ from infra.sandbox.agencies import SandboxAgencies
 from infra.sandbox.samples import birth_filing
 from infra.topics import provision
 from infra.watch import HubWatcher
-from streams.settings import HubSettings
+from streams.settings import ClusterSettings, HubSettings
 
 
 def _out(line: str) -> None:
     print(line, flush=True)
 
 
-async def bare_relay(bootstrap: str, messages: int, partitions: int = 4) -> float:
-    """Records per second through a plain aiokafka consume → produce loop."""
+async def bare_relay(client: KafkaClient, messages: int, partitions: int = 4) -> float:
+    """Records per second through a plain aiokafka consume → produce loop (over the same TLS and
+    SASL as the hub; as admin, who needs no ACL on these ad-hoc topics)."""
     suffix = f"{os.getpid()}-{int(time.time())}"
     source, target = f"bench.relay.in.{suffix}", f"bench.relay.out.{suffix}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**client.aiokafka())
     await admin.start()
     await admin.create_topics([NewTopic(source, partitions, 1), NewTopic(target, partitions, 1)])
     await admin.close()
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, acks=1)
+    producer = AIOKafkaProducer(**client.aiokafka(), linger_ms=5, acks=1)
     await producer.start()
     payload = b'{"specversion":"1.0","type":"bench","data":{"x":"' + b"v" * 540 + b'"}}'
     for i in range(messages):
@@ -57,7 +59,7 @@ async def bare_relay(bootstrap: str, messages: int, partitions: int = 4) -> floa
     await producer.flush()
     consumer = AIOKafkaConsumer(
         source,
-        bootstrap_servers=bootstrap,
+        **client.aiokafka(),
         group_id=f"bench-{suffix}",
         auto_offset_reset="earliest",
         enable_auto_commit=False,
@@ -80,16 +82,19 @@ async def bare_relay(bootstrap: str, messages: int, partitions: int = 4) -> floa
     return messages / elapsed
 
 
-async def hub_end_to_end(bootstrap: str, dossiers: int, run_dir: Path) -> dict[str, float]:
+async def hub_end_to_end(clients: ClientFiles, dossiers: int, run_dir: Path) -> dict[str, float]:
     """Birth dossiers through one worker and the sandbox agencies."""
     topics = Topics(namespace=f"bench-{os.getpid()}-{int(time.time())}.")
-    await provision(bootstrap, topics.specs())
-    sandbox = SandboxAgencies(bootstrap, topics, citizens=max(300, dossiers * 3))
+    connection = {"kafka_client_properties": clients.file("hub"), "bootstrap_servers": clients.bootstrap_servers}
+    hub_group = ClusterSettings.from_env(**connection, topic_namespace=topics.namespace).group_id
+    await provision(clients.client("admin"), topics, hub_group)
+    sandbox = SandboxAgencies(clients, topics, citizens=max(300, dossiers * 3))
     await sandbox.start()
-    watcher = HubWatcher(bootstrap, topics)
+    operator = clients.client("operator")
+    watcher = HubWatcher(operator, topics)
     await watcher.start()
     settings = HubSettings.from_env(
-        bootstrap_servers=bootstrap,
+        **connection,
         topic_namespace=topics.namespace,
         **sandbox.hub_settings(),
         callback_port=free_port(),
@@ -116,7 +121,7 @@ async def hub_end_to_end(bootstrap: str, dossiers: int, run_dir: Path) -> dict[s
         finals = {d: t for d in ids if (t := watcher.final_status(d)) is not None}
         latencies = sorted(t.at.timestamp() - filed_at[d] for d, t in finals.items())
         completed = sum(t.status is DossierStatus.RESULT_RETURNED for t in finals.values())
-        records = sum(written for _, written, _ in await lag_report(bootstrap, settings.group_id, topics))
+        records = sum(written for _, written, _ in await lag_report(operator, settings.group_id, topics))
         return {
             "dossiers_per_s": dossiers / elapsed,
             "elapsed_s": elapsed,
@@ -134,15 +139,17 @@ async def hub_end_to_end(bootstrap: str, dossiers: int, run_dir: Path) -> dict[s
 def run(messages: int, dossiers: int) -> int:
     with tempfile.TemporaryDirectory(prefix="lienthong-bench-") as tmp:
         run_dir = Path(tmp)
-        existing = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-        broker = None if existing else LocalBroker(free_port(), run_dir / "kafka", free_port()).start()
-        bootstrap = existing or (broker.bootstrap if broker else "")
+        broker = None
+        clients = ClientFiles.from_env()
+        if clients is None:
+            broker = LocalBroker(free_port(), run_dir / "kafka", free_port()).start()
+            clients = broker.clients
         try:
-            _out(f"• bare aiokafka relay, {messages} records of ~600 bytes, 4 partitions")
-            relay = asyncio.run(bare_relay(bootstrap, messages))
+            _out(f"• bare aiokafka relay, {messages} records of ~600 bytes, 4 partitions, SASL_SSL")
+            relay = asyncio.run(bare_relay(clients.client("admin"), messages))
             _out(f"  {relay:,.0f} records/s")
             _out(f"• hub end to end, {dossiers} birth dossiers (7 steps each) filed at once")
-            hub = asyncio.run(hub_end_to_end(bootstrap, dossiers, run_dir))
+            hub = asyncio.run(hub_end_to_end(clients, dossiers, run_dir))
             _out(
                 f"  {hub['completed']:.0f}/{dossiers} completed in {hub['elapsed_s']:.1f} s: "
                 f"{hub['dossiers_per_s']:.1f} dossiers/s, {hub['records_per_s']:,.0f} records/s through the "

@@ -10,7 +10,6 @@ shuts down what it started.
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import shutil
 import sys
@@ -19,13 +18,15 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from connectors.kafka_client import KafkaClient
 from connectors.soap_filing import FilingGateway, file_over_soap
+from connectors.wsse import write_callers
 from contracts.catalog import builtin_catalog
 from contracts.events import Transition
 from contracts.redact import mask_identifiers
 from contracts.status import DossierStatus
 from contracts.topics import Topics
-from infra.harness.broker import BrokerError, LocalBroker
+from infra.harness.broker import BrokerError, ClientFiles, LocalBroker
 from infra.harness.net import free_port
 from infra.harness.worker_process import WorkerProcess
 from infra.lag import lag_report
@@ -42,7 +43,11 @@ from infra.sandbox.samples import (
 from infra.topics import provision
 from infra.watch import DeadLetter, HubWatcher
 from streams.diagnostics import dump_tasks
-from streams.settings import HubSettings
+from streams.settings import ClusterSettings, HubSettings
+
+DEMO_CALLER, DEMO_PREFIX = "onestop-demo", "000.00.32.H26"
+"""The demo's legacy one-stop caller and the dossier-code prefix it files under (the portal's
+sample codes use 000.00.31.H26)."""
 
 
 @dataclass(frozen=True)
@@ -81,28 +86,33 @@ class Demo:
     def show_dead_letter(self, letter: DeadLetter) -> None:
         out(f"  [{self.elapsed()}] dead-lettered from {letter.headers.get('topic')}: {letter.reason}")
 
-    async def run(self, bootstrap: str) -> int:
+    async def run(self, clients: ClientFiles) -> int:
         topics = Topics()
-        out("• creating topics")
-        created = await provision(bootstrap, topics.specs())
+        connection = {"kafka_client_properties": clients.file("hub"), "bootstrap_servers": clients.bootstrap_servers}
+        out("• creating topics and the agency registry's ACLs (as admin)")
+        hub_group = ClusterSettings.from_env(**connection).group_id
+        created = await provision(clients.client("admin"), topics, hub_group)
         out(f"  {len(created)} created" if created else "  all present")
-        sandbox = SandboxAgencies(bootstrap, topics, effects_dir=self.run_dir / "effects")
+        sandbox = SandboxAgencies(clients, topics, effects_dir=self.run_dir / "effects")
         await sandbox.start()
         out(
             f"• sandbox agencies up: population REST {sandbox.population_url}, "
             f"insurance SOAP {sandbox.insurance_address}, justice and portal on Kafka"
         )
         settings = HubSettings.from_env(
-            bootstrap_servers=bootstrap,
+            **connection,
             **sandbox.hub_settings(),
             callback_port=free_port(),
             data_dir=self.run_dir / "hub",
         )
         worker = WorkerProcess(settings, self.run_dir / "worker.log")
-        watcher = HubWatcher(bootstrap, topics, self.show_transition, self.show_dead_letter)
-        gateway = FilingGateway(bootstrap, topics, builtin_catalog())
+        operator = clients.client("operator")
+        watcher = HubWatcher(operator, topics, self.show_transition, self.show_dead_letter)
+        # The one-stop's caller, with a fresh secret per run (production: `lienthong onestop-callers`).
+        callers = write_callers(self.run_dir / "onestop-callers.toml", {DEMO_CALLER: DEMO_PREFIX})
+        gateway = FilingGateway(clients.client("onestop"), topics, builtin_catalog(), callers, keyring=sandbox.keyring)
         await gateway.start()
-        out(f"• one-stop SOAP gateway up: {gateway.address}")
+        out(f"• one-stop SOAP gateway up: {gateway.address} (callers must sign in with a WS-Security digest)")
         try:
             await watcher.start()
             worker.start()
@@ -120,7 +130,7 @@ class Demo:
                 )
             except TimeoutError as exc:
                 out(f"\n✗ {exc}")
-                await self.diagnose(worker)
+                await self.diagnose(worker, operator)
                 if not worker.running:
                     out("  the hub worker exited; last lines of its log:")
                     out(worker.tail())
@@ -134,15 +144,13 @@ class Demo:
             await sandbox.stop()
             out("• sandbox agencies and the SOAP gateway stopped")
 
-    async def diagnose(self, worker: WorkerProcess) -> None:
+    async def diagnose(self, worker: WorkerProcess, operator: KafkaClient) -> None:
         """Say where messages stopped: per-topic backlog of the hub, and every task's await chain."""
         worker.dump_tasks()  # the worker writes its tasks to its log
         with (self.run_dir / "demo-tasks.log").open("w") as tasks_log:
             dump_tasks(tasks_log)
         out("  hub backlog per topic (written / committed by the hub's consumer group):")
-        for name, written, committed in await lag_report(
-            worker.settings.bootstrap_servers, worker.settings.group_id, worker.settings.topics
-        ):
+        for name, written, committed in await lag_report(operator, worker.settings.group_id, worker.settings.topics):
             if written:
                 out(f"    {name:<32} {written:>5} / {committed:<5}{'  ← behind' if committed < written else ''}")
         out(f"  task dumps: {worker.log_path} and {self.run_dir / 'demo-tasks.log'}")
@@ -211,7 +219,8 @@ class Demo:
             await sandbox.portal.file(procedure, dossier_code(seq + offset), filing)
             filed(label, dossier_code(seq + offset), expect, "portal (Kafka)")
 
-        answer = await file_over_soap(gateway, "business_registration", business_filing(registry, rng))
+        caller = gateway.callers[DEMO_CALLER]
+        answer = await file_over_soap(gateway.address, caller, "business_registration", business_filing(registry, rng))
         filed(
             "business registration: enterprise code, insurance unit",
             answer,
@@ -278,18 +287,19 @@ def run(timeout_s: float = 90, port: int = 9092) -> int:
     run_dir = Path(".lienthong/demo").resolve()
     shutil.rmtree(run_dir, ignore_errors=True)
     run_dir.mkdir(parents=True)
-    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
     broker = None
     demo = Demo(run_dir, timeout_s)
     try:
-        if bootstrap:
-            out(f"• using the Kafka cluster at {bootstrap} (KAFKA_BOOTSTRAP_SERVERS)")
+        clients = ClientFiles.from_env()
+        if clients:
+            out(f"• using the Kafka cluster whose client properties are in {clients.folder} (KAFKA_CLIENTS_DIR)")
         else:
-            out(f"• starting a local Apache Kafka broker on 127.0.0.1:{port}")
+            out(f"• starting a local Apache Kafka broker on 127.0.0.1:{port} (SASL_SSL, ACLs)")
             broker = LocalBroker(port, run_dir / "kafka").start()
-            bootstrap = broker.bootstrap
+            clients = broker.clients
             out("  started" if broker.started else "  reusing the healthy broker already running there")
-        return asyncio.run(demo.run(bootstrap))
+            out(f"  client properties of every principal in {clients.folder}")
+        return asyncio.run(demo.run(clients))
     except BrokerError as exc:
         out(f"✗ could not start the broker: {exc}")
         return 2

@@ -2,24 +2,34 @@
 # Run a single-node Apache Kafka 4 broker (KRaft, broker+controller) assembled from Maven Central.
 #
 #   kafka.sh jars     download the jars into target/libs (once; Maven caches them)
-#   kafka.sh start    format storage if new, start the broker, wait until it serves metadata;
-#                     a healthy broker already running on the port is reused
+#   kafka.sh start    generate credentials and format storage if new, start the broker, wait until
+#                     it serves metadata; a healthy broker already running on the port is reused
+#                     when this data folder's admin credentials are accepted by it
 #   kafka.sh wait     wait until the broker answers metadata requests
 #   kafka.sh stop     stop the broker started from this data folder
 #   kafka.sh status   say whether it is running
 #
 # Environment: KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT (KAFKA_PORT+1),
 #              KAFKA_DATA_DIR (infra/kafka/run), KAFKA_HEAP (512m, at most 1g),
-#              KAFKA_WAIT_SECONDS (60).
+#              KAFKA_WAIT_SECONDS (60), KAFKA_PYTHON (the checkout's .venv/bin/python, else python3).
+#
+# Security (docs/operations.md): SASL_SSL with SCRAM-SHA-512 for every client, ACLs only. Setup
+# writes a local CA and the broker's certificate to $KAFKA_DATA_DIR/security and one Kafka client
+# properties file per principal (admin and every principal of contracts/agencies.toml) to
+# $KAFKA_DATA_DIR/clients/<principal>.properties, readable by their owner only.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 PORT="${KAFKA_PORT:-9092}"
 CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-$((PORT + 1))}"
-DATA_DIR="${KAFKA_DATA_DIR:-$HERE/run}"
+DATA_DIR="$(realpath -m "${KAFKA_DATA_DIR:-$HERE/run}")"
 HEAP="${KAFKA_HEAP:-512m}"
 WAIT_SECONDS="${KAFKA_WAIT_SECONDS:-60}"
 LIBS="$HERE/target/libs"
+ROOT="$(cd "$HERE/../.." && pwd)"
+PYTHON="${KAFKA_PYTHON:-$ROOT/.venv/bin/python}"
+[ -x "$PYTHON" ] || PYTHON=python3
+ADMIN_CLIENT="$DATA_DIR/clients/admin.properties"
 PID_FILE="$DATA_DIR/kafka.pid"
 CONFIG="$DATA_DIR/server.properties"
 
@@ -49,8 +59,9 @@ port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; }
 # A broker is healthy when a Kafka client gets its metadata, not merely when the port accepts.
 healthy() {
     port_open || return 1
+    [ -f "$ADMIN_CLIENT" ] || return 1
     java_cmd org.apache.kafka.tools.BrokerApiVersionsCommand \
-        --bootstrap-server "127.0.0.1:$PORT" >/dev/null 2>&1
+        --bootstrap-server "127.0.0.1:$PORT" --command-config "$ADMIN_CLIENT" >/dev/null 2>&1
 }
 
 running_pid() {
@@ -80,15 +91,28 @@ start() {
     need_tools; jars
     if port_open; then
         if healthy; then say "reusing the healthy broker on 127.0.0.1:$PORT"; return 0; fi
-        say "port $PORT is taken by something that is not a healthy Kafka broker"; exit 1
+        say "port $PORT is taken by something that is not a Kafka broker accepting the credentials in $DATA_DIR/clients"
+        exit 1
+    fi
+    if [ -f "$DATA_DIR/log/meta.properties" ] && [ ! -f "$ADMIN_CLIENT" ]; then
+        say "$DATA_DIR was formatted without credentials (before brokers had security); remove it and start again"
+        exit 1
     fi
     mkdir -p "$DATA_DIR/logs"
-    sed -e "s|@PORT@|$PORT|g" -e "s|@CONTROLLER_PORT@|$CONTROLLER_PORT|g" -e "s|@DATA_DIR@|$DATA_DIR|g" \
-        "$HERE/server.properties.template" > "$CONFIG"
+    (cd "$ROOT" && "$PYTHON" -m infra.harness.broker_security setup "$DATA_DIR" "$PORT") \
+        || { say "generating the broker's credentials failed"; exit 1; }
+    ( umask 077
+      sed -e "s|@PORT@|$PORT|g" -e "s|@CONTROLLER_PORT@|$CONTROLLER_PORT|g" -e "s|@DATA_DIR@|$DATA_DIR|g" \
+          "$HERE/server.properties.template" > "$CONFIG"
+      cat "$DATA_DIR/security/server.properties" >> "$CONFIG" )
     if [ ! -f "$DATA_DIR/log/meta.properties" ]; then
-        say "formatting storage in $DATA_DIR/log"
+        say "formatting storage in $DATA_DIR/log (with a SCRAM user per principal)"
+        local args scram
+        args="$(cd "$ROOT" && "$PYTHON" -m infra.harness.broker_security scram-args "$DATA_DIR")" \
+            || { say "reading the generated credentials failed"; exit 1; }
+        mapfile -t scram <<< "$args"
         java_cmd kafka.tools.StorageTool format --standalone --ignore-formatted \
-            --cluster-id "$(java_cmd kafka.tools.StorageTool random-uuid)" \
+            --cluster-id "$(java_cmd kafka.tools.StorageTool random-uuid)" "${scram[@]}" \
             --config "$CONFIG" >"$DATA_DIR/logs/format.log" 2>&1 \
             || { say "formatting failed:"; cat "$DATA_DIR/logs/format.log" >&2; exit 1; }
     fi
@@ -117,5 +141,5 @@ case "${1:-}" in
     wait) need_tools; jars; wait_ready ;;
     stop) stop ;;
     status) if healthy; then say "healthy on 127.0.0.1:$PORT"; else say "not answering on 127.0.0.1:$PORT"; exit 1; fi ;;
-    *) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+    *) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

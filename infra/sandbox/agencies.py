@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import secrets
+import tempfile
 from pathlib import Path
 
+from connectors.kafka_client import KafkaClient
+from contracts.agencies import AGENCIES, REGISTRY
+from contracts.record_signing import generate_keyring
 from contracts.topics import Topics
+from infra.harness.broker import ClientFiles
 from infra.sandbox.insurance import InsuranceService
 from infra.sandbox.justice import JusticeAgency
 from infra.sandbox.payment import PaymentGateway
@@ -19,13 +24,14 @@ class SandboxAgencies:
 
     def __init__(
         self,
-        bootstrap: str,
+        clients: ClientFiles,
         topics: Topics,
         *,
         seed: int = 2026,
         citizens: int = 300,
         effects_dir: Path | None = None,
         payment_secret: bytes | None = None,
+        keyring: Path | None = None,
     ) -> None:
         def path(agency: str) -> Path | None:
             return effects_dir / f"{agency}.effects.jsonl" if effects_dir else None
@@ -34,11 +40,21 @@ class SandboxAgencies:
         # Two in three of the synthetic adults have social insurance (deterministic by ID).
         insured = {pid for pid in self.population.citizens if int(pid[-1]) % 3 != 0}
         self.insurance = InsuranceService(path("insurance"), insured=insured)
-        self.justice = JusticeAgency(bootstrap, topics, path("justice"))
-        self.portal = PortalAgency(bootstrap, topics, path("portal"))
-        self.tax = TaxAuthority(bootstrap, topics, path("tax"), seed)
+
+        def client(agency: str) -> KafkaClient:  # each agency connects as its own principal
+            principal = AGENCIES[agency].principal
+            assert principal is not None, f"{agency} has no principal of its own"
+            return clients.client(principal)
+
+        # Every party's signing key, fresh per run unless given: the hub learns the folder from hub_settings().
+        self.keyring = keyring or Path(tempfile.mkdtemp(prefix="lienthong-keys-"))
+        generate_keyring(self.keyring, [*REGISTRY.hub.keys, *(k for a in AGENCIES.values() for k in a.keys)])
+        self.justice = JusticeAgency(client("justice"), topics, path("justice"), keyring=self.keyring)
+        self.portal = PortalAgency(client("portal"), topics, path("portal"), keyring=self.keyring)
+        self.tax = TaxAuthority(client("tax"), topics, path("tax"), seed, keyring=self.keyring)
         # A fresh secret per run unless given: the hub learns it from hub_settings().
         self.payment = PaymentGateway(payment_secret or secrets.token_hex(16).encode(), path("payment"))
+        self.audit_key = secrets.token_hex(32)  # the key of the audit's pseudonyms, fresh per run
 
     async def start(self, population_port: int = 0, insurance_port: int = 0, payment_port: int = 0) -> None:
         await self.population.start(population_port)
@@ -66,4 +82,6 @@ class SandboxAgencies:
             "insurance_url": self.insurance_address,
             "payment_url": self.payment.base_url,
             "payment_secret": self.payment.secret.decode(),
+            "audit_key": self.audit_key,
+            "keyring": str(self.keyring),
         }

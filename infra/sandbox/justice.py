@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from connectors.kafka_client import KafkaClient
 from contracts.actions import (
     BirthRegistered,
     CheckCriminalRecord,
@@ -34,8 +35,8 @@ def _born_outside_a_facility(place: str) -> bool:
 class JusticeAgency(KafkaAgency):
     agency = "justice"
 
-    def __init__(self, bootstrap: str, topics: Topics, effects_path: Path | None = None) -> None:
-        super().__init__(bootstrap, topics, effects_path)
+    def __init__(self, client: KafkaClient, topics: Topics, effects_path: Path | None = None, *, keyring: Path) -> None:
+        super().__init__(client, topics, effects_path, keyring=keyring)
         self.statuses: dict[str, list[StatusUpdate]] = defaultdict(list)
         self.apologies: dict[str, list[OverdueNotice]] = defaultdict(list)
 

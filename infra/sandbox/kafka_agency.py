@@ -7,6 +7,7 @@ import json
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,13 +15,18 @@ import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from pydantic import BaseModel, ValidationError
 
+from connectors.kafka_client import KafkaClient
 from contracts.actions import ACTIONS
-from contracts.envelope import Envelope, describe_error
+from contracts.agencies import AGENCIES, REGISTRY
+from contracts.envelope import Envelope, Headers, describe_error, envelope_headers
+from contracts.errors import SignatureRefused
 from contracts.events import STEP_COMMAND, STEP_REPLY, Outcome, StepCommand, StepReply
+from contracts.record_signing import Signer, TrustStore
 from contracts.topics import Topics
 from infra.sandbox.effects import EffectLog
 
 log = structlog.get_logger("lienthong.sandbox")
+SIGNATURE_WINDOW = timedelta(minutes=15)
 
 
 class AgencyAnswer(Exception):
@@ -39,9 +45,12 @@ class KafkaAgency:
 
     agency: str = ""
 
-    def __init__(self, bootstrap: str, topics: Topics, effects_path: Path | None = None) -> None:
-        self._bootstrap = bootstrap
+    def __init__(self, client: KafkaClient, topics: Topics, effects_path: Path | None = None, *, keyring: Path) -> None:
+        self._client = client  # connected as the agency's own principal
         self._topics = topics
+        self._signer = Signer.load(keyring, AGENCIES[self.agency].keys[0])  # signs what it writes
+        self._trust = TrustStore.load(keyring)  # verifies the hub's signature on what it reads
+        self.refused: list[str] = []  # inbox records not signed by the hub: never acted on (for tests)
         self.effects = EffectLog(self.agency, effects_path)
         self.held: dict[str, list[Envelope]] = defaultdict(list)  # replies held back, by dossier (for tests)
         self._holding: set[str] = set()
@@ -51,14 +60,12 @@ class KafkaAgency:
         self.unreadable: list[bytes] = []  # inbox messages that were not envelopes
 
     async def start(self) -> None:
-        self._producer = AIOKafkaProducer(
-            bootstrap_servers=self._bootstrap, acks="all", enable_idempotence=True, linger_ms=5
-        )
+        self._producer = AIOKafkaProducer(**self._client.aiokafka(), acks="all", enable_idempotence=True, linger_ms=5)
         await self._producer.start()
         self._consumer = AIOKafkaConsumer(
             self._topics.inbox(self.agency),
-            bootstrap_servers=self._bootstrap,
-            group_id=f"{self._topics.namespace}sandbox-{self.agency}",
+            **self._client.aiokafka(),
+            group_id=self._topics.agency_group(self.agency, "sandbox"),
             auto_offset_reset="earliest",
             enable_auto_commit=False,
         )
@@ -73,10 +80,17 @@ class KafkaAgency:
             if client is not None:
                 await client.stop()
 
-    async def send_outbox(self, key: str, value: bytes) -> None:
-        """Write one message to this agency's outbox and wait until the broker has it."""
+    async def send_outbox(self, key: str, value: bytes, headers: Headers | None = None) -> None:
+        """Write one message to this agency's outbox, signed, and wait until the broker has it."""
         assert self._producer is not None, "agency not started"
-        await self._producer.send_and_wait(self._topics.outbox(self.agency), key=key.encode(), value=value)
+        signed = [*(headers or []), *self._signer.headers(value)]
+        await self._producer.send_and_wait(
+            self._topics.outbox(self.agency), key=key.encode(), value=value, headers=signed
+        )
+
+    async def send_envelope(self, envelope: Envelope) -> None:
+        """Write an envelope to this agency's outbox, keyed by its dossier, as the Kafka binding says."""
+        await self.send_outbox(envelope.subject, envelope.to_bytes(), envelope_headers())
 
     async def send_json(self, key: str, value: dict[str, Any]) -> None:
         await self.send_outbox(key, json.dumps(value, ensure_ascii=False).encode())
@@ -87,6 +101,12 @@ class KafkaAgency:
             batch = await self._consumer.getmany(timeout_ms=500)
             for records in batch.values():
                 for record in records:
+                    try:
+                        self._trust.verify(record.value, record.headers, REGISTRY.hub.keys, SIGNATURE_WINDOW)
+                    except SignatureRefused as exc:
+                        self.refused.append(str(exc))
+                        log.warning("inbox record refused", agency=self.agency, reason=str(exc))
+                        continue
                     try:
                         envelope = Envelope.from_bytes(record.value)
                     except ValidationError:
@@ -151,7 +171,7 @@ class KafkaAgency:
         if command.subject in self._holding:
             self.held[command.subject].append(out)
             return
-        await self.send_outbox(command.subject, out.to_bytes())
+        await self.send_envelope(out)
 
     # Holding replies (for tests): the agency performs the dossier's commands as usual, but every
     # reply about the dossier, to a re-sent command too, stays here until the test releases it.
@@ -170,7 +190,7 @@ class KafkaAgency:
         held = self.held.pop(dossier_id, [])
         if deliver:
             for reply in held:
-                await self.send_outbox(dossier_id, reply.to_bytes())
+                await self.send_envelope(reply)
         return held
 
     @asynccontextmanager

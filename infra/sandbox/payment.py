@@ -6,8 +6,8 @@
 
 A request is identified by its ``reference``; the same reference with another amount is refused.
 When a request is paid (after ``auto_pay_after_s``, or on ``/pay``) the gateway POSTs a JSON
-notification to the request's ``callback_url`` with header ``X-Lienthong-Signature:
-sha256=<hex HMAC-SHA256 of the body with the shared secret>``.
+notification to the request's ``callback_url``, signed with the shared secret as
+``contracts.signing`` describes (timestamp, fresh nonce, HMAC-SHA256 over both and the body).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import httpx
 from aiohttp import web
 
 from connectors.http_server import HttpServer, problem
-from contracts.signing import SIGNATURE_HEADER, sign
+from contracts.signing import signed_headers
 from infra.sandbox.effects import EffectLog
 
 
@@ -142,18 +142,25 @@ class PaymentGateway:
         return json.dumps(body).encode()
 
     async def notify(self, txn: str, body: bytes | None = None, secret: bytes | None = None) -> int:
-        """POST the signed notification to the request's callback URL; returns the HTTP status.
+        """POST the notification, freshly signed, to the request's callback URL; returns the HTTP
+        status. ``body`` and ``secret`` let tests send forged or altered notifications."""
+        return await self.post(txn, *self.signed(txn, body, secret))
 
-        ``body`` and ``secret`` let tests send forged or altered notifications.
-        """
+    def signed(
+        self, txn: str, body: bytes | None = None, secret: bytes | None = None, timestamp: int | None = None
+    ) -> tuple[bytes, dict[str, str]]:
+        """The notification's body and headers, signed now (or at ``timestamp``) with a fresh nonce."""
         body = body if body is not None else self.notification(txn)
-        signature = sign(secret if secret is not None else self.secret, body)
+        return body, signed_headers(secret if secret is not None else self.secret, body, timestamp)
+
+    async def post(self, txn: str, body: bytes, headers: dict[str, str]) -> int:
+        """POST exactly these bytes and headers (a test replays a captured notification with it)."""
         for attempt in range(5):
             try:
                 response = await self._http.post(
                     self.payments[txn]["callback_url"],
                     content=body,
-                    headers={SIGNATURE_HEADER: signature, "Content-Type": "application/json"},
+                    headers=headers | {"Content-Type": "application/json"},
                 )
                 self.notifications_sent += 1
                 return response.status_code

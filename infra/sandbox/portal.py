@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from uuid import uuid4
 
+from connectors.kafka_client import KafkaClient
 from contracts.actions import ResultReturned, ReturnResult
 from contracts.envelope import Envelope, filing_envelope
 from contracts.events import (
@@ -33,8 +34,8 @@ from infra.sandbox.kafka_agency import Handler, KafkaAgency
 class PortalAgency(KafkaAgency):
     agency = "portal"
 
-    def __init__(self, bootstrap: str, topics: Topics, effects_path: Path | None = None) -> None:
-        super().__init__(bootstrap, topics, effects_path)
+    def __init__(self, client: KafkaClient, topics: Topics, effects_path: Path | None = None, *, keyring: Path) -> None:
+        super().__init__(client, topics, effects_path, keyring=keyring)
         self.timelines: dict[str, list[StatusUpdate]] = defaultdict(list)
         self.documents: dict[str, dict[str, str]] = {}
         self.apologies: dict[str, list[OverdueNotice]] = defaultdict(list)
@@ -50,7 +51,7 @@ class PortalAgency(KafkaAgency):
             filing=filing,
         )
         envelope = filing_envelope(filed, "/agency/portal")
-        await self.send_outbox(dossier_id, envelope.to_bytes())
+        await self.send_envelope(envelope)
         return envelope
 
     async def withdraw(self, dossier_id: str, reason: str = "withdrawn at the citizen's request") -> None:
@@ -67,7 +68,7 @@ class PortalAgency(KafkaAgency):
             correlationid=str(uuid4()),
             data=data.model_dump(mode="json"),
         )
-        await self.send_outbox(dossier_id, envelope.to_bytes())
+        await self.send_envelope(envelope)
 
     def current(self, dossier_id: str) -> StatusUpdate | None:
         timeline = self.timelines.get(dossier_id)

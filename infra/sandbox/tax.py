@@ -11,6 +11,7 @@ import random
 from datetime import UTC, datetime
 from pathlib import Path
 
+from connectors.kafka_client import KafkaClient
 from contracts.actions import (
     ComputeLandObligations,
     ConfirmObligations,
@@ -36,8 +37,10 @@ LAND_RATES = {
 class TaxAuthority(KafkaAgency):
     agency = "tax"
 
-    def __init__(self, bootstrap: str, topics: Topics, effects_path: Path | None = None, seed: int = 2026) -> None:
-        super().__init__(bootstrap, topics, effects_path)
+    def __init__(
+        self, client: KafkaClient, topics: Topics, effects_path: Path | None = None, seed: int = 2026, *, keyring: Path
+    ) -> None:
+        super().__init__(client, topics, effects_path, keyring=keyring)
         self._sequence = random.Random(seed).randrange(1_000_000, 2_000_000)
         self.enterprises: dict[str, dict[str, str]] = {}  # by enterprise code
         self.notices: dict[str, dict] = {}  # land obligations notices by number

@@ -1,8 +1,9 @@
 """Integration fixtures: a real broker, the sandbox agencies and hub workers.
 
-Set KAFKA_BOOTSTRAP_SERVERS to use an existing cluster; otherwise a broker is started on free
-ports in a temporary folder and stopped afterwards. Every hub gets a topic namespace of its own,
-so runs (and the hubs of one run) never see each other's messages.
+Set KAFKA_CLIENTS_DIR (a folder of ``<principal>.properties`` client files, and optionally
+KAFKA_BOOTSTRAP_SERVERS) to use an existing cluster; otherwise a broker is started on free ports in a
+temporary folder (SASL_SSL, ACLs, a client file per principal) and stopped afterwards. Every hub
+gets a topic namespace of its own, so runs (and the hubs of one run) never see each other's messages.
 
 ``hub`` is shared by the session and its clock never moves; tests that move time take
 ``clock_hub``, a second worker with its own topics, sandbox agencies and clock. Each test draws its
@@ -27,17 +28,18 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import ConsumerRecord
 
+from connectors.kafka_client import KafkaClient
 from contracts.envelope import Envelope
 from contracts.events import STEP_COMMAND
 from contracts.status import DossierStatus
 from contracts.topics import Topics
-from infra.harness.broker import LocalBroker
+from infra.harness.broker import ClientFiles, LocalBroker
 from infra.harness.net import free_port
 from infra.harness.worker_process import WorkerProcess
 from infra.sandbox.agencies import SandboxAgencies
 from infra.topics import partitions_of, provision
 from infra.watch import HubWatcher
-from streams.settings import HubSettings
+from streams.settings import ClusterSettings, HubSettings
 
 OUTCOME_TIMEOUT_S = 60
 FIXTURE_PROCEDURES = Path(__file__).parent / "procedures"
@@ -48,21 +50,22 @@ CLOCK_REREAD_S = 1.0  # streams.clock.Clock caches the offset file for 0.5 s
 
 
 @pytest.fixture(scope="session")
-def kafka(tmp_path_factory) -> str:
-    existing = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+def kafka(tmp_path_factory) -> ClientFiles:
+    """The client properties of every principal on the cluster the tests run on."""
+    existing = ClientFiles.from_env()
     if existing:
         yield existing
         return
     broker = LocalBroker(free_port(), tmp_path_factory.mktemp("kafka"), controller_port=free_port()).start()
     try:
-        yield broker.bootstrap
+        yield broker.clients
     finally:
         broker.stop()
 
 
-async def read_topic(bootstrap: str, topic: str, key: str) -> list[ConsumerRecord]:
+async def read_topic(client: KafkaClient, topic: str, key: str) -> list[ConsumerRecord]:
     """Every record on ``topic`` keyed ``key``, from the start to the end the topic has now."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**client.aiokafka(), group_id=None, enable_auto_commit=False)
     await consumer.start()
     try:
         tps = await partitions_of(consumer, topic)
@@ -81,7 +84,7 @@ async def read_topic(bootstrap: str, topic: str, key: str) -> list[ConsumerRecor
 
 @dataclass
 class Hub:
-    bootstrap: str
+    operator: KafkaClient  # reads every topic of the hub's namespace
     topics: Topics
     sandbox: SandboxAgencies
     watcher: HubWatcher
@@ -121,7 +124,7 @@ class Hub:
         """The step commands the hub wrote to ``agency``'s inbox about the dossier: step -> every send,
         in order (read from the topic itself, not from what the agency chose to perform)."""
         sends: dict[str, list[Envelope]] = defaultdict(list)
-        for record in await read_topic(self.bootstrap, self.topics.inbox(agency), dossier_id):
+        for record in await read_topic(self.operator, self.topics.inbox(agency), dossier_id):
             envelope = Envelope.from_bytes(record.value)
             if envelope.type == STEP_COMMAND:
                 sends[envelope.data["step"]].append(envelope)
@@ -153,17 +156,20 @@ async def wait_until(condition, timeout_s: float, what: str) -> None:
 
 
 @asynccontextmanager
-async def running_hub(kafka: str, run_dir: Path, name: str, **overrides: Any) -> AsyncIterator[Hub]:
-    """Topics in a namespace of their own, the sandbox agencies on them, a watcher and one hub worker."""
+async def running_hub(kafka: ClientFiles, run_dir: Path, name: str, **overrides: Any) -> AsyncIterator[Hub]:
+    """Topics in a namespace of their own with their ACLs, the sandbox agencies on them (each as its
+    own principal), a watcher (as operator) and one hub worker (as hub)."""
     topics = Topics(namespace=f"it-{name}-{os.getpid()}-{int(time.time())}.")
-    await provision(kafka, topics.specs())
+    await provision(kafka.client("admin"), topics, ClusterSettings(topic_namespace=topics.namespace).group_id)
     sandbox = SandboxAgencies(kafka, topics, effects_dir=run_dir / "effects")
     await sandbox.start()
-    watcher = HubWatcher(kafka, topics)
+    operator = kafka.client("operator")
+    watcher = HubWatcher(operator, topics)
     await watcher.start()
     settings = (
         dict(
-            bootstrap_servers=kafka,
+            kafka_client_properties=kafka.file("hub"),
+            bootstrap_servers=kafka.bootstrap_servers,
             topic_namespace=topics.namespace,
             **sandbox.hub_settings(),
             callback_port=free_port(),
@@ -174,13 +180,14 @@ async def running_hub(kafka: str, run_dir: Path, name: str, **overrides: Any) ->
             session_timeout_s=6,
             procedures_dir=FIXTURE_PROCEDURES,
             sweep_interval_s=0.5,
+            audit_checkpoint_every=5,
         )
         | overrides
     )
     worker = WorkerProcess(HubSettings(**settings), run_dir / "worker.log")
     worker.start()
     try:
-        yield Hub(kafka, topics, sandbox, watcher, worker, settings.get("clock_offset_file"))
+        yield Hub(operator, topics, sandbox, watcher, worker, settings.get("clock_offset_file"))
     finally:
         code = worker.stop()
         await watcher.stop()

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import json
 import random
+import time
 
+from contracts.envelope import Envelope
+from contracts.events import PAYMENT_NOTIFIED
 from contracts.status import DossierStatus as S
 from infra.sandbox.samples import criminal_record_filing, dossier_code, land_transfer_filing
-from tests.integration.conftest import Hub, wait_until
+from tests.integration.conftest import Hub, read_topic, wait_until
 
 
 def statuses(hub: Hub, dossier: str) -> list[S]:
@@ -71,8 +74,12 @@ async def test_payment_callbacks_are_checked_and_a_repeat_counts_once(hub: Hub, 
     assert f"payment {txn} of 1000 VND does not match the 37500000 VND requested for {reference}" in reasons
     assert statuses(hub, dossier)[-1] is S.FINANCIAL_OBLIGATION_REQUESTED  # still waiting to be paid
 
-    # The genuine notification, delivered twice, completes the dossier once.
-    assert await gateway.notify(txn) == 202
+    # The genuine notification completes the dossier. A captured copy sent again, or one signed an
+    # hour ago, is refused at the door; the gateway's own re-delivery (signed afresh) counts once.
+    body, headers = gateway.signed(txn)
+    assert await gateway.post(txn, body, headers) == 202
+    assert await gateway.post(txn, body, headers) == 401
+    assert await gateway.post(txn, *gateway.signed(txn, timestamp=int(time.time()) - 3600)) == 401
     assert await gateway.notify(txn) == 202
     assert await hub.wait_final(dossier) is S.RESULT_RETURNED
     received = [
@@ -80,6 +87,10 @@ async def test_payment_callbacks_are_checked_and_a_repeat_counts_once(hub: Hub, 
     ]
     assert len(received) == 1
     assert len([e for e in hub.sandbox.tax.effects.for_dossier(dossier) if e.kind == "confirm_obligations"]) == 1
+    written = [
+        Envelope.from_bytes(r.value) for r in await read_topic(hub.operator, hub.topics.outbox("payment"), dossier)
+    ]
+    assert len([e for e in written if e.type == PAYMENT_NOTIFIED]) == 3  # wrong amount, genuine, re-delivery
 
 
 async def test_criminal_record_certificate_with_vneid_level_2(hub: Hub, rng: random.Random):

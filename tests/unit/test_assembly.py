@@ -12,20 +12,35 @@ import pytest
 from contracts.agencies import AGENCIES
 from contracts.catalog import builtin_catalog
 from contracts.errors import SettingsError
-from contracts.events import DEADLINE_PASSED, STEP_TIMEOUT
+from contracts.events import DEADLINE_PASSED, SAGA_EXPIRED, STEP_TIMEOUT
 from contracts.working_days import load_calendar
 from streams import saga
 from streams.app import build_hub
 from streams.clock import Clock
 from streams.settings import HubSettings, environment_markdown, environment_table
 from streams.sweeper import due_events
+from tests.unit.fakes import keyring
 from tests.unit.test_orchestrate import DOSSIER, T0, Hub
+from tests.unit.test_saga import ctx
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def settings(tmp_path: Path, **extra) -> HubSettings:
-    return HubSettings(**{"payment_secret": "s3cret", "data_dir": tmp_path, "topic_namespace": "t."} | extra)
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    client = tmp_path / "hub.properties"  # what build_hub reads of it
+    client.write_text("bootstrap.servers=127.0.0.1:9092\n")
+    return HubSettings(
+        **{
+            "payment_secret": "s3cret",
+            "audit_key": "audit-s3cret",
+            "data_dir": tmp_path,
+            "topic_namespace": "t.",
+            "keyring": keyring(),
+            "kafka_client_properties": client,
+        }
+        | extra
+    )
 
 
 def test_build_hub_registers_one_ingest_agent_per_agency_the_saga_and_a_bridge_per_bridged_agency(tmp_path):
@@ -90,13 +105,16 @@ async def test_the_sweeper_turns_silence_and_passed_deadlines_into_events():
     hub = Hub()
     await hub.file("criminal_record")
     state = hub.state
-    catalog, calendar = builtin_catalog(), load_calendar()
-    assert due_events([state], catalog, T0 + timedelta(seconds=10), calendar, step_timeout_s=60) == []
-    events = due_events([state], catalog, T0 + timedelta(days=60), calendar, step_timeout_s=60)
+    catalog = builtin_catalog()
+    assert due_events([state], catalog, ctx(T0 + timedelta(seconds=10)), step_timeout_s=60) == []
+    events = due_events([state], catalog, ctx(T0 + timedelta(days=60)), step_timeout_s=60)
     assert {(e.type, e.subject) for e in events} == {(STEP_TIMEOUT, DOSSIER), (DEADLINE_PASSED, DOSSIER)}
     assert all(e.correlationid == "corr-1" for e in events)
-    finished = state.model_copy(update={"done": True})
-    assert due_events([finished], catalog, T0 + timedelta(days=60), calendar, step_timeout_s=60) == []
+    finished = state.model_copy(update={"done": True, "finished_at": T0 + timedelta(days=1)})
+    assert due_events([finished], catalog, ctx(T0 + timedelta(days=30)), step_timeout_s=60) == []
+    assert [e.type for e in due_events([finished], catalog, ctx(T0 + timedelta(days=31)), step_timeout_s=60)] == [
+        SAGA_EXPIRED
+    ]
 
 
 def test_the_clock_can_be_moved_by_an_offset_file(tmp_path):

@@ -5,26 +5,32 @@ The inbound filing desk runs on aiohttp's test server with a list standing in fo
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Callable
-from datetime import date
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from lxml import etree
+from zeep.wsse.username import UsernameToken
 
 from connectors.base import perform
+from connectors.dossier_codes import CodeLedger, MemoryClaimLog
 from connectors.http_server import HttpServer, problem
 from connectors.rest import PaymentConnector, PopulationConnector
 from connectors.soap import InsuranceConnector
 from connectors.soap_filing import FilingDesk
+from connectors.wsse import CALLERS_SETTING, Caller, load_callers, write_callers
 from contracts.actions import IssueHealthCard
 from contracts.catalog import builtin_catalog
+from contracts.dates import VIETNAM_TIME
 from contracts.envelope import Envelope
-from contracts.errors import AgencyRejected, Refused
+from contracts.errors import AgencyRejected, Refused, SettingsError
 from contracts.events import DOSSIER_FILED, STEP_COMMAND, DossierFiled, Outcome, StatusUpdate, StepCommand
 from contracts.status import DossierStatus
 from streams.bridges import command_of
@@ -429,37 +435,68 @@ BUSINESS = {
     "charter_capital_vnd": 2_000_000_000,
     "employees": 12,
 }
+VI_THANH, CHAU_THANH_A = "000.00.31.H26", "000.00.32.H26"  # the two callers' dossier-code prefixes
 
 
 @pytest.fixture
-async def desk():
+def callers(tmp_path) -> dict[str, Caller]:
+    return write_callers(tmp_path / "callers.toml", {"vithanh": VI_THANH, "chauthanha": CHAU_THANH_A})
+
+
+def filing_desk(callers: dict[str, Caller], claims: MemoryClaimLog, outbox: Outbox) -> FilingDesk:
+    return FilingDesk(builtin_catalog(), "agency.onestop.outbox", outbox.send, callers, CodeLedger(claims))
+
+
+@pytest.fixture
+async def desk(callers):
     outbox = Outbox()
-    desk = FilingDesk(builtin_catalog(), "agency.onestop.outbox", outbox.send)
+    desk = filing_desk(callers, MemoryClaimLog(), outbox)
     async with TestClient(TestServer(desk.app)) as client:
         desk.address = str(client.make_url("/soap/filing"))
         yield desk, client, outbox
 
 
-async def soap_call(client: TestClient, operation: str, **fields: str) -> tuple[int, dict[str, str]]:
-    """POST a SOAP 1.1 request; the HTTP status and the answer's fields (faultcode, faultstring on a fault)."""
+def soap_request_body(operation: str, token: UsernameToken | None, **fields: str) -> bytes:
+    """A SOAP 1.1 request, with ``token``'s WS-Security header as zeep writes it."""
     inner = "".join(f"<f:{k}>{v}</f:{k}>" for k, v in fields.items())
-    body = (
+    envelope = etree.fromstring(
         f'<soap:Envelope xmlns:soap="{SOAP_ENV}" xmlns:f="{FILING_NS}"><soap:Body>'
-        f"<f:{operation}Request>{inner}</f:{operation}Request></soap:Body></soap:Envelope>"
+        f"<f:{operation}Request>{inner}</f:{operation}Request></soap:Body></soap:Envelope>".encode()
     )
-    response = await client.post("/soap/filing", data=body.encode(), headers={"Content-Type": "text/xml"})
+    if token is not None:
+        token.apply(envelope, {})
+    return etree.tostring(envelope)
+
+
+def token_of(caller: Caller, **options) -> UsernameToken:
+    return UsernameToken(caller.username, caller.secret, use_digest=True, **options)
+
+
+async def post_soap(client: TestClient, body: bytes) -> tuple[int, dict[str, str]]:
+    """POST a SOAP request; the HTTP status and the answer's fields (faultcode, faultstring on a fault)."""
+    response = await client.post("/soap/filing", data=body, headers={"Content-Type": "text/xml"})
     answer = etree.fromstring(await response.read()).find(f"{{{SOAP_ENV}}}Body")[0]
     return response.status, {etree.QName(f).localname: f.text for f in answer}
 
 
-async def test_a_valid_filing_is_sent_as_a_filed_dossier_and_its_status_can_be_asked(desk):
+async def soap_call(client: TestClient, caller: Caller, operation: str, **fields: str) -> tuple[int, dict[str, str]]:
+    """``operation`` called by ``caller`` with a fresh UsernameToken (PasswordDigest)."""
+    return await post_soap(client, soap_request_body(operation, token_of(caller), **fields))
+
+
+def vietnam_today() -> str:
+    return f"{datetime.now(VIETNAM_TIME):%y%m%d}"
+
+
+async def test_a_valid_filing_is_sent_as_a_filed_dossier_and_its_status_can_be_asked(desk, callers):
     desk, client, outbox = desk
+    vithanh = callers["vithanh"]
     status, filed = await soap_call(
-        client, "FileDossier", Procedure="business_registration", FilingJson=json.dumps(BUSINESS), Channel="2"
+        client, vithanh, "FileDossier", Procedure="business_registration", FilingJson=json.dumps(BUSINESS), Channel="2"
     )
     assert status == 200 and (filed["Status"], filed["Label"]) == ("1", "Mới đăng ký")
     dossier = filed["DossierCode"]
-    assert dossier.startswith(f"000.00.31.H26-{date.today():%y%m%d}-")
+    assert dossier == f"{VI_THANH}-{vietnam_today()}-0001"  # the caller's prefix, today, the first number
 
     [(topic, key, value)] = outbox.records
     envelope = Envelope.from_bytes(value)
@@ -474,7 +511,7 @@ async def test_a_valid_filing_is_sent_as_a_filed_dossier_and_its_status_can_be_a
     assert (event.procedure, event.channel, event.filed_by) == ("business_registration", 2, "onestop")
     assert event.filing["legal_representative"]["personal_id"] == "093195000123"
 
-    assert await soap_call(client, "GetDossierStatus", DossierCode=dossier) == (
+    assert await soap_call(client, vithanh, "GetDossierStatus", DossierCode=dossier) == (
         200,
         {"DossierCode": dossier, "Status": "1", "Label": "Mới đăng ký", "Final": "false"},
     )
@@ -488,7 +525,7 @@ async def test_a_valid_filing_is_sent_as_a_filed_dossier_and_its_status_can_be_a
             reason="enterprise name already taken",
         )
     )
-    assert await soap_call(client, "GetDossierStatus", DossierCode=dossier) == (
+    assert await soap_call(client, vithanh, "GetDossierStatus", DossierCode=dossier) == (
         200,
         {
             "DossierCode": dossier,
@@ -498,19 +535,46 @@ async def test_a_valid_filing_is_sent_as_a_filed_dossier_and_its_status_can_be_a
             "Final": "true",
         },
     )
+    _, fault = await soap_call(client, callers["chauthanha"], "GetDossierStatus", DossierCode=dossier)
+    assert fault["faultstring"] == f"DossierCode: {dossier} is not under your prefix {CHAU_THANH_A}"
 
 
-async def test_a_dossier_code_the_one_stop_gave_is_kept(desk):
+async def test_a_dossier_code_the_one_stop_gave_under_its_prefix_is_kept(desk, callers):
     _, client, outbox = desk
+    code = f"{VI_THANH}-261126-0777"
     _, filed = await soap_call(
         client,
+        callers["vithanh"],
         "FileDossier",
         Procedure="business_registration",
-        DossierCode="000.00.31.H26-261126-0777",
+        DossierCode=code,
         FilingJson=json.dumps(BUSINESS),
     )
-    assert filed["DossierCode"] == "000.00.31.H26-261126-0777"
-    assert [key for _, key, _ in outbox.records] == [b"000.00.31.H26-261126-0777"]
+    assert filed["DossierCode"] == code
+    assert [key for _, key, _ in outbox.records] == [code.encode()]
+
+
+async def test_the_same_code_again_is_answered_alike_and_with_other_content_is_a_fault(desk, callers):
+    _, client, outbox = desk
+    vithanh, code = callers["vithanh"], f"{VI_THANH}-261126-0777"
+    fields = {"Procedure": "business_registration", "DossierCode": code, "FilingJson": json.dumps(BUSINESS)}
+    first = await soap_call(client, vithanh, "FileDossier", **fields)
+    assert (
+        await soap_call(client, vithanh, "FileDossier", **fields)
+        == first
+        == (
+            200,
+            {"DossierCode": code, "Status": "1", "Label": "Mới đăng ký"},
+        )
+    )
+    assert len({Envelope.from_bytes(v).idempotencykey for _, _, v in outbox.records}) == 1  # one dossier for the hub
+
+    written = len(outbox.records)
+    other = fields | {"FilingJson": json.dumps(BUSINESS | {"employees": 13})}
+    status, fault = await soap_call(client, vithanh, "FileDossier", **other)
+    assert (status, fault["faultcode"]) == (500, "soap:Client")
+    assert fault["faultstring"] == f"DossierCode: {code} was already filed with other content; file under a new code"
+    assert len(outbox.records) == written
 
 
 @pytest.mark.parametrize(
@@ -527,29 +591,141 @@ async def test_a_dossier_code_the_one_stop_gave_is_kept(desk):
             "DossierCode: dossier code must look like",
         ),
         (
+            {
+                "Procedure": "business_registration",
+                "FilingJson": json.dumps(BUSINESS),
+                "DossierCode": f"{CHAU_THANH_A}-261126-0001",
+            },
+            f"DossierCode: {CHAU_THANH_A}-261126-0001 is not under your prefix {VI_THANH}",
+        ),
+        (
             {"Procedure": "business_registration", "FilingJson": json.dumps(BUSINESS), "Channel": "9"},
             "Channel: '9' is not a channel (1, 2 or 3)",
         ),
     ],
 )
-async def test_a_refused_filing_is_a_client_fault_naming_the_element_and_nothing_is_sent(desk, fields, message):
+async def test_a_refused_filing_is_a_client_fault_naming_the_element_and_nothing_is_sent(
+    desk, callers, fields, message
+):
     _, client, outbox = desk
-    status, fault = await soap_call(client, "FileDossier", **fields)
+    status, fault = await soap_call(client, callers["vithanh"], "FileDossier", **fields)
     assert (status, fault["faultcode"]) == (500, "soap:Client")
     assert fault["faultstring"].startswith(message)
     assert outbox.records == []
 
 
-async def test_requests_the_desk_cannot_serve_are_client_faults(desk):
-    _, client, _ = desk
-    _, unknown = await soap_call(client, "GetDossierStatus", DossierCode="000.00.31.H26-261126-0001")
-    assert unknown["faultstring"] == (
-        "DossierCode: no dossier '000.00.31.H26-261126-0001' was filed through this gateway"
+def _unknown_caller() -> Caller:
+    return Caller("nobody", "a-secret-nobody-was-given", VI_THANH)
+
+
+@pytest.mark.parametrize(
+    ("token", "message"),
+    [
+        (lambda c: None, "Security: a WS-Security UsernameToken with a PasswordDigest, Nonce and wsu:Created"),
+        (lambda c: UsernameToken(c.username, c.secret), "Security: a WS-Security UsernameToken with a PasswordDigest"),
+        (lambda c: token_of(replace(c, secret="the-wrong-password-entirely")), "authentication failed"),
+        (lambda c: token_of(_unknown_caller()), "authentication failed"),
+        (lambda c: token_of(c, created=datetime.now(UTC) - timedelta(minutes=6)), "Security: Created "),
+        (lambda c: token_of(c, created=datetime.now(UTC) + timedelta(minutes=6)), "Security: Created "),
+    ],
+    ids=["no token", "password text", "wrong password", "unknown user", "created too early", "created too late"],
+)
+async def test_a_caller_that_does_not_authenticate_gets_a_fault_and_files_nothing(desk, callers, token, message):
+    _, client, outbox = desk
+    body = soap_request_body(
+        "FileDossier", token(callers["vithanh"]), Procedure="business_registration", FilingJson=json.dumps(BUSINESS)
     )
-    _, other = await soap_call(client, "CancelDossier", DossierCode="000.00.31.H26-261126-0001")
+    status, fault = await post_soap(client, body)
+    assert (status, fault["faultcode"]) == (500, "soap:Client")
+    assert fault["faultstring"].startswith(message)
+    if message == "authentication failed":  # the same words whichever part of the credential was wrong
+        assert fault["faultstring"] == message
+    assert outbox.records == []
+
+
+async def test_a_replayed_request_is_a_fault_and_files_nothing_more(desk, callers):
+    _, client, outbox = desk
+    body = soap_request_body(
+        "FileDossier", token_of(callers["vithanh"]), Procedure="business_registration", FilingJson=json.dumps(BUSINESS)
+    )
+    assert (await post_soap(client, body))[0] == 200
+    status, fault = await post_soap(client, body)
+    assert (status, fault["faultstring"]) == (
+        500,
+        "Security: this Nonce was already used; a replayed request is refused",
+    )
+    assert len(outbox.records) == 1
+
+
+async def test_codes_from_two_gateways_and_after_a_restart_never_collide(callers):
+    claims, outbox = MemoryClaimLog(), Outbox()  # one claim topic, as two instances and a restart share it
+    first, second = filing_desk(callers, claims, outbox), filing_desk(callers, claims, outbox)
+    vithanh, fields = callers["vithanh"], {"Procedure": "business_registration", "FilingJson": json.dumps(BUSINESS)}
+    async with TestClient(TestServer(first.app)) as one, TestClient(TestServer(second.app)) as two:
+        answers = await asyncio.gather(*(soap_call(c, vithanh, "FileDossier", **fields) for c in [one, two] * 5))
+        _, own = await soap_call(
+            one, vithanh, "FileDossier", **fields, DossierCode=f"{VI_THANH}-{vietnam_today()}-0050"
+        )
+    restarted = filing_desk(callers, claims, outbox)
+    async with TestClient(TestServer(restarted.app)) as three:
+        answers += [await soap_call(three, vithanh, "FileDossier", **fields) for _ in range(2)]
+        answers.append(await soap_call(three, callers["chauthanha"], "FileDossier", **fields))
+    codes = [answer["DossierCode"] for _, answer in answers]
+    today = vietnam_today()
+    assert sorted(codes[:10]) == [f"{VI_THANH}-{today}-{n:04d}" for n in range(1, 11)]
+    assert own["DossierCode"] == f"{VI_THANH}-{today}-0050"
+    assert codes[10:] == [f"{VI_THANH}-{today}-0051", f"{VI_THANH}-{today}-0052", f"{CHAU_THANH_A}-{today}-0001"]
+    assert len({key for _, key, _ in outbox.records}) == len(outbox.records) == 14
+
+
+async def test_requests_the_desk_cannot_serve_are_client_faults(desk, callers):
+    _, client, _ = desk
+    vithanh = callers["vithanh"]
+    _, unknown = await soap_call(client, vithanh, "GetDossierStatus", DossierCode=f"{VI_THANH}-261126-0001")
+    assert unknown["faultstring"] == (
+        f"DossierCode: no dossier '{VI_THANH}-261126-0001' was filed through this gateway"
+    )
+    _, other = await soap_call(client, vithanh, "CancelDossier", DossierCode=f"{VI_THANH}-261126-0001")
     assert other["faultstring"].startswith("unknown operation CancelDossierRequest")
     response = await client.post("/soap/filing", data=b"<not-xml")
     assert response.status == 500 and b"request is not well-formed XML" in await response.read()
+
+
+async def test_a_broken_claim_log_is_a_server_fault_without_a_traceback(callers):
+    class Down(MemoryClaimLog):
+        async def append(self, value: bytes) -> int:
+            raise ConnectionError("broker unavailable")
+
+    outbox = Outbox()
+    async with TestClient(TestServer(filing_desk(callers, Down(), outbox).app)) as client:
+        _, fault = await soap_call(
+            client,
+            callers["vithanh"],
+            "FileDossier",
+            Procedure="business_registration",
+            FilingJson=json.dumps(BUSINESS),
+        )
+    assert fault == {
+        "faultcode": "soap:Server",
+        "faultstring": "the gateway could not complete the request; try again later",
+    }
+    assert outbox.records == []
+
+
+def test_the_callers_file_is_required_and_generated_with_fresh_secrets(tmp_path):
+    with pytest.raises(SettingsError, match=f"^{CALLERS_SETTING}: not set"):
+        load_callers(None)
+    with pytest.raises(SettingsError, match=f"^{CALLERS_SETTING}: cannot read"):
+        load_callers(tmp_path / "missing.toml")
+    one = write_callers(tmp_path / "one.toml", {"vithanh": VI_THANH})
+    two = write_callers(tmp_path / "two.toml", {"vithanh": VI_THANH})
+    assert one["vithanh"].prefix == VI_THANH and one["vithanh"].secret != two["vithanh"].secret
+    assert (tmp_path / "one.toml").stat().st_mode & 0o777 == 0o600
+    (tmp_path / "shared.toml").write_text(
+        f'[a]\nsecret = "{"s" * 20}"\nprefix = "{VI_THANH}"\n[b]\nsecret = "{"t" * 20}"\nprefix = "{VI_THANH}"\n'
+    )
+    with pytest.raises(SettingsError, match=f"prefix {VI_THANH} is already bound to a"):
+        load_callers(tmp_path / "shared.toml")
 
 
 async def test_the_wsdl_points_at_the_desk(desk):

@@ -7,40 +7,47 @@ refunds, the audit records, the dead-letter reasons.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
 
+from contracts.audit import ChainCheck, subject_ref
 from contracts.catalog import builtin_catalog, canonical_filing, validate_procedure
 from contracts.envelope import Envelope
 from contracts.errors import PaymentMismatch, Unprocessable
 from contracts.events import (
-    AUDIT,
     DOSSIER_FILED,
     DOSSIER_OVERDUE,
     DOSSIER_STATUS,
     DOSSIER_WITHDRAWN,
     PAYMENT_NOTIFIED,
+    SAGA_EXPIRED,
     STEP_COMMAND,
     STEP_REPLY,
     STEP_TIMEOUT,
+    AuditRecord,
     DeadlinePassed,
     DossierFiled,
     DossierWithdrawn,
     Outcome,
     PaymentNotification,
+    SagaExpired,
     StepReply,
     StepTimeout,
 )
 from contracts.status import DossierStatus as S
 from contracts.topics import Topics
 from contracts.working_days import WorkingCalendar, load_calendar
+from streams.audit import AuditLog
 from streams.orchestrate import Orchestrator
 from streams.saga_state import SagaState, StepStatus
 from streams.settings import HubSettings
+from tests.unit.fakes import keyring
 
 CATALOG = builtin_catalog()
+AUDIT_KEY = "test-audit-key"
 T0 = datetime(2026, 11, 20, 1, 0, tzinfo=UTC)  # a Friday, 08:00 in Vietnam
 DOSSIER = "000.00.31.H26-261120-0001"
 MOTHER, FATHER = ("093195000123", "Trần Thị Lan"), ("093092000456", "Lê Văn Hùng")
@@ -100,6 +107,10 @@ RESULTS: dict[str, dict[str, Any]] = {
 }
 
 
+def sign(data: bytes) -> tuple[str, bytes]:
+    return "test-key", b"signature"
+
+
 class FixedClock:
     def __init__(self, now: datetime) -> None:
         self.at = now
@@ -114,9 +125,16 @@ class Hub:
     def __init__(self, catalog=CATALOG, calendar: WorkingCalendar | None = None, **settings: Any) -> None:
         self.sagas: dict[str, Any] = {}
         self.sent: list[tuple[str, Envelope]] = []
+        self.audit: list[dict[str, Any]] = []  # the entries of audit partition 0
         self.clock = FixedClock(T0)
         self.topics = Topics()
-        settings = {"payment_secret": "test-secret", "step_attempts": 3} | settings
+        settings = {
+            "payment_secret": "test-secret",
+            "audit_key": AUDIT_KEY,
+            "keyring": keyring(),
+            "step_attempts": 3,
+            "kafka_client_properties": "unused.properties",
+        } | settings
         self.orchestrator = Orchestrator(
             self.sagas,
             catalog,
@@ -125,7 +143,15 @@ class Hub:
             HubSettings(**settings),
             self.topics,
             self._send,
+            AuditLog(self._audit, self._last_audit, sign, self.clock.now, checkpoint_every=1000),
         )
+
+    async def _audit(self, partition: int, key: bytes | None, value: bytes) -> None:
+        assert partition == 0 and key == DOSSIER.encode()
+        self.audit.append(json.loads(value))
+
+    async def _last_audit(self, partition: int) -> bytes | None:
+        return json.dumps(self.audit[-1]).encode() if self.audit else None
 
     async def _send(self, topic: str, key: bytes, value: bytes) -> None:
         envelope = Envelope.from_bytes(value)
@@ -142,7 +168,7 @@ class Hub:
             data=data.model_dump(mode="json"),
             **extra,
         )
-        await self.orchestrator.handle(envelope.to_bytes())
+        await self.orchestrator.handle(envelope.to_bytes(), 0)
 
     async def file(self, procedure: str, filed_by: str = "portal", catalog=CATALOG) -> None:
         filing = canonical_filing(catalog[procedure], FILINGS[catalog[procedure].filing])
@@ -353,12 +379,17 @@ async def test_status_updates_go_to_the_portal_and_the_filer_and_every_command_i
         return [e.data for e in hub.on(hub.topics.inbox(agency), DOSSIER_STATUS)]
 
     assert statuses("onestop") == statuses("portal") != []
-    audits = hub.on(hub.topics.audit, AUDIT)
-    assert [(a.data["step"], a.data["agency"]) for a in audits] == [
-        (c.data["step"], c.data["agency"]) for c in hub.commands()
-    ]
-    assert audits[0].data["fields"] == ["minimum_level", "personal_id"]
-    assert MOTHER[0] not in str([a.data for a in audits]) and MOTHER[1] not in str([a.data for a in audits])
+    audits = [AuditRecord.model_validate(e["exchange"]) for e in hub.audit]
+    commands = [a for a in audits if a.kind == "command"]
+    assert [(a.step, a.agency) for a in commands] == [(c.data["step"], c.data["agency"]) for c in hub.commands()]
+    assert commands[0].fields == ["minimum_level", "personal_id"]
+    assert commands[0].subjects == [subject_ref(AUDIT_KEY.encode(), MOTHER[0])]
+    assert sorted(a.agency for a in audits if a.kind == "status") == sorted(
+        ["portal", "onestop"] * len(statuses("portal"))
+    )
+    assert MOTHER[0] not in str(hub.audit) and MOTHER[1] not in str(hub.audit)
+    verified = ChainCheck(0, lambda *_: True, max_unsigned=1000)
+    assert [verified.feed(offset, json.dumps(e).encode()) for offset, e in enumerate(hub.audit)] == [None] * len(audits)
 
 
 async def test_a_step_without_a_reply_is_sent_again_then_fails_the_dossier():
@@ -456,7 +487,7 @@ async def test_what_no_saga_can_apply_is_refused_with_the_reason(type_, data, re
     hub = Hub()
     raw = Envelope(source="/test", type=type_, subject=DOSSIER, correlationid="c", data=data).to_bytes()
     with pytest.raises(Unprocessable) as info:
-        await hub.orchestrator.handle(raw)
+        await hub.orchestrator.handle(raw, 0)
     assert str(info.value).startswith(reason)
     assert hub.sent == [] and hub.sagas == {}
 
@@ -475,7 +506,7 @@ async def test_a_filing_for_an_unknown_procedure_or_twice_for_one_dossier():
     await hub.file("criminal_record")
     assert len(hub.sent) == sent
     with pytest.raises(Unprocessable, match="invalid envelope"):
-        await hub.orchestrator.handle(b"not json")
+        await hub.orchestrator.handle(b"not json", 0)
 
 
 # --- who may say what ------------------------------------------------------------------------------
@@ -636,3 +667,28 @@ async def test_status_reasons_carry_no_personal_id_name_or_birth_date():
     )
     published = [e.data for t, e in hub.sent if t != hub.topics.inbox("population")]
     assert FATHER[0] not in str(published) and FATHER[1] not in str(published) and "1995" not in str(published)
+
+
+async def test_a_finished_saga_is_forgotten_after_its_retention_and_only_at_the_hubs_word():
+    hub = Hub()
+    await hub.file("criminal_record")
+    await hub.event(DOSSIER_WITHDRAWN, DossierWithdrawn(), source="/agency/portal")
+    hub.clock.at = T0 + timedelta(days=29)
+    await hub.event(SAGA_EXPIRED, SagaExpired())
+    assert DOSSIER in hub.sagas  # too early
+    hub.clock.at = T0 + timedelta(days=30)
+    await refused_and_nothing_changed(
+        hub, "comes only from the hub", SAGA_EXPIRED, SagaExpired(), source="/agency/portal"
+    )
+    await hub.event(SAGA_EXPIRED, SagaExpired())
+    assert DOSSIER not in hub.sagas
+
+
+async def test_the_saga_keeps_only_the_result_fields_a_later_step_reads():
+    hub = Hub()
+    await hub.file("land_transfer")
+    await hub.answer("verify_transferor")  # the registry's record: name, birth date, sex, commune
+    assert hub.state.steps["verify_transferor"].result == {}
+    for step in ("verify_transferee", "compute_obligations"):
+        await hub.answer(step)
+    assert hub.state.steps["compute_obligations"].result == {"notice_no": "TB-1", "total_vnd": 37_500_000}

@@ -18,9 +18,13 @@ PROC = builtin_catalog()["birth_bundle"]
 CAL = load_calendar()
 
 
-def ctx(now, calendar=CAL, step_attempts=3, apology_extension_days=2):
+def ctx(now, calendar=CAL, step_attempts=3, apology_extension_days=2, saga_retention_days=30):
     return saga.Context(
-        now=now, calendar=calendar, step_attempts=step_attempts, apology_extension_days=apology_extension_days
+        now=now,
+        calendar=calendar,
+        step_attempts=step_attempts,
+        apology_extension_days=apology_extension_days,
+        saga_retention_days=saga_retention_days,
     )
 
 
