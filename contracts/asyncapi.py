@@ -36,7 +36,6 @@ KAFKA_BINDING = "0.5.0"
 NATIVE_FILINGS: dict[str, type[BaseModel]] = {"justice": JusticeBirthFiling}
 """Agencies that also file in their own format, not an envelope (streams.ingest.NATIVE_FILINGS)."""
 DLQ_HEADERS = {
-    "code": "Reason code, e.g. signature, stale, invalid",
     "reason": "Why the record was refused, personal data masked",
     "code": "The reason code: rejected, signature, stale, not_entitled, unprocessable, payment_mismatch, internal",
     "stage": "The stage that gave up on it, e.g. ingest.justice",
