@@ -1,17 +1,22 @@
 """Time on a running hub of its own (``clock_hub``, so the shared hub's clock never moves): moving
 its clock past a due date flags the dossier overdue and sends the citizen an apology with a new
-date; a step with its own ``reply_timeout_s`` is sent again after that, not the hub's timeout."""
+date; a step with its own ``reply_timeout_s`` is sent again after that, not the hub's timeout; a
+finished saga is deleted once its retention period has passed."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import random
+import time
 from datetime import date
 from itertools import pairwise
 
 from contracts.status import DossierStatus as S
+from infra.harness.broker import ClientFiles
 from infra.sandbox.samples import birth_filing
 from streams.normalize import justice_birth
-from tests.integration.conftest import CLOCK_HUB_STEP_TIMEOUT_S, Hub, wait_until
+from tests.integration.conftest import CLOCK_HUB_STEP_TIMEOUT_S, Hub, read_topic, wait_until
 
 
 def redispatches(hub: Hub, dossier_id: str, step: str) -> int:
@@ -68,3 +73,43 @@ async def test_a_step_is_sent_again_after_its_own_reply_timeout(clock_hub: Hub, 
     assert len(gaps) == 2 and all(0.9 <= gap < CLOCK_HUB_STEP_TIMEOUT_S / 2 for gap in gaps), gaps
     assert len({e.idempotencykey for e in sends}) == 1
     assert len(justice.effects.for_dossier(dossier)) == 1
+
+
+async def test_a_finished_saga_is_forgotten_after_its_retention_period(
+    clock_hub: Hub, kafka: ClientFiles, rng: random.Random
+):
+    hub, admin = clock_hub, kafka.client("admin")  # operators may not read the changelog: it holds filings
+    filing = birth_filing(hub.sandbox.population, rng, hub.seq())
+    dossier = filing["ma_ho_so"]
+    await hub.sandbox.justice.file_birth(filing)
+    assert await hub.wait_final(dossier) is S.RESULT_RETURNED
+    changelog = f"{hub.topics.namespace}lienthong-hub-sagas-changelog"  # Faust's, for the saga table
+
+    async def stored() -> bool | None:
+        """Whether the changelog's last record for the dossier holds its saga (None: nothing yet)."""
+        records = await read_topic(admin, changelog, json.dumps(dossier))  # the table's keys are JSON
+        return records[-1].value is not None if records else None
+
+    async def until(expected: bool, what: str) -> None:
+        deadline = time.monotonic() + 30
+        while await stored() is not expected:
+            assert time.monotonic() < deadline, what
+            await asyncio.sleep(0.5)
+
+    await until(True, "the saga was never stored")
+    try:
+        await hub.move_clock(31 * 24 * 3600)  # past the default 30 days of retention
+        await until(False, "the saga was not forgotten (no tombstone in the changelog)")
+    finally:
+        await hub.move_clock(0)
+    # The hub no longer knows the dossier: a late request is dead-lettered, not applied.
+    await hub.sandbox.portal.withdraw(dossier)
+    await hub.watcher.wait_for(
+        lambda: any(
+            d.key == dossier.encode() and d.reason.endswith("for a dossier the hub does not know")
+            for d in hub.watcher.dead_letters
+        ),
+        30,
+        "the late withdrawal to be dead-lettered",
+    )
+    assert hub.sandbox.portal.current(dossier).status is S.RESULT_RETURNED
