@@ -2,9 +2,9 @@
 
 Starts (or reuses) a local broker, creates the topics, starts the sandbox agencies, the legacy
 one-stop SOAP gateway and one hub worker, files sample dossiers (births in the civil-status
-system's own format, the other procedures through the portal and over SOAP, and two malformed
-messages), prints each transition as it happens, then every dossier's timeline and a summary, and
-shuts down what it started.
+system's own format, the other procedures through the portal and over SOAP, two malformed messages
+and a forged payment reply), prints each transition as it happens, then every dossier's timeline
+and a summary, and shuts down what it started.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from connectors.kafka_client import KafkaClient
 from connectors.soap_filing import FilingGateway, file_over_soap
 from connectors.wsse import write_callers
 from contracts.catalog import builtin_catalog
-from contracts.events import Transition
+from contracts.envelope import Envelope
+from contracts.events import STEP_REPLY, Outcome, StepReply, Transition
 from contracts.redact import mask_identifiers
 from contracts.status import DossierStatus
 from contracts.topics import Topics
@@ -84,7 +85,8 @@ class Demo:
         out(f"  [{self.elapsed()}] {t.dossier_id}  {mask_identifiers(what)}")
 
     def show_dead_letter(self, letter: DeadLetter) -> None:
-        out(f"  [{self.elapsed()}] dead-lettered from {letter.headers.get('topic')}: {letter.reason}")
+        where, code = letter.headers.get("topic"), letter.headers.get("code")
+        out(f"  [{self.elapsed()}] dead-lettered from {where} ({code}): {letter.reason}")
 
     async def run(self, clients: ClientFiles) -> int:
         topics = Topics()
@@ -117,7 +119,7 @@ class Demo:
             await watcher.start()
             worker.start()
             out(f"• hub worker started (log: {worker.log_path})")
-            samples = await self.file_samples(sandbox, gateway)
+            samples = await self.file_samples(sandbox, gateway, watcher)
             dossiers = [s for s in samples if s.dossier_id]
             ids = [s.dossier_id for s in dossiers if s.dossier_id]
             letters = len(samples) - len(dossiers)
@@ -155,7 +157,7 @@ class Demo:
                 out(f"    {name:<32} {written:>5} / {committed:<5}{'  ← behind' if committed < written else ''}")
         out(f"  task dumps: {worker.log_path} and {self.run_dir / 'demo-tasks.log'}")
 
-    async def file_samples(self, sandbox: SandboxAgencies, gateway: FilingGateway) -> list[Sample]:
+    async def file_samples(self, sandbox: SandboxAgencies, gateway: FilingGateway, watcher: HubWatcher) -> list[Sample]:
         rng = random.Random()
         seq = rng.randrange(1000, 8000)
         registry = sandbox.population
@@ -219,6 +221,29 @@ class Demo:
             await sandbox.portal.file(procedure, dossier_code(seq + offset), filing)
             filed(label, dossier_code(seq + offset), expect, "portal (Kafka)")
 
+        # A compromised tax system, signing with its own key, claims the land transfer was paid 1 đồng
+        # (once the hub knows the dossier, so the refusal is about who may say it).
+        land = dossier_code(seq + 11)
+        await watcher.wait_for(lambda: bool(watcher.transitions.get(land)), 30, "the land transfer to be registered")
+        forged = StepReply(
+            step="collect_obligations",
+            action="collect_payment",
+            agency="tax",
+            outcome=Outcome.SUCCEEDED,
+            result={"transaction_id": "FAKE", "amount_vnd": 1, "paid_at": "2026-11-26T03:00:00Z"},
+        )
+        await sandbox.tax.send_envelope(
+            Envelope(
+                source="/agency/tax",
+                type=STEP_REPLY,
+                subject=land,
+                correlationid="forged",
+                idempotencykey=f"{land}/collect_obligations",
+                data=forged.model_dump(mode="json"),
+            )
+        )
+        filed(f"forgery: tax says land transfer {land} was paid 1 đồng", None, None, "tax (Kafka)")
+
         caller = gateway.callers[DEMO_CALLER]
         answer = await file_over_soap(gateway.address, caller, "business_registration", business_filing(registry, rng))
         filed(
@@ -264,7 +289,7 @@ class Demo:
             out(f"  {'✓' if ok else '✗'} {sample.dossier_id}  {got:<28} {sample.label}")
         expected_letters = sum(1 for s in samples if s.dossier_id is None)
         for letter in watcher.dead_letters:
-            out(f"  ✓ dead letter  {letter.reason}")
+            out(f"  ✓ dead letter  {letter.headers.get('code')}: {letter.reason}")
         if len(watcher.dead_letters) < expected_letters:
             failures += 1
             out(f"  ✗ expected {expected_letters} dead letters, saw {len(watcher.dead_letters)}")
