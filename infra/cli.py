@@ -428,7 +428,8 @@ def parser() -> argparse.ArgumentParser:
         "bench",
         help="measure throughput on a local broker (see docs/benchmarks.md)",
         description="Bare aiokafka relay throughput, then birth dossiers end to end "
-        "through one hub worker and the sandbox agencies.",
+        "through one hub worker and the sandbox agencies (SASL_SSL, every record signed), then what "
+        "signing, verification and TLS cost per record and per dossier.",
     )
     p.add_argument("--messages", type=int, default=20000, help="records for the relay (default %(default)s)")
     p.add_argument("--dossiers", type=int, default=200, help="dossiers end to end (default %(default)s)")

@@ -7,6 +7,12 @@
    through one hub worker and the sandbox agencies (7 steps, REST, SOAP and Kafka agencies each);
    dossiers per second, Kafka records per second through the hub's topics, and the filing-to-final
    latency percentiles.
+3. **Signing and verification**: the CPU time of :meth:`Signer.headers` and :meth:`TrustStore.verify`
+   on one step-command envelope (in this process, no broker), and how many records the hub and
+   the agencies signed and verified per dossier in run 2 (counted from its topics' headers).
+4. **TLS**: the cipher the broker negotiates, and OpenSSL's CPU cost for that cipher in this
+   process. The broker's share of TLS is not isolated: no broker the project starts accepts a
+   client without TLS, so docs/benchmarks.md compares 1 and 2 with the figures measured before.
 
 Figures depend on the machine; docs/benchmarks.md records a run and how to read it.
 """
@@ -14,17 +20,31 @@ Figures depend on the machine; docs/benchmarks.md records a run and how to read 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import random
+import ssl
 import statistics
 import tempfile
 import time
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.x509.oid import NameOID
 
 from connectors.kafka_client import KafkaClient
+from contracts.agencies import AGENCIES, REGISTRY, Transport
+from contracts.envelope import Envelope
+from contracts.events import STEP_COMMAND, StepCommand
+from contracts.record_signing import KEYID_HEADER, Signer, TrustStore
 from contracts.status import DossierStatus
 from contracts.topics import Topics
 from infra.harness.broker import ClientFiles, LocalBroker
@@ -33,7 +53,7 @@ from infra.harness.worker_process import WorkerProcess
 from infra.lag import lag_report
 from infra.sandbox.agencies import SandboxAgencies
 from infra.sandbox.samples import birth_filing
-from infra.topics import provision
+from infra.topics import partitions_of, provision
 from infra.watch import HubWatcher
 from streams.settings import ClusterSettings, HubSettings
 
@@ -82,6 +102,161 @@ async def bare_relay(client: KafkaClient, messages: int, partitions: int = 4) ->
     return messages / elapsed
 
 
+def step_command() -> Envelope:
+    """A register_birth command as the hub sends it to justice (the largest step of the bundle)."""
+    params = {
+        "birth_notice_no": "GCS-000123",
+        "child_full_name": "Nguyễn Thị Minh Anh",
+        "child_date_of_birth": "2026-11-20",
+        "child_sex": "female",
+        "place_of_birth": "Bệnh viện Phụ sản Trung ương, 43 Tràng Thi, Hoàn Kiếm, Hà Nội",
+        "mother": {"full_name": "Trần Thị Lan", "personal_id": "001190012345"},
+        "father": {"full_name": "Nguyễn Văn Hùng", "personal_id": "001088054321"},
+        "commune_code": "00070",
+    }
+    command = StepCommand(
+        step="register_birth",
+        action="register_birth",
+        agency="justice",
+        params=params,
+        purpose="Register the birth and issue the e-birth certificate",
+    )
+    return Envelope(
+        source="/hub/orchestrate",
+        type=STEP_COMMAND,
+        subject="000.00.31.H26-261126-0123",
+        correlationid="6f1c2a9e-3b7d-4c55-9d8e-2f4a1b0c7e91",
+        causationid="0b9d8e7f-1a2b-4c3d-8e9f-a0b1c2d3e4f5",
+        idempotencykey="000.00.31.H26-261126-0123/register_birth",
+        data=command.model_dump(mode="json"),
+    )
+
+
+def _cpu_us(operation: Callable[[], object], iterations: int, rounds: int = 5) -> list[float]:
+    """CPU microseconds per call of ``operation``, one figure per round, after a warm-up."""
+    for _ in range(iterations // 10):
+        operation()
+    figures = []
+    for _ in range(rounds):
+        started = time.process_time()
+        for _ in range(iterations):
+            operation()
+        figures.append((time.process_time() - started) / iterations * 1e6)
+    return figures
+
+
+def signing_cost(iterations: int = 2000) -> dict[str, list[float]]:
+    """Per-record CPU cost (µs, one figure per round) of signing and verifying a step command,
+    and of parsing it (``Envelope.from_bytes``) for scale."""
+    key = Ed25519PrivateKey.generate()
+    signer, trust = Signer("hub-1", key), TrustStore({"hub-1": key.public_key()})
+    value = step_command().to_bytes()
+    headers = signer.headers(value)
+    window = timedelta(minutes=15)
+    return {
+        "sign": _cpu_us(lambda: signer.headers(value), iterations),
+        "verify": _cpu_us(lambda: trust.verify(value, headers, ["hub-1"], window), iterations),
+        "parse": _cpu_us(lambda: Envelope.from_bytes(value), iterations),
+    }
+
+
+def tls_cost(folder: Path, megabytes: int = 256) -> tuple[str, float]:
+    """The TLS cipher OpenSSL picks here and its CPU cost (µs) to encrypt and decrypt 600 bytes of
+    a stream in 16 KiB writes: both ends of a TLS connection in this process, no broker, no socket."""
+    key = ec.generate_private_key(ec.SECP256R1())  # like the local broker's
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "bench")])
+    now = datetime.now(UTC)
+    builder = x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+    builder = builder.serial_number(1).not_valid_before(now - timedelta(minutes=1)).not_valid_after(now + timedelta(1))
+    pem = folder / "tls-bench.pem"
+    pem.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        + builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
+    )
+    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_context.load_cert_chain(pem)
+    client_context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    client_context.load_verify_locations(pem)
+    to_server, to_client = ssl.MemoryBIO(), ssl.MemoryBIO()
+    client = client_context.wrap_bio(to_client, to_server, server_hostname="bench")
+    server = server_context.wrap_bio(to_server, to_client, server_side=True)
+    for _ in range(4):  # the handshake: each end in turn until neither waits for the other
+        for end in (client, server):
+            try:
+                end.do_handshake()
+            except ssl.SSLWantReadError:
+                pass
+    chunk, rounds = b"v" * 16384, megabytes * 64
+    started = time.process_time()
+    for _ in range(rounds):
+        client.write(chunk)
+        received = 0
+        while received < len(chunk):
+            received += len(server.read(len(chunk)))
+    elapsed = time.process_time() - started
+    cipher = client.cipher()
+    return cipher[0] if cipher else "none", elapsed / (rounds * len(chunk)) * 600 * 1e6
+
+
+async def broker_cipher(client: KafkaClient) -> str:
+    """The TLS version and cipher the (first) broker negotiates with ``client``'s TLS settings
+    (a TLS handshake only: the connection closes before any SASL exchange)."""
+    if (context := client.ssl_context()) is None:
+        return f"no TLS ({client.security_protocol})"
+    host, _, port = client.bootstrap_servers.split(",")[0].strip().rpartition(":")
+    _, writer = await asyncio.open_connection(host, int(port), ssl=context)
+    try:
+        name, version, _ = writer.get_extra_info("cipher")
+        return f"{version} {name}"
+    finally:
+        writer.close()
+        await writer.wait_closed()
+
+
+async def signature_counts(client: KafkaClient, topics: Topics, timeout_s: float = 120) -> Counter[str]:
+    """Signatures and verifications on the hub's topics, from the records' headers: ``hub signs``
+    (every record signed with a hub key, plus the ``audit checkpoints`` it signs), ``agencies sign``,
+    ``hub verifies`` (ingest verifies every outbox record) and ``agencies verify`` (Kafka-native
+    agencies verify every record on their inbox). Dead letters keep their original signature
+    and are not counted."""
+    outboxes = {topics.outbox(code) for code in AGENCIES}
+    verifying_inboxes = {topics.inbox(code) for code, a in AGENCIES.items() if a.transport is Transport.KAFKA}
+    names = [spec.name for spec in topics.specs() if spec.name != topics.deadletter]
+    consumer = AIOKafkaConsumer(
+        **client.aiokafka(), group_id=None, enable_auto_commit=False, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    counts: Counter[str] = Counter()
+    try:
+        tps = [tp for name in names for tp in await partitions_of(consumer, name)]
+        consumer.assign(tps)
+        ends = await consumer.end_offsets(tps)
+        await consumer.seek_to_beginning(*tps)
+        left = {tp for tp in tps if ends[tp] > 0}
+        deadline = time.monotonic() + timeout_s
+        while left and time.monotonic() < deadline:
+            for tp, records in (await consumer.getmany(*left, timeout_ms=1000)).items():
+                for record in records:
+                    keyid = dict(record.headers).get(KEYID_HEADER, b"").decode()
+                    if keyid:
+                        counts["hub signs" if keyid in REGISTRY.hub.keys else "agencies sign"] += 1
+                        counts["signed bytes"] += len(record.value or b"")
+                    elif tp.topic == topics.audit and json.loads(record.value or b"{}").get("kind") == "checkpoint":
+                        counts["hub signs"] += 1
+                        counts["audit checkpoints"] += 1
+                    if tp.topic in outboxes:
+                        counts["hub verifies"] += 1
+                    elif tp.topic in verifying_inboxes:
+                        counts["agencies verify"] += 1
+            left = {tp for tp in left if await consumer.position(tp) < ends[tp]}
+        if left:
+            unread = ", ".join(sorted({tp.topic for tp in left}))
+            raise TimeoutError(f"could not read {len(left)} partitions of {unread} to their end in {timeout_s:.0f} s")
+    finally:
+        await consumer.stop()
+    return counts
+
+
 async def hub_end_to_end(clients: ClientFiles, dossiers: int, run_dir: Path) -> dict[str, float]:
     """Birth dossiers through one worker and the sandbox agencies."""
     topics = Topics(namespace=f"bench-{os.getpid()}-{int(time.time())}.")
@@ -122,7 +297,9 @@ async def hub_end_to_end(clients: ClientFiles, dossiers: int, run_dir: Path) -> 
         latencies = sorted(t.at.timestamp() - filed_at[d] for d, t in finals.items())
         completed = sum(t.status is DossierStatus.RESULT_RETURNED for t in finals.values())
         records = sum(written for _, written, _ in await lag_report(operator, settings.group_id, topics))
+        signatures = await signature_counts(operator, topics)
         return {
+            **{name: count / (dossiers + 1) for name, count in signatures.items()},  # per dossier, warm-up too
             "dossiers_per_s": dossiers / elapsed,
             "elapsed_s": elapsed,
             "completed": completed,
@@ -136,9 +313,36 @@ async def hub_end_to_end(clients: ClientFiles, dossiers: int, run_dir: Path) -> 
         await sandbox.stop()
 
 
+def signatures_report(crypto: dict[str, list[float]], hub: dict[str, float]) -> list[str]:
+    """The signing section of the output: CPU per record, and per dossier from the run's counts."""
+    cost = {name: statistics.median(rounds) for name, rounds in crypto.items()}
+    lines = [f"• Ed25519 signatures, CPU per record on a {len(step_command().to_bytes())}-byte step command"]
+    for name, label in (("sign", "Signer.headers"), ("verify", "TrustStore.verify"), ("parse", "Envelope.from_bytes")):
+        lines.append(
+            f"  {label}: {cost[name]:.1f} µs (median of {len(crypto[name])} rounds; "
+            f"{min(crypto[name]):.1f}–{max(crypto[name]):.1f})"
+        )
+    records = hub.get("hub signs", 0.0) + hub.get("agencies sign", 0.0) - hub.get("audit checkpoints", 0.0)
+    lines.append(
+        "  per birth dossier, counted from the headers of the end-to-end run's records "
+        f"(signed records average {hub.get('signed bytes', 0.0) / max(records, 1.0):.0f} bytes):"
+    )
+    for party, signs, verifies in (
+        ("hub", "hub signs", "hub verifies"),
+        ("agencies", "agencies sign", "agencies verify"),
+    ):
+        signed, verified = hub.get(signs, 0.0), hub.get(verifies, 0.0)
+        micros = signed * cost["sign"] + verified * cost["verify"]
+        lines.append(f"  {party}: signs {signed:.1f} records, verifies {verified:.1f}: {micros:,.0f} µs of CPU")
+    lines[-2] += f" (signs include {hub.get('audit checkpoints', 0.0):.2f} audit checkpoints)"
+    return lines
+
+
 def run(messages: int, dossiers: int) -> int:
+    crypto = signing_cost()
     with tempfile.TemporaryDirectory(prefix="lienthong-bench-") as tmp:
         run_dir = Path(tmp)
+        cipher, tls_micros = tls_cost(run_dir)
         broker = None
         clients = ClientFiles.from_env()
         if clients is None:
@@ -155,6 +359,13 @@ def run(messages: int, dossiers: int) -> int:
                 f"{hub['dossiers_per_s']:.1f} dossiers/s, {hub['records_per_s']:,.0f} records/s through the "
                 f"hub's topics ({hub['records_per_s'] / relay:.1%} of the bare relay); "
                 f"filing to final p50 {hub['p50_s']:.1f} s, p95 {hub['p95_s']:.1f} s"
+            )
+            for line in signatures_report(crypto, hub):
+                _out(line)
+            _out(f"• TLS: the broker negotiates {asyncio.run(broker_cipher(clients.client('admin')))}")
+            _out(
+                f"  OpenSSL in this process ({cipher}): {tls_micros:.2f} µs of CPU to encrypt and decrypt 600 bytes; "
+                "the broker's side is not measured (docs/benchmarks.md compares with the figures before TLS)"
             )
             return 0 if hub["completed"] == dossiers else 1
         finally:
