@@ -15,7 +15,7 @@ import pytest
 
 from contracts.catalog import builtin_catalog, validate_procedure
 from contracts.envelope import Envelope
-from contracts.errors import CatalogError, PaymentMismatch
+from contracts.errors import CatalogError, NotEntitled, PaymentMismatch
 from contracts.events import (
     DOSSIER_FILED,
     STEP_REPLY,
@@ -522,3 +522,39 @@ def test_an_input_with_no_value_is_left_out_and_the_others_kept():
         {"first": "filing.missing", "second": "filing.present", "nested.third": 3}, values.__getitem__
     )
     assert params == {"second": "v", "nested": {"third": 3}}
+
+
+# --- trust: who may answer, what is kept, what is forgotten -------------------------------------------------
+
+
+def test_a_documents_request_quoting_the_mother_reaches_the_citizen_without_her_id_or_name():
+    state, effects = awaiting_documents("Trần Thị Lan (093195000123) must bring the hospital's birth notice")
+    expected = "register_birth (justice): *** (***) must bring the hospital's birth notice"
+    assert state.reason == expected
+    assert [e.reason for e in effects if isinstance(e, saga.StatusChange)] == [expected]
+
+
+def test_a_reply_under_the_previous_rounds_key_no_longer_counts():
+    state, _ = awaiting_documents()
+    state, _ = saga.apply_supplement(PROC, state, DossierSupplemented(documents={"w": "WS-1"}), ctx(T0))
+    old_key = saga.idempotency_key(DOSSIER, "register_birth")
+    with pytest.raises(NotEntitled, match=r"the step was sent '.*register_birth/r2'"):
+        saga.admit_reply(PROC, state, reply("register_birth"), "justice", old_key)
+    saga.admit_reply(
+        PROC, state, reply("register_birth"), "justice", saga.idempotency_key(DOSSIER, "register_birth", 2)
+    )
+
+
+def test_a_reply_naming_another_agency_than_its_outbox_is_refused():
+    state, _ = saga.start(PROC, filed(), "corr-1", ctx(T0))
+    answer = reply("verify_mother").model_copy(update={"agency": "justice"})
+    with pytest.raises(NotEntitled, match="the step was sent to population"):
+        saga.admit_reply(PROC, state, answer, "population", saga.idempotency_key(DOSSIER, "verify_mother"))
+
+
+def test_a_saga_waiting_on_a_refund_is_not_forgotten():
+    state = refund_requested()
+    later = ctx(T0 + timedelta(days=400))
+    assert state.done and not saga.expired(state, later)
+    refunded, _ = saga.apply_reply(CRIMINAL, state, refund_reply(Outcome.SUCCEEDED), ctx(T0))
+    assert saga.expired(refunded, later) and not saga.expired(refunded, ctx(T0 + timedelta(days=29)))
