@@ -85,8 +85,12 @@ def _admit_hub_only(proc: Procedure, state: SagaState, _: Any, envelope: Envelop
     _require_hub(envelope)
 
 
-def _admit_request(request: str) -> Admit:
-    return lambda proc, state, _, envelope: saga.admit_request(proc, state, request, sender(envelope))
+def _admit_withdrawal(proc: Procedure, state: SagaState, _: Any, envelope: Envelope) -> None:
+    saga.admit_request(proc, state, "withdraw", sender(envelope))
+
+
+def _admit_supplement(proc: Procedure, state: SagaState, _: Any, envelope: Envelope) -> None:
+    saga.admit_request(proc, state, "supplement", sender(envelope))
 
 
 @dataclass(frozen=True)
@@ -105,13 +109,13 @@ ROUTES: dict[str, Route] = {
         DossierWithdrawn,
         saga.apply_withdrawal,
         "citizen request has nothing to act on",
-        admit=_admit_request("withdraw"),
+        admit=_admit_withdrawal,
     ),
     DOSSIER_SUPPLEMENTED: Route(
         DossierSupplemented,
         saga.apply_supplement,
         "citizen request has nothing to act on",
-        admit=_admit_request("supplement"),
+        admit=_admit_supplement,
     ),
     PAYMENT_NOTIFIED: Route(
         PaymentNotification,

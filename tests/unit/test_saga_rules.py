@@ -18,6 +18,7 @@ from contracts.envelope import Envelope
 from contracts.errors import CatalogError, NotEntitled, PaymentMismatch
 from contracts.events import (
     DOSSIER_FILED,
+    DOSSIER_SUPPLEMENTED,
     STEP_REPLY,
     DeadlinePassed,
     DossierFiled,
@@ -558,3 +559,14 @@ def test_a_saga_waiting_on_a_refund_is_not_forgotten():
     assert state.done and not saga.expired(state, later)
     refunded, _ = saga.apply_reply(CRIMINAL, state, refund_reply(Outcome.SUCCEEDED), ctx(T0))
     assert saga.expired(refunded, later) and not saga.expired(refunded, ctx(T0 + timedelta(days=29)))
+
+
+def test_documents_are_supplied_only_by_the_filer_or_the_portal():
+    state, _ = awaiting_documents()  # filed by justice
+    documents = DossierSupplemented(documents={"witness_statement": "WS-1"})
+    for stranger in ("onestop", "tax"):
+        with pytest.raises(NotEntitled, match=f"{stranger} may not supplement a birth_bundle dossier filed by justice"):
+            router.route(envelope(DOSSIER_SUPPLEMENTED, documents, f"/agency/{stranger}"), state, CATALOG, ctx(T0))
+    for entitled in ("justice", "portal"):
+        routed = router.route(envelope(DOSSIER_SUPPLEMENTED, documents, f"/agency/{entitled}"), state, CATALOG, ctx(T0))
+        assert routed.state is not None and routed.state.status is S.PROCESSING
