@@ -19,6 +19,7 @@ from contracts.errors import CatalogError, NotEntitled, PaymentMismatch
 from contracts.events import (
     DOSSIER_FILED,
     DOSSIER_SUPPLEMENTED,
+    SAGA_EXPIRED,
     STEP_REPLY,
     DeadlinePassed,
     DossierFiled,
@@ -26,6 +27,7 @@ from contracts.events import (
     DossierWithdrawn,
     Outcome,
     PaymentNotification,
+    SagaExpired,
     StepReply,
     StepTimeout,
 )
@@ -570,3 +572,18 @@ def test_documents_are_supplied_only_by_the_filer_or_the_portal():
     for entitled in ("justice", "portal"):
         routed = router.route(envelope(DOSSIER_SUPPLEMENTED, documents, f"/agency/{entitled}"), state, CATALOG, ctx(T0))
         assert routed.state is not None and routed.state.status is S.PROCESSING
+
+
+def test_a_withdrawal_reason_naming_the_mother_is_stored_without_her_name():
+    state, _ = saga.start(PROC, filed(), "corr-1", ctx(T0))
+    withdrawn = DossierWithdrawn(reason="Trần Thị Lan moved to Hà Nội")
+    state, _ = saga.apply_withdrawal(PROC, state, withdrawn, ctx(T0))
+    assert state.reason == "*** moved to Hà Nội"
+
+
+def test_the_router_says_why_a_saga_was_not_forgotten_yet():
+    state, _ = saga.start(PROC, filed(), "corr-1", ctx(T0))
+    expiry = envelope(SAGA_EXPIRED, SagaExpired(), "/hub/sweeper")
+    assert router.route(expiry, state, CATALOG, ctx(T0 + timedelta(days=400))) == router.Routed(
+        None, [], "not finished, or finished too recently, to forget"
+    )
