@@ -31,13 +31,13 @@ from pathlib import Path
 import structlog
 from aiohttp import web
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from pydantic import ValidationError
 
 from connectors.dossier_codes import CodeLedger, Outcome
 from connectors.http_server import HttpServer
 from connectors.kafka_client import KafkaClient
 from connectors.soap_server import body_element, parse_envelope, soap_fault, soap_response
 from connectors.wsse import Authenticator, Caller
+from contracts import strict_json
 from contracts.agencies import AGENCIES, REGISTRY
 from contracts.catalog import Procedure, canonical_filing, procedure_for
 from contracts.dates import VIETNAM_TIME
@@ -126,7 +126,7 @@ class FilingDesk:
         except FilingRejected as exc:  # the catalog names the field "procedure"; the filer wrote <Procedure>
             raise SoapClientFault(f"Procedure: {str(exc).removeprefix('procedure: ')}") from None
         try:
-            filing = json.loads(fields.get("FilingJson") or "")
+            filing = strict_json.loads(fields.get("FilingJson") or "")
         except ValueError as exc:
             raise SoapClientFault(f"FilingJson: not JSON: {exc}") from None
         try:
@@ -288,8 +288,8 @@ class FilingGateway:
                     self.desk.note(envelope.payload(StatusUpdate))
             except SignatureRefused as exc:
                 log.warning("status update refused", reason=str(exc))
-            except ValidationError:
-                continue
+            except Exception:  # one bad record must never stop the follower: the next may be fine
+                log.exception("unreadable status update skipped", partition=record.partition, offset=record.offset)
 
 
 async def file_over_soap(address: str, caller: Caller, procedure: str, filing: dict) -> str:

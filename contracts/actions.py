@@ -44,7 +44,7 @@ class CitizenRecord(_Model):
     full_name: PersonName
     date_of_birth: date
     sex: Sex
-    commune_code: str = Field(pattern=r"^\d{5}$")
+    commune_code: str = Field(pattern=r"^[0-9]{5}$")
 
     @model_validator(mode="after")
     def _id_matches_holder(self) -> Self:
@@ -66,14 +66,14 @@ class AssignPersonalId(_Model):
     full_name: PersonName
     date_of_birth: date
     sex: Sex
-    province_code: str = Field(pattern=r"^\d{2}$", description="Province of birth registration")
+    province_code: str = Field(pattern=r"^[0-9]{2}$", description="Province of birth registration")
     birth_certificate_no: str = Field(min_length=1)
 
 
 class RegisterResidence(_Model):
     personal_id: PersonalIdNumber
     full_name: PersonName
-    commune_code: str = Field(pattern=r"^\d{5}$")
+    commune_code: str = Field(pattern=r"^[0-9]{5}$")
     household_member_id: PersonalIdNumber = Field(description="The parent the child lives with")
 
 
@@ -104,7 +104,7 @@ class RegisterBirth(_Model):
     place_of_birth: Text
     mother: ParentRef
     father: ParentRef | None = None
-    commune_code: str = Field(pattern=r"^\d{5}$")
+    commune_code: str = Field(pattern=r"^[0-9]{5}$")
 
 
 class BirthRegistered(_Model):
@@ -144,7 +144,7 @@ class IssueHealthCard(_Model):
     full_name: PersonName
     date_of_birth: date
     sex: Sex
-    province_code: str = Field(pattern=r"^\d{2}$")
+    province_code: str = Field(pattern=r"^[0-9]{2}$")
 
 
 class HealthCardIssued(_Model):
@@ -181,7 +181,7 @@ class FuneralAllowancePaid(_Model):
 # tax: tax authority, Kafka-native
 class IssueEnterpriseCode(_Model):
     enterprise_name: Text
-    province_code: str = Field(pattern=r"^\d{2}$")
+    province_code: str = Field(pattern=r"^[0-9]{2}$")
     representative_id: PersonalIdNumber
 
 
@@ -198,7 +198,7 @@ class ComputeLandObligations(_Model):
     procedure_type: str
     land_user_name: PersonName
     land_user_id: PersonalIdNumber = Field(description="Personal ID, also the personal tax code since July 2025")
-    address_commune_code: str = Field(pattern=r"^\d{5}$")
+    address_commune_code: str = Field(pattern=r"^[0-9]{5}$")
     declared_value_vnd: int = Field(gt=0)
     area_m2: float = Field(gt=0)
 

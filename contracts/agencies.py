@@ -11,6 +11,7 @@ from __future__ import annotations
 import tomllib
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -93,9 +94,9 @@ class Registry(_Entry):
 
     @model_validator(mode="before")
     @classmethod
-    def _codes_from_tables(cls, data: dict) -> dict:
-        agencies = data.get("agencies")
-        if isinstance(agencies, dict):
+    def _codes_from_tables(cls, data: Any) -> Any:
+        agencies = data.get("agencies") if isinstance(data, dict) else None
+        if isinstance(agencies, dict) and all(isinstance(a, dict) for a in agencies.values()):
             data = {**data, "agencies": {code: {"code": code, **a} for code, a in agencies.items()}}
         return data
 

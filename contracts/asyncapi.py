@@ -309,7 +309,7 @@ def _headers(keys: list[str], envelope: bool) -> Doc:
             },
             SIGNED_AT_HEADER: {
                 "type": "string",
-                "pattern": r"^\d+$",
+                "pattern": r"^[0-9]+$",
                 "description": "When it was signed, milliseconds since the epoch; outside the receiver's window "
                 "the record is refused as stale",
             },

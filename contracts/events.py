@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from contracts.dates import VIETNAM_TIME
 from contracts.identifiers import DossierCode
 from contracts.status import Channel, DossierStatus
+
+EARLIEST_RECEIPT = datetime(2000, 1, 1, tzinfo=UTC)
+RECEIPT_CLOCK_SKEW = timedelta(days=1)
+"""How far in the future a receipt time may be (clocks of filing systems differ); beyond it, a
+typo such as year 9999 is refused before any deadline is computed from it."""
 
 # Event types (the envelope's ``type``).
 DOSSIER_FILED = "vn.lienthong.dossier.filed"
@@ -39,6 +45,16 @@ class DossierFiled(_Model):
     channel: Channel
     filed_by: str = Field(description="Agency code of the filing system")
     filing: dict[str, Any] = Field(description="The canonical filing, validated by its procedure")
+
+    @field_validator("received_at")
+    @classmethod
+    def _received_in_the_past(cls, value: datetime) -> datetime:
+        moment = value if value.tzinfo else value.replace(tzinfo=VIETNAM_TIME)
+        if not EARLIEST_RECEIPT <= moment <= datetime.now(UTC) + RECEIPT_CLOCK_SKEW:
+            raise ValueError(
+                f"a dossier is received between {EARLIEST_RECEIPT.year} and now, not at {value.isoformat()}"
+            )
+        return value
 
 
 class StepCommand(_Model):

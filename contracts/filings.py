@@ -34,10 +34,10 @@ class Address(_Strict):
     """A place, always in the current administrative units: a pre-merger commune code is mapped
     to today's unit on validation, and kept in ``former_commune_code`` for the record."""
 
-    commune_code: str = Field(pattern=r"^\d{5}$")
+    commune_code: str = Field(pattern=r"^[0-9]{5}$")
     commune_name: str | None = Field(default=None, description="Filled in from the unit table")
     province_code: str | None = Field(
-        default=None, pattern=r"^\d{2}$", description="Pre- or post-merger code; stored as today's"
+        default=None, pattern=r"^[0-9]{2}$", description="Pre- or post-merger code; stored as today's"
     )
     former_commune_code: str | None = Field(
         default=None, description="The pre-merger code as filed, kept for the record"
@@ -47,9 +47,13 @@ class Address(_Strict):
     @model_validator(mode="before")
     @classmethod
     def _current_unit(cls, data: Any) -> Any:
-        if not isinstance(data, dict) or not isinstance(data.get("commune_code"), str):
-            return data  # field validation reports what is missing
-        filed_province = data.get("province_code")
+        filed_province = data.get("province_code") if isinstance(data, dict) else None
+        if (
+            not isinstance(data, dict)
+            or not isinstance(data.get("commune_code"), str)
+            or not isinstance(filed_province, str | None)
+        ):
+            return data  # field validation reports what is missing or of the wrong type
         try:
             commune = units.canonical_commune(data["commune_code"])
         except units.UnknownUnitError as exc:

@@ -22,11 +22,11 @@ class Sex(StrEnum):
     FEMALE = "female"
 
 
-_DIGITS_12 = re.compile(r"^\d{12}$")
-_BHYT = re.compile(r"^[A-Z]{2}[1-5]\d{2}\d{10}$")
-_BHXH = re.compile(r"^\d{10}$")
+_DIGITS_12 = re.compile(r"[0-9]{12}")
+_BHYT = re.compile(r"[A-Z]{2}[1-5][0-9]{2}[0-9]{10}")
+_BHXH = re.compile(r"[0-9]{10}")
 # Agency e-ID (Decision 20/2020/QĐ-TTg: digits, A–Z, dots, ≤ 35 chars) - yyMMdd - 4-digit sequence.
-_DOSSIER_CODE = re.compile(r"^(?P<agency>[0-9A-Z.]{1,35})-(?P<date>\d{6})-(?P<seq>\d{4})$")
+_DOSSIER_CODE = re.compile(r"(?P<agency>[0-9A-Z.]{1,35})-(?P<date>[0-9]{6})-(?P<seq>[0-9]{4})")
 
 
 def _century_gender_digit(birth_year: int, sex: Sex) -> int:
@@ -41,7 +41,7 @@ def check_personal_id(value: str) -> str:
 
     Rules: exactly 12 digits; the first three are "0" + a known province code.
     """
-    if not isinstance(value, str) or not _DIGITS_12.match(value):
+    if not isinstance(value, str) or not _DIGITS_12.fullmatch(value):
         raise IdentifierError(f"personal ID number must be 12 digits (got {len(str(value))} characters)")
     province = value[:3]
     if province[0] != "0" or units.province_name(province[1:]) is None:
@@ -74,7 +74,7 @@ def make_personal_id(province_code: str, date_of_birth: date, sex: Sex, serial: 
 def check_bhyt_card(value: str) -> str:
     """Validate a health-insurance card number (mã thẻ BHYT): 2 letters, level 1–5, 2-digit
     province, 10-digit BHXH code."""
-    if not isinstance(value, str) or not _BHYT.match(value):
+    if not isinstance(value, str) or not _BHYT.fullmatch(value):
         raise IdentifierError(
             "health-insurance card number must be 2 capital letters (beneficiary group), a benefit "
             "level 1-5, a 2-digit province code and a 10-digit social-insurance code, "
@@ -85,13 +85,13 @@ def check_bhyt_card(value: str) -> str:
 
 def check_bhxh_code(value: str) -> str:
     """Validate a social-insurance code (mã số BHXH): 10 digits."""
-    if not isinstance(value, str) or not _BHXH.match(value):
+    if not isinstance(value, str) or not _BHXH.fullmatch(value):
         raise IdentifierError(f"social-insurance code must be 10 digits (got {value!r})")
     return value
 
 
 _TAX_WEIGHTS = (31, 29, 23, 19, 17, 13, 7, 5, 3)
-_TAX_CODE = re.compile(r"^(?P<base>\d{10})(?:-?(?P<branch>\d{3}))?$")
+_TAX_CODE = re.compile(r"(?P<base>[0-9]{10})(?:-?(?P<branch>[0-9]{3}))?")
 
 
 def tax_check_digit(first_nine: str) -> int | None:
@@ -105,7 +105,7 @@ def tax_check_digit(first_nine: str) -> int | None:
 def check_tax_code(value: str) -> str:
     """Validate a tax code: 10 digits with a valid check digit, or 13 digits written
     ``NNNNNNNNNN-NNN`` for a dependent unit; returns the canonical (dashed) form."""
-    match = _TAX_CODE.match(value) if isinstance(value, str) else None
+    match = _TAX_CODE.fullmatch(value) if isinstance(value, str) else None
     if match is None:
         raise IdentifierError(f"tax code must be 10 digits, or 13 written NNNNNNNNNN-NNN (got {value!r})")
     base, branch = match["base"], match["branch"]
@@ -118,7 +118,7 @@ def check_tax_code(value: str) -> str:
 
 def check_dossier_code(value: str) -> str:
     """Validate a dossier code (mã hồ sơ) shape: ``<agency e-ID>-<yyMMdd>-<NNNN>``."""
-    match = _DOSSIER_CODE.match(value) if isinstance(value, str) else None
+    match = _DOSSIER_CODE.fullmatch(value) if isinstance(value, str) else None
     if match is None:
         raise IdentifierError(
             "dossier code must look like <agency e-ID>-<yyMMdd>-<4-digit sequence>, "

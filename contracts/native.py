@@ -35,6 +35,6 @@ class JusticeBirthFiling(BaseModel):
     ho_ten_cha: str | None = Field(default=None, description="Father's full name")
     so_dinh_danh_cha: PersonalIdNumber | None = Field(default=None, description="Father's personal ID number")
     ngay_sinh_cha: str | None = Field(default=None, description="Father's date of birth, dd/mm/yyyy")
-    ma_tinh: str = Field(pattern=r"^\d{2}$", description="Province code of residence (pre-2025 codes accepted)")
-    ma_xa: str = Field(pattern=r"^\d{5}$", description="Commune code of residence (pre-2025 codes accepted)")
+    ma_tinh: str = Field(pattern=r"^[0-9]{2}$", description="Province code of residence (pre-2025 codes accepted)")
+    ma_xa: str = Field(pattern=r"^[0-9]{5}$", description="Commune code of residence (pre-2025 codes accepted)")
     dia_chi: str | None = Field(default=None, description="Street address within the commune")

@@ -92,13 +92,15 @@ class TrustStore:
 
     def verify(
         self,
-        value: bytes,
+        value: bytes | None,
         headers: Headers,
         senders_keys: Iterable[str],
         window: timedelta,
         now: datetime | None = None,
     ) -> str:
         """The key id that signed ``value``; raises SignatureRefused (code ``signature`` or ``stale``)."""
+        if value is None:
+            raise SignatureRefused("signature", "a record without a value (a tombstone) proves nothing")
         found = _header_map(headers)
         missing = [h for h in SIGNATURE_HEADERS if h not in found]
         if missing:

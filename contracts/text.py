@@ -25,15 +25,33 @@ def same_name(a: str, b: str) -> bool:
     return normalize_text(a).casefold() == normalize_text(b).casefold()
 
 
-def _person_name(value: str) -> str:
-    value = normalize_text(value)
-    if any(ch.isdigit() for ch in value):
-        raise ValueError("a personal name must not contain digits")
+_INVISIBLE = frozenset({"Cc", "Cf", "Co", "Cs", "Cn"})
+"""Unicode categories of control, format (zero-width…), private-use, surrogate and unassigned
+characters: nothing a person types in a name or a note, and a way to hide or fake text."""
+
+
+def _no_invisible(value: str) -> str:
+    if bad := next((ch for ch in value if unicodedata.category(ch) in _INVISIBLE and ch not in "\t\n\r"), None):
+        raise ValueError(f"must not contain control or invisible characters (found U+{ord(bad):04X})")
     return value
 
 
-PersonName = Annotated[str, StringConstraints(min_length=1, max_length=100), AfterValidator(_person_name)]
-"""A personal name (họ và tên), NFC-normalised, 1–100 characters, no digits."""
+def _person_name(value: str) -> str:
+    value = normalize_text(_no_invisible(value))
+    if any(ch.isdigit() for ch in value):
+        raise ValueError("a personal name must not contain digits")
+    if not any(ch.isalpha() for ch in value):
+        raise ValueError("a personal name must contain letters")
+    return value
 
-Text = Annotated[str, AfterValidator(normalize_text), StringConstraints(max_length=500)]
-"""Free text, NFC-normalised."""
+
+def _text(value: str) -> str:
+    return normalize_text(_no_invisible(value))
+
+
+PersonName = Annotated[str, StringConstraints(min_length=1, max_length=100), AfterValidator(_person_name)]
+"""A personal name (họ và tên), NFC-normalised, 1–100 characters, letters, no digits, nothing
+invisible."""
+
+Text = Annotated[str, AfterValidator(_text), StringConstraints(max_length=500)]
+"""Free text, NFC-normalised, nothing invisible (tabs and line breaks become spaces)."""

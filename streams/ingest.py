@@ -19,7 +19,6 @@ Anything else, or anything invalid, goes to the dead-letter topic with the reaso
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -28,6 +27,7 @@ import structlog
 from faust.types import EventT
 from pydantic import BaseModel, ValidationError
 
+from contracts import strict_json
 from contracts.agencies import AGENCIES, REGISTRY
 from contracts.catalog import Procedure, canonical_filing, procedure_for
 from contracts.envelope import Envelope, describe_error, filing_envelope
@@ -68,8 +68,8 @@ FORWARDED: dict[str, type[BaseModel]] = {
 def to_canonical(agency: str, raw: bytes, catalog: Mapping[str, Procedure]) -> Envelope:
     """Decode one outbox message into the canonical envelope to forward, or raise Rejected."""
     try:
-        doc = json.loads(raw)
-    except (UnicodeDecodeError, ValueError) as exc:
+        doc = strict_json.loads(raw)
+    except ValueError as exc:
         raise Rejected(f"not JSON: {exc}") from None
     if not isinstance(doc, dict):
         raise Rejected(f"expected a JSON object, got {type(doc).__name__}")
@@ -137,10 +137,12 @@ def _filing(agency: str, envelope: Envelope, catalog: Mapping[str, Procedure]) -
 
 def register(hub: Hub) -> None:
     """One agent per agency outbox: each message becomes a canonical event or a dead letter."""
-    window = timedelta(seconds=hub.settings.signature_window_s)
+    window, limit = timedelta(seconds=hub.settings.signature_window_s), hub.settings.max_record_bytes
     for agency in AGENCIES:
 
         async def ingest_one(event: EventT, agency: str = agency) -> None:
+            if len(event.value or b"") > limit:  # what the hub forwards must fit what the broker takes
+                raise Rejected(f"record of {len(event.value)} bytes is over the {limit}-byte limit")
             # Refused (dead-lettered) unless signed by one of the sender's keys, recently.
             hub.trust.verify(event.value, event.message.headers, REGISTRY.outbox_keys(agency), window)
             envelope = to_canonical(agency, event.value, hub.catalog)  # Rejected: dead-lettered

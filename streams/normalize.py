@@ -105,11 +105,14 @@ def justice_birth(raw: dict[str, Any]) -> DossierFiled:
     except ValidationError as exc:
         message = describe_error(exc)
         raise FilingRejected(_CANONICAL_PATH.sub(lambda m: _JUSTICE_FIELDS[m[1]], message)) from None
-    return DossierFiled(
-        dossier_id=native.ma_ho_so,
-        procedure="birth_bundle",
-        received_at=parse_received_at(native.ngay_tiep_nhan, "ngay_tiep_nhan"),
-        channel=channel,
-        filed_by="justice",
-        filing=filing.model_dump(mode="json"),
-    )
+    try:
+        return DossierFiled(
+            dossier_id=native.ma_ho_so,
+            procedure="birth_bundle",
+            received_at=parse_received_at(native.ngay_tiep_nhan, "ngay_tiep_nhan"),
+            channel=channel,
+            filed_by="justice",
+            filing=filing.model_dump(mode="json"),
+        )
+    except ValidationError as exc:  # the receipt time: the one field checked here
+        raise FilingRejected(describe_error(exc).replace("received_at:", "ngay_tiep_nhan:")) from None

@@ -110,6 +110,12 @@ class HubSettings(ClusterSettings):
     saga_retention_days: float = Field(
         30, gt=0, description="a finished dossier's saga state is deleted this long after it ended (audit stays)"
     )
+    max_record_bytes: int = Field(
+        262_144,
+        ge=1024,
+        description="an agency record larger than this is dead-lettered unread (the hub's forwarded copy, "
+        "headers and dead-letter copy must stay under the broker's 1 MiB message limit)",
+    )
     max_poll_records: int = Field(500, ge=1, description="records per consumer poll")
     producer_linger_ms: int = Field(5, ge=0, description="producer batching delay")
     producer_request_timeout_s: float = Field(30, gt=0, description="a send not acknowledged by then fails")

@@ -15,6 +15,7 @@ import httpx
 import pytest
 import zeep
 import zeep.exceptions
+from aiokafka import AIOKafkaProducer
 from zeep.proxy import AsyncServiceProxy
 from zeep.transports import AsyncTransport
 from zeep.wsse.username import UsernameToken
@@ -23,6 +24,7 @@ from connectors.soap_filing import NS, FilingGateway
 from connectors.wsse import Caller, write_callers
 from contracts.catalog import builtin_catalog
 from contracts.dates import VIETNAM_TIME
+from contracts.record_signing import Signer
 from infra.harness.broker import ClientFiles
 from infra.sandbox.samples import business_filing, death_filing
 from tests.integration.conftest import Hub, read_topic
@@ -184,3 +186,22 @@ async def test_a_refused_filing_is_a_soap_fault_naming_the_field(onestop, proced
 async def test_status_of_an_unknown_dossier_is_a_fault(onestop):
     with pytest.raises(zeep.exceptions.Fault, match=re.escape("no dossier '000.00.31.H26-261126-0001' was filed")):
         await onestop.GetDossierStatus(DossierCode="000.00.31.H26-261126-0001")
+
+
+async def test_the_status_follower_survives_records_it_cannot_read(hub: Hub, kafka: ClientFiles, onestop, rng):
+    """Hub-signed but unreadable records on the one-stop's inbox (not JSON, not an envelope, a tombstone
+    signed over nothing), on every partition: the gateway skips them and keeps following."""
+    hub_key = Signer.load(hub.sandbox.keyring, "hub-1")
+    producer = AIOKafkaProducer(**kafka.client("hub").aiokafka(), acks="all")
+    await producer.start()
+    try:
+        inbox = hub.topics.inbox("onestop")
+        for partition in range(hub.topics.partitions):
+            for value in (b"\xff not json", b'{"specversion": "1.0"}', None):
+                headers = hub_key.headers(value or b"")
+                await producer.send_and_wait(inbox, key=b"junk", value=value, headers=headers, partition=partition)
+    finally:
+        await producer.stop()
+    filing = business_filing(hub.sandbox.population, rng)
+    filed = await onestop.FileDossier(Procedure="business_registration", FilingJson=json.dumps(filing))
+    assert (await poll_until_final(onestop, filed.DossierCode)).Status == 10

@@ -157,3 +157,11 @@ async def test_a_reply_from_the_wrong_agency_counts_for_nothing(hub: Hub, kafka:
     assert await hub.wait_final(dossier) is S.RESULT_RETURNED
     confirmed = (await hub.commands_sent("tax", dossier))["confirm_obligations"][0]
     assert confirmed.data["params"]["notice_no"] != "TB-FAKE"
+
+
+async def test_an_oversized_record_is_dead_lettered_unread_with_its_size(hub: Hub):
+    key = dossier_code(hub.seq())
+    huge = b'{"loai_ho_so": "khai_sinh", "noi_sinh": "' + b"x" * 300_000 + b'"}'
+    await hub.sandbox.justice.send_outbox(key, huge)  # signed by justice: only the size is wrong
+    letter = await wait_until_reason(hub, key, f"record of {len(huge)} bytes is over the 262144-byte limit")
+    assert letter.value == huge and letter.headers["code"] == "rejected"

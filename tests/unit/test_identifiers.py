@@ -10,7 +10,11 @@ from contracts.identifiers import (
     IdentifierError,
     PersonalIdNumber,
     Sex,
+    check_bhyt_card,
+    check_dossier_code,
+    check_personal_id,
     check_personal_id_matches,
+    check_tax_code,
     make_personal_id,
 )
 from contracts.text import normalize_text, same_name
@@ -124,3 +128,21 @@ def test_bhxh_code_is_ten_digits():
     for bad in ("931234567", "93123456789", "93123456A8"):
         with pytest.raises(IdentifierError, match="social-insurance code must be 10 digits"):
             check_bhxh_code(bad)
+
+
+@pytest.mark.parametrize(
+    ("check", "value"),
+    [
+        (check_personal_id, "093195000123\n"),
+        (check_personal_id, "093١٩٥٠٠٠١٢٣"),
+        (check_personal_id, "０９３１９５０００１２３"),
+        (check_bhyt_card, "TE1923101234567８"),
+        (check_bhyt_card, "TE19231012345678\n"),
+        (check_dossier_code, "000.00.31.H26-261120-0001\n"),
+        (check_dossier_code, "000.00.31.H26-２61120-0001"),
+        (check_tax_code, "0100109106\n"),
+    ],
+)
+def test_identifiers_are_ascii_digits_with_nothing_after_them(check, value):
+    with pytest.raises(IdentifierError):
+        check(value)

@@ -59,3 +59,39 @@ def test_bad_messages_are_rejected_with_a_reason(agency, raw, reason):
     with pytest.raises(Rejected) as info:
         to_canonical(agency, raw, CATALOG)
     assert reason in str(info.value)
+
+
+ARABIC_INDIC_ID = "093١٩٥٠٠٠١٢٣"  # 093195000123 with Arabic-Indic digits
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"so_dinh_danh_me": ARABIC_INDIC_ID}, "so_dinh_danh_me: personal ID number must be 12 digits"),
+        ({"ma_ho_so": FILING["ma_ho_so"].replace("1", "１")}, "ma_ho_so: dossier code must look like"),
+        ({"ma_xa": "３１３５９"}, "ma_xa: String should match pattern"),
+        ({"ho_ten_me": "\u200b\u200b"}, "ho_ten_me: must not contain control or invisible characters (found U+200B)"),
+        ({"ho_ten_me": "Trần\x00Lan"}, "ho_ten_me: must not contain control or invisible characters (found U+0000)"),
+        ({"ho_ten_me": "- -"}, "ho_ten_me: a personal name must contain letters"),
+        ({"ma_tinh": ["92"]}, "ma_tinh: Input should be a valid string"),
+        ({"ngay_tiep_nhan": "31/12/9999 23:00"}, "ngay_tiep_nhan: a dossier is received between 2000 and now"),
+    ],
+)
+def test_input_that_used_to_slip_through_is_refused_naming_the_field(change, reason):
+    with pytest.raises(Rejected) as info:
+        to_canonical("justice", json.dumps(FILING | change, ensure_ascii=False).encode(), CATALOG)
+    assert reason in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b"[" * 100_000 + b"]" * 100_000, "not JSON: nested too deeply"),
+        (b'{"loai_ho_so": "khai_sinh", "so_giay_chung_sinh": NaN}', "not JSON: NaN is not a number JSON allows"),
+        (b'{"area_m2": Infinity}', "not JSON: Infinity is not a number JSON allows"),
+    ],
+)
+def test_json_a_parser_would_choke_on_or_that_is_not_strict_is_refused(raw, reason):
+    with pytest.raises(Rejected) as info:
+        to_canonical("justice", raw, CATALOG)
+    assert str(info.value) == reason
