@@ -8,7 +8,7 @@ from __future__ import annotations
 import builtins
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
-from uuid import uuid4
+from uuid import UUID, uuid4, uuid5
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -59,9 +59,14 @@ class Envelope(BaseModel):
     def from_bytes(cls, raw: bytes) -> Envelope:
         return cls.model_validate_json(raw)
 
-    def caused(self, *, source: str, type: str, data: BaseModel, idempotencykey: str | None = None) -> Envelope:
-        """A new event caused by this one: same subject and correlation, causation = this id."""
+    def caused(
+        self, *, source: str, type: str, data: BaseModel, idempotencykey: str | None = None, nth: int | None = None
+    ) -> Envelope:
+        """A new event caused by this one: same subject and correlation, causation = this id. Given
+        ``nth`` (its place among the events this one causes), its id is derived from this id and
+        ``nth``, so processing this event again after a crash emits records with the same ids."""
         return Envelope(
+            id=derived_id(self.id, str(nth)) if nth is not None else str(uuid4()),
             source=source,
             type=type,
             subject=self.subject,
@@ -72,14 +77,26 @@ class Envelope(BaseModel):
         )
 
 
-def filing_envelope(filed: DossierFiled, source: str) -> Envelope:
+ID_NAMESPACE = UUID("6b1f1f9e-4c1e-5a3e-9d1b-6c69656e7468")
+"""The UUID namespace of ids derived from their cause (RFC 9562, version 5)."""
+
+
+def derived_id(*parts: str) -> str:
+    """A stable id for the record ``parts`` identify: the same parts give the same id."""
+    return str(uuid5(ID_NAMESPACE, "/".join(parts)))
+
+
+def filing_envelope(filed: DossierFiled, source: str, seed: str | None = None) -> Envelope:
     """A new dossier as ``source`` files it: a new correlation id, and the idempotency key
-    ``filing/<dossier code>`` by which a repeated filing is recognised."""
+    ``filing/<dossier code>`` by which a repeated filing is recognised. Given ``seed`` (what
+    identifies the record it was translated from), the id and correlation id derive from it, so a
+    record translated again after a crash gives the same envelope."""
     return Envelope(
+        id=derived_id("filing", source, seed) if seed else str(uuid4()),
         source=source,
         type=DOSSIER_FILED,
         subject=filed.dossier_id,
-        correlationid=str(uuid4()),
+        correlationid=derived_id("correlation", source, seed) if seed else str(uuid4()),
         idempotencykey=f"filing/{filed.dossier_id}",
         data=filed.model_dump(mode="json"),
     )

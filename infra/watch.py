@@ -48,6 +48,7 @@ class HubWatcher:
         self._on_dead_letter = on_dead_letter
         self.transitions: dict[str, list[Transition]] = defaultdict(list)
         self.dead_letters: list[DeadLetter] = []
+        self._seen: set[str] = set()  # transition ids already taken
         self._changed = asyncio.Condition()
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task | None = None
@@ -80,7 +81,11 @@ class HubWatcher:
             for tp, records in batch.items():
                 for record in records:
                     if tp.topic == monitor:
-                        transition = Envelope.from_bytes(record.value).payload(Transition)
+                        envelope = Envelope.from_bytes(record.value)
+                        if envelope.id in self._seen:
+                            continue  # re-emitted by the hub after a restart
+                        self._seen.add(envelope.id)
+                        transition = envelope.payload(Transition)
                         self.transitions[transition.dossier_id].append(transition)
                         if self._on_transition:
                             self._on_transition(transition)

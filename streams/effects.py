@@ -204,7 +204,11 @@ class _Writer:
         self._cause = cause
         self.key = cause.subject.encode()
         self.records: list[Record] = []
+        self._emitted = 0
 
     def emit(self, topic: str, type_: str, data: BaseModel, idempotencykey: str | None = None) -> None:
-        out = self._cause.caused(source=SOURCE, type=type_, data=data, idempotencykey=idempotencykey)
+        """Add an envelope whose id is derived from the cause and its place: a consumer that sees a
+        record again after the hub re-processed its cause recognises it by its id."""
+        out = self._cause.caused(source=SOURCE, type=type_, data=data, idempotencykey=idempotencykey, nth=self._emitted)
+        self._emitted += 1
         self.records.append(Record(topic, self.key, out.to_bytes()))

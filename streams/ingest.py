@@ -19,6 +19,7 @@ Anything else, or anything invalid, goes to the dead-letter topic with the reaso
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -83,7 +84,7 @@ def to_canonical(agency: str, raw: bytes, catalog: Mapping[str, Procedure]) -> E
     except FilingRejected as exc:
         raise Rejected(f"invalid filing: {exc}") from None
     _check_may_file(agency, filed.procedure)
-    return filing_envelope(filed, f"/agency/{agency}")
+    return filing_envelope(filed, f"/agency/{agency}", seed=hashlib.sha256(raw).hexdigest())
 
 
 def _check_may_file(agency: str, procedure: str) -> None:

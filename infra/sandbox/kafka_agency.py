@@ -27,6 +27,7 @@ from infra.sandbox.effects import EffectLog
 
 log = structlog.get_logger("lienthong.sandbox")
 SIGNATURE_WINDOW = timedelta(minutes=15)
+SEEN_IDS = 100_000
 
 
 class AgencyAnswer(Exception):
@@ -51,6 +52,8 @@ class KafkaAgency:
         self._signer = Signer.load(keyring, AGENCIES[self.agency].keys[0])  # signs what it writes
         self._trust = TrustStore.load(keyring)  # verifies the hub's signature on what it reads
         self.refused: list[str] = []  # inbox records not signed by the hub: never acted on (for tests)
+        self._seen: dict[str, None] = {}  # envelope ids already handled, oldest first
+        self.records_read = 0  # inbox records taken, whatever became of them (for tests)
         self.effects = EffectLog(self.agency, effects_path)
         self.held: dict[str, list[Envelope]] = defaultdict(list)  # replies held back, by dossier (for tests)
         self._holding: set[str] = set()
@@ -101,6 +104,7 @@ class KafkaAgency:
             batch = await self._consumer.getmany(timeout_ms=500)
             for records in batch.values():
                 for record in records:
+                    self.records_read += 1
                     try:
                         self._trust.verify(record.value, record.headers, REGISTRY.hub.keys, SIGNATURE_WINDOW)
                     except SignatureRefused as exc:
@@ -112,6 +116,8 @@ class KafkaAgency:
                     except ValidationError:
                         self.unreadable.append(record.value)
                         continue
+                    if not self._first_sight(envelope.id):
+                        continue  # re-emitted by the hub after a restart: already seen, as its id says
                     try:
                         await self.handle(envelope)
                     except Exception:  # a sandbox bug must not stop the agency
@@ -120,6 +126,15 @@ class KafkaAgency:
                         )
             if batch:
                 await self._consumer.commit()
+
+    def _first_sight(self, envelope_id: str) -> bool:
+        """Whether this envelope id is new here (the last ``SEEN_IDS`` ids are remembered)."""
+        if envelope_id in self._seen:
+            return False
+        self._seen[envelope_id] = None
+        if len(self._seen) > SEEN_IDS:
+            self._seen.pop(next(iter(self._seen)))
+        return True
 
     async def handle(self, envelope: Envelope) -> None:
         """Perform step commands; subclasses add other message types (status updates…)."""

@@ -122,9 +122,14 @@ def test_invalid_requests_and_replies_are_refused_naming_the_field():
     )
 
 
-def test_each_native_filing_opens_its_own_correlation_with_json_data():
+def test_each_native_filing_opens_its_own_correlation_and_a_retranslation_is_recognisable():
     first = to_canonical("justice", json.dumps(NATIVE_BIRTH).encode(), CATALOG)
-    second = to_canonical("justice", json.dumps(NATIVE_BIRTH).encode(), CATALOG)
-    assert UUID(first.correlationid) != UUID(second.correlationid)
+    other = to_canonical(
+        "justice", json.dumps(NATIVE_BIRTH | {"ma_ho_so": "000.00.31.H26-261120-0002"}).encode(), CATALOG
+    )
+    assert UUID(first.correlationid) != UUID(other.correlationid) and first.id != other.id
+    # The same record translated again (a worker restarted before committing it): the same envelope.
+    again = to_canonical("justice", json.dumps(NATIVE_BIRTH).encode(), CATALOG)
+    assert (again.id, again.correlationid) == (first.id, first.correlationid)
     assert first.data["received_at"] == "2026-11-20T15:30:00+07:00"
     assert first.data == json.loads(json.dumps(first.data))

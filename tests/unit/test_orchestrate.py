@@ -692,3 +692,29 @@ async def test_the_saga_keeps_only_the_result_fields_a_later_step_reads():
     for step in ("verify_transferee", "compute_obligations"):
         await hub.answer(step)
     assert hub.state.steps["compute_obligations"].result == {"notice_no": "TB-1", "total_vnd": 37_500_000}
+
+
+async def test_an_event_processed_again_after_a_crash_emits_records_a_consumer_recognises():
+    filing = canonical_filing(CATALOG["criminal_record"], FILINGS["criminal_record"])
+    cause = Envelope(
+        source="/agency/portal",
+        type=DOSSIER_FILED,
+        subject=DOSSIER,
+        correlationid="corr-1",
+        data=DossierFiled(
+            dossier_id=DOSSIER,
+            procedure="criminal_record",
+            received_at=T0,
+            channel=2,
+            filed_by="portal",
+            filing=filing.model_dump(mode="json"),
+        ).model_dump(mode="json"),
+    ).to_bytes()
+    first, restarted = Hub(), Hub()  # the second never saw the first's table write: it crashed
+    await first.orchestrator.handle(cause, 0)
+    await restarted.orchestrator.handle(cause, 0)
+    ids = [e.id for _, e in first.sent]
+    assert len(ids) == len(set(ids)) > 3 and ids == [e.id for _, e in restarted.sent]
+    other = Hub()
+    await other.file("criminal_record")  # another filing event: other ids
+    assert not set(ids) & {e.id for _, e in other.sent}
