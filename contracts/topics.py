@@ -30,10 +30,12 @@ class TopicSpec:
 
 @dataclass(frozen=True)
 class Topics:
-    """The topic names of one deployment (``namespace`` prefixes each) and their partitions."""
+    """The topic names of one deployment (``namespace`` prefixes each), their partitions and
+    replication factor."""
 
     namespace: str = ""
     partitions: int = 4
+    replication: int = 1  # copies of each partition: 1 on the dev broker, 3 on a cluster
 
     def inbox(self, agency: str) -> str:
         """Where the hub writes commands and status updates for ``agency``."""

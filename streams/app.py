@@ -77,7 +77,7 @@ def faust_app(settings: HubSettings) -> faust.App:
         autodiscover=False,
         web_enabled=False,
         topic_partitions=settings.partitions,
-        topic_replication_factor=1,
+        topic_replication_factor=settings.replication_factor,
         topic_disable_leader=True,
         table_standby_replicas=0,
         consumer_auto_offset_reset="earliest",

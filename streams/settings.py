@@ -44,6 +44,9 @@ class ClusterSettings(BaseSettings):
     )
     topic_namespace: str = Field("", description="prefix for every topic name, to share a cluster")
     partitions: int = Field(4, ge=1, description="partitions per topic")
+    replication_factor: int = Field(
+        1, ge=1, description="copies of every topic and table changelog (1 on the dev broker, 3 on a cluster)"
+    )
     app_id: str = Field(
         "lienthong-hub", min_length=1, description="consumer group and table prefix (the namespace is prepended)"
     )
@@ -58,7 +61,7 @@ class ClusterSettings(BaseSettings):
 
     @property
     def topics(self) -> Topics:
-        return Topics(self.topic_namespace, self.partitions)
+        return Topics(self.topic_namespace, self.partitions, self.replication_factor)
 
     @property
     def group_id(self) -> str:

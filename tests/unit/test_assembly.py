@@ -128,3 +128,9 @@ def test_the_clock_can_be_moved_by_an_offset_file(tmp_path):
 def test_context_requires_every_policy():
     with pytest.raises(TypeError):
         saga.Context(now=T0, calendar=load_calendar())  # type: ignore[call-arg]
+
+
+def test_the_replication_factor_is_configuration_not_code(tmp_path):
+    hub = build_hub(settings(tmp_path, replication_factor=3))
+    assert hub.app.conf.topic_replication_factor == 3 and hub.topics.replication == 3
+    assert build_hub(settings(tmp_path / "dev")).topics.replication == 1  # the single dev broker
