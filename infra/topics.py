@@ -30,7 +30,9 @@ async def provision(admin_client: KafkaClient, topics: Topics, hub_group: str, t
         missing = [s for s in specs if s.name not in existing]
         if missing:
             try:
-                await admin.create_topics([NewTopic(s.name, s.partitions, topics.replication, topic_configs=s.config) for s in missing])
+                await admin.create_topics(
+                    [NewTopic(s.name, s.partitions, topics.replication, topic_configs=s.config) for s in missing]
+                )
             except TopicAlreadyExistsError:
                 pass  # created concurrently by another provisioner
         for spec in missing:
