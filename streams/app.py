@@ -10,8 +10,10 @@ dead-lettered with its original bytes instead of being dropped by Faust's decode
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import asyncio
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import faust
 
@@ -21,6 +23,7 @@ from contracts.envelope import envelope_headers
 from contracts.record_signing import Signer, TrustStore
 from contracts.topics import Topics
 from contracts.working_days import WorkingCalendar, load_calendar
+from streams import delivery
 from streams.clock import Clock
 from streams.settings import HubSettings
 
@@ -41,6 +44,7 @@ class Hub:
     signer: Signer
     trust: TrustStore
     _raw: dict[str, faust.types.TopicT] = field(default_factory=dict)
+    _background: set[asyncio.Future[None]] = field(default_factory=set)
 
     def topic(self, name: str) -> faust.types.TopicT:
         """A topic of undecoded bytes (keys are dossier codes, values JSON)."""
@@ -58,7 +62,13 @@ class Hub:
         signature; dead letters pass their own (the original record's, signature included)."""
         if headers is None:
             headers = envelope_headers() + self.signer.headers(value or b"")
-        await self.topic(topic).send(key=key, value=value, headers=headers)
+        delivery.track(await self.topic(topic).send(key=key, value=value, headers=headers))
+
+    def spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` in the background, keeping a reference until it is done."""
+        task = asyncio.ensure_future(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
 
 def load_procedures(settings: HubSettings) -> dict[str, Procedure]:

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import structlog
+from faust.streams import Stream
 from faust.types import EventT, StreamT
 
 from contracts.errors import Refused
 from contracts.redact import redact
 from contracts.topics import DLQ_HEADER_PREFIX
+from streams.delivery import Deliveries, stop_undelivered
 
 if TYPE_CHECKING:
     from streams.app import Hub
@@ -66,21 +68,39 @@ async def dead_letter(hub: Hub, event: EventT, stage: str, reason: str, code: st
     )
 
 
+async def _ack_when_delivered(stream: StreamT, event: EventT, caused: Deliveries, where: dict) -> None:
+    try:
+        await caused.all_delivered()
+    except Exception as exc:
+        stop_undelivered("a record the event caused", exc, **where)
+    await stream.ack(event)
+
+
 def guarded_agent(
     hub: Hub, topic: str, name: str, stage: str, handle: Callable[[EventT], Awaitable[None]], *, concurrency: int = 1
 ) -> None:
     """Register an agent that handles each event of ``topic`` and never loses one to an error:
     a :class:`~streams.errors.Refused` is dead-lettered with its message, any other exception as
-    an internal error."""
+    an internal error. The event is acked only once every record it caused is on the broker
+    (:mod:`streams.delivery`); if that, or the dead letter, cannot be written, the worker stops
+    without acking it."""
 
     async def agent(stream: StreamT) -> None:
-        async for event in stream.events():
-            try:
-                await handle(event)
-            except Refused as exc:
-                await dead_letter(hub, event, stage, str(exc), exc.code)
-            except Exception as exc:
-                log.exception("agent failed on a message", agent=name)
-                await dead_letter(hub, event, stage, f"internal error: {type(exc).__name__}: {exc}", "internal")
+        acking = cast(Stream, stream).noack()  # acked below, once what the event caused is on the broker
+        async for event in acking.events():
+            where = {"agent": name, "partition": event.message.partition, "offset": event.message.offset}
+            with Deliveries() as caused:
+                try:
+                    try:
+                        await handle(event)
+                    except Refused as exc:
+                        await dead_letter(hub, event, stage, str(exc), exc.code)
+                    except Exception as exc:
+                        log.exception("agent failed on a message", agent=name)
+                        reason = f"internal error: {type(exc).__name__}: {exc}"
+                        await dead_letter(hub, event, stage, reason, "internal")
+                except Exception as exc:  # not even the dead letter could be written
+                    stop_undelivered("dead letter", exc, **where)
+            hub.spawn(_ack_when_delivered(acking, event, caused, where))
 
     hub.app.agent(hub.topic(topic), name=name, concurrency=concurrency)(agent)
