@@ -12,7 +12,7 @@ topic), the signature against the trust store's public key, and that the signing
 its window of now: a forged, unsigned, foreign-key or tampered record is refused with reason
 ``signature``, a replay of an old record with reason ``stale``.
 
-Keys live in a keyring directory generated at setup (``lienthong keys generate``), never in the
+Keys live in a keyring directory generated at setup (``lienthong keys <folder>``), never in the
 repository: ``<key id>.pem`` (PKCS #8 private key, mode 0600) and ``trust.toml`` (key id →
 base64 raw public key) for receivers.
 """
@@ -149,7 +149,7 @@ def generate_keyring(keyring: Path, key_ids: Iterable[str]) -> None:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as out:
             out.write(pem)
-    lines = ["# Public keys by key id (lienthong keys generate); receivers verify signatures with them.", "[keys]"]
+    lines = ["# Public keys by key id (lienthong keys <folder>); receivers verify signatures with them.", "[keys]"]
     for path in sorted(keyring.glob("*.pem")):
         public = Signer.load(keyring, path.stem).key.public_key()
         raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)

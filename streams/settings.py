@@ -129,7 +129,7 @@ class HubSettings(ClusterSettings):
     )
     keyring: Path = Field(
         description="folder with the hub's Ed25519 signing key (<key id>.pem) and the trust store (trust.toml) "
-        "of every party's public keys: lienthong keys generate"
+        "of every party's public keys, as `lienthong keys <folder>` writes them"
     )
     signing_key_id: str = Field(
         REGISTRY.hub.keys[0],
