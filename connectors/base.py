@@ -2,9 +2,17 @@
 
 A connector performs one :class:`~contracts.events.StepCommand` against its agency and returns the
 result, or raises :class:`AgencyRejected` (the agency refused on the facts: not retried) or
-:class:`AgencyUnavailable` (the exchange failed: retried with exponential backoff).
-:func:`perform` turns either into a :class:`~contracts.events.StepReply`, so a bridge always
-answers and the saga always moves.
+:class:`AgencyUnavailable` (the exchange failed). :func:`perform` tries a few times quickly (a
+blip), then answers ``failed`` and the saga sends the command again later
+(:mod:`contracts.retry`); either way it turns the outcome into a
+:class:`~contracts.events.StepReply`, so a bridge always answers and the saga always moves.
+
+Each bridged agency sits behind a circuit breaker (the well-kept ``circuitbreaker`` package:
+asyncio-native, no global state unless asked, small): after ``breaker_failures`` consecutive
+failed calls it opens and calls fail fast, without reaching the agency; after
+``breaker_reset_s`` it lets calls through again (half-open: at most the bridge's concurrency)
+and the first failure opens it again, the first success closes it. An agency coming back from
+an outage is not flooded by every dossier that waited for it.
 """
 
 from __future__ import annotations
@@ -13,6 +21,7 @@ import asyncio
 from typing import Any, Protocol
 
 import structlog
+from circuitbreaker import CircuitBreaker
 from pydantic import ValidationError
 
 from contracts.actions import ACTIONS
@@ -40,9 +49,10 @@ async def perform(
     *,
     attempts: int,
     backoff_s: float,
+    breaker: CircuitBreaker | None = None,
 ) -> StepReply | None:
-    """Validate the command, call the agency with retries, and say how it went (None: the agency
-    accepted it and its answer will come through a callback)."""
+    """Validate the command, call the agency (through ``breaker``) with quick retries, and say how
+    it went (None: the agency accepted it and its answer will come through a callback)."""
 
     def reply(outcome: Outcome, result: dict[str, Any] | None = None, reason: str | None = None) -> StepReply:
         return StepReply(
@@ -62,13 +72,20 @@ async def perform(
     except ValidationError as exc:
         return reply(Outcome.REJECTED, reason=f"invalid {command.action} request: {describe_error(exc)}")
     for attempt in range(1, attempts + 1):
+        if breaker is not None and breaker.opened:
+            resume = f"calls resume in {breaker.open_remaining} s"
+            return reply(Outcome.FAILED, reason=f"{connector.agency} circuit open after repeated failures; {resume}")
+        args = (command.action, params, idempotency_key)
         try:
-            return reply(Outcome.SUCCEEDED, await connector.call(command.action, params, idempotency_key))
+            result = await (breaker.call_async(connector.call, *args) if breaker else connector.call(*args))
+            return reply(Outcome.SUCCEEDED, result)
         except AgencyRejected as exc:
             return reply(Outcome.REJECTED, reason=str(exc))
         except ReplyLater:
             return None
         except AgencyUnavailable as exc:
+            if breaker is not None and breaker.opened:
+                log.error("circuit opened", agency=connector.agency, resume_in_s=breaker.open_remaining)
             if attempt == attempts:
                 return reply(Outcome.FAILED, reason=f"{connector.agency} unavailable after {attempts} attempts: {exc}")
             delay = backoff_s * 2 ** (attempt - 1)

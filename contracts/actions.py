@@ -270,6 +270,7 @@ class Action:
     params: type[BaseModel]
     result: type[BaseModel]
     description: str
+    creates_record: bool = True  # leaves a record at the agency (a lookup does not): undone or reversed by hand
     agency: str = ""  # filled from the agency registry's ``serves``
 
 
@@ -281,12 +282,16 @@ def _served(actions: dict[str, Action]) -> dict[str, Action]:
 ACTIONS: dict[str, Action] = _served(
     {
         "verify_citizen": Action(
-            VerifyCitizen, CitizenRecord, "Look a citizen up and check the name matches the registry"
+            VerifyCitizen,
+            CitizenRecord,
+            "Look a citizen up and check the name matches the registry",
+            creates_record=False,
         ),
         "check_vneid_level": Action(
             CheckVneidLevel,
             VneidLevelConfirmed,
             "Confirm the citizen's VNeID account has at least the required level",
+            creates_record=False,
         ),
         "check_criminal_record": Action(
             CheckCriminalRecord,

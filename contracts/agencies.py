@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from contracts.envelope import describe_error
 from contracts.errors import CatalogError
 from contracts.events import DOSSIER_FILED, DOSSIER_SUPPLEMENTED, DOSSIER_WITHDRAWN, PAYMENT_NOTIFIED
+from contracts.retry import RetryPolicy
 
 REGISTRY_FILE = Path(__file__).with_name("agencies.toml")
 EVERY_PROCEDURE = "*"
@@ -56,6 +57,12 @@ class Agency(_Entry):
     supplement: frozenset[str] = frozenset()
     on_behalf_of_citizen: bool = False
     notifies_payments: bool = False
+    retry: dict[str, float] = Field(default_factory=dict, description="overrides of the hub's RetryPolicy")
+
+    @model_validator(mode="after")
+    def _retry_overrides_a_policy(self) -> Agency:
+        RetryPolicy().overridden(self.retry)  # unknown names and invalid values fail here, at load
+        return self
 
     @model_validator(mode="after")
     def _connects_as_its_transport_says(self) -> Agency:

@@ -70,6 +70,11 @@ class StepDef(BaseModel):
     compensation: Compensation | None = Field(
         default=None, description="Sent if this step succeeded but the dossier ends in status 3, 7 or 8"
     )
+    manual_reversal: bool = Field(
+        default=False,
+        description="The agency has no message to undo this step's record: if the dossier ends without a "
+        "result after it succeeded, operators are told to reverse it by hand",
+    )
     reply_timeout_s: float | None = Field(
         default=None,
         gt=0,
@@ -187,6 +192,13 @@ def _check_step(proc: Procedure, step: StepDef, where: str) -> None:
             f"{where}: payment: amount_input {step.payment.amount_input!r} is not one of the "
             f"step's inputs ({', '.join(step.inputs)})"
         )
+    if action.creates_record and step.compensation is None and not step.manual_reversal:
+        raise CatalogError(
+            f"{where}: {step.action!r} creates a record at {step.agency}: declare the compensation "
+            "that undoes it, or manual_reversal = true"
+        )
+    if step.compensation is not None and step.manual_reversal:
+        raise CatalogError(f"{where}: a step is undone by its compensation or by hand, not both")
     if step.compensation is not None:
         if step.compensation.action not in ACTIONS:
             raise CatalogError(f"{where}: compensation: unknown action {step.compensation.action!r}")

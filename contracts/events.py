@@ -73,7 +73,7 @@ class StepCommand(_Model):
 class Outcome(StrEnum):
     SUCCEEDED = "succeeded"
     REJECTED = "rejected"  # the agency refused on the facts (unknown citizen, ineligible…)
-    FAILED = "failed"  # the exchange failed technically after retries
+    FAILED = "failed"  # the exchange failed technically: the hub sends the command again later
     DOCUMENTS_REQUESTED = "documents_requested"  # the agency needs more documents (reason says which)
 
 
@@ -89,7 +89,8 @@ class StepReply(_Model):
 
 
 class StepTimeout(_Model):
-    """No reply to attempt ``attempt`` of ``step`` arrived in time (emitted by the hub's sweeper)."""
+    """The timer of attempt ``attempt`` of ``step`` ran out: no reply came in time, or the time to
+    send it again after a technical failure came (emitted by the hub's sweeper)."""
 
     step: str
     attempt: int = Field(ge=1)

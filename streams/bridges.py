@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import mode
 import structlog
+from circuitbreaker import CircuitBreaker
 from faust.types import EventT
 from pydantic import ValidationError
 
@@ -20,7 +21,7 @@ from connectors.rest import PaymentConnector, PopulationConnector
 from connectors.soap import InsuranceConnector
 from contracts.agencies import AGENCIES
 from contracts.envelope import Envelope, describe_error
-from contracts.errors import Refused
+from contracts.errors import AgencyUnavailable, Refused
 from contracts.events import STEP_COMMAND, STEP_REPLY, StepCommand
 from streams.deadletter import guarded_agent
 from streams.settings import HubSettings
@@ -55,13 +56,25 @@ def command_of(agency: str, raw: bytes) -> tuple[Envelope, StepCommand]:
     return envelope, command
 
 
+def breaker(agency: str, settings: HubSettings) -> CircuitBreaker:
+    """The circuit breaker in front of ``agency``, as its retry policy says."""
+    policy = settings.retry_policy(agency)
+    return CircuitBreaker(
+        failure_threshold=policy.breaker_failures,
+        recovery_timeout=policy.breaker_reset_s,
+        expected_exception=AgencyUnavailable,
+        name=f"agency.{agency}",
+    )
+
+
 class _Connectors(mode.Service):
     """Opens each connector on first use inside the worker's loop; closes them when it stops."""
 
-    def __init__(self, factories: Mapping[str, ConnectorFactory], **kwargs) -> None:
+    def __init__(self, factories: Mapping[str, ConnectorFactory], settings: HubSettings, **kwargs) -> None:
         super().__init__(**kwargs)
         self._factories = factories
         self._open: dict[str, Connector] = {}
+        self.breakers = {agency: breaker(agency, settings) for agency in factories}
 
     def get(self, agency: str) -> Connector:
         if agency not in self._open:
@@ -77,7 +90,7 @@ def register(hub: Hub, factories: Mapping[str, ConnectorFactory]) -> None:
     """One agent per bridged agency's inbox."""
     if missing := sorted(code for code, a in AGENCIES.items() if a.bridged and code not in factories):
         raise ValueError(f"no connector for bridged agency {', '.join(missing)}")
-    connectors = _Connectors(factories)
+    connectors = _Connectors(factories, hub.settings)
     # Faust starts and stops a service instance with the app, though its stubs name only classes.
     hub.app.service(connectors)  # type: ignore[arg-type]
     settings = hub.settings
@@ -92,6 +105,7 @@ def register(hub: Hub, factories: Mapping[str, ConnectorFactory]) -> None:
                 envelope.idempotencykey or "",
                 attempts=settings.agency_attempts,
                 backoff_s=settings.agency_backoff_s,
+                breaker=connectors.breakers[agency],
             )
             bound = log.bind(
                 agency=agency,

@@ -10,6 +10,7 @@ the sweeper's ticks, keyed by dossier code, so the table is co-partitioned with 
 from __future__ import annotations
 
 from collections.abc import Mapping, MutableMapping
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -19,6 +20,7 @@ from pydantic import ValidationError
 from contracts.catalog import Procedure
 from contracts.envelope import Envelope, describe_error
 from contracts.errors import Unprocessable
+from contracts.retry import RetryPolicy
 from contracts.topics import Send, Topics
 from contracts.working_days import WorkingCalendar
 from streams import audit, effects, saga
@@ -32,6 +34,19 @@ if TYPE_CHECKING:
     from streams.app import Hub
 
 log = structlog.get_logger("lienthong.orchestrate")
+
+
+def saga_context(
+    settings: HubSettings, retry: Mapping[str, RetryPolicy], calendar: WorkingCalendar, now: datetime
+) -> saga.Context:
+    """What a transition at ``now`` is judged against, from the worker's settings."""
+    return saga.Context(
+        now=now,
+        calendar=calendar,
+        retry=retry,
+        apology_extension_days=settings.apology_extension_days,
+        saga_retention_days=settings.saga_retention_days,
+    )
 
 
 class Orchestrator:
@@ -51,6 +66,7 @@ class Orchestrator:
         self._sagas, self._catalog, self._calendar, self._clock = sagas, catalog, calendar, clock
         self._settings, self._topics, self._send, self._audit = settings, topics, send, audit_log
         self._audit_key = settings.audit_key.get_secret_value().encode()
+        self._retry = settings.retry_policies()
 
     async def handle(self, raw: bytes, partition: int) -> None:
         """Route the event, write the records its effects make, then store the new state.
@@ -60,13 +76,7 @@ class Orchestrator:
             envelope = Envelope.from_bytes(raw)
         except ValidationError as exc:
             raise Unprocessable(f"invalid envelope: {describe_error(exc)}") from None
-        ctx = saga.Context(
-            now=self._clock.now(),
-            calendar=self._calendar,
-            step_attempts=self._settings.step_attempts,
-            apology_extension_days=self._settings.apology_extension_days,
-            saga_retention_days=self._settings.saga_retention_days,
-        )
+        ctx = saga_context(self._settings, self._retry, self._calendar, self._clock.now())
         bound = log.bind(dossier_id=envelope.subject, correlation_id=envelope.correlationid)
         stored = self._sagas.get(envelope.subject)
         routed = route(envelope, None if stored is None else SagaState.model_validate(stored), self._catalog, ctx)

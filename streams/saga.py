@@ -17,18 +17,24 @@ Rules, the same for every procedure:
 * all steps done → status 10 (result returned);
 * a step with ``on_failure = "continue"`` that is refused or fails is recorded as declined and
   the dossier goes on (e.g. no funeral allowance because the deceased was not insured);
-* an intake step the agency refuses (``rejected``) → status 3 (not accepted); any other refusal,
-  and any technical failure, → status 8 (stopped); pending steps are cancelled and late replies
-  are recorded without moving the dossier;
-* a step with no reply in time is dispatched again with the same idempotency key (the agency
-  performs it at most once), up to the attempt limit; then it fails;
+* an intake step the agency refuses (``rejected``) → status 3 (not accepted); any other refusal
+  → status 8 (stopped); pending steps are cancelled and late replies are recorded without moving
+  the dossier;
+* a technical failure (``failed``: transport error, 5xx, open circuit) or no reply in time never
+  ends a step: it is sent again with the same idempotency key (the agency performs it at most
+  once) after a delay that doubles per failure, with jitter, under the agency's
+  :class:`~contracts.retry.RetryPolicy`; only when the policy gives up does the step fail (→ 8).
+  The dossier's deadline keeps running meanwhile, so the overdue notice still fires;
+* a success that arrives after the hub gave up on the step stands (``late_success``); if the
+  dossier ended without a result, it is undone like any other succeeded step;
 * an agency that asks for more documents puts the step on hold and the dossier in status 5;
   when the citizen supplies them the step is sent again (a new round, so a new idempotency key)
   with the documents, and the dossier returns to 4;
 * a citizen's withdrawal before the end → status 7; pending and held steps are cancelled;
 * when a dossier ends without a result (3, 7, 8), every succeeded step that declares a
   compensation is undone, latest first (e.g. a payment refunded) — also a step whose success
-  arrives after the end;
+  arrives after the end; a compensation that fails technically is retried like a step; a step
+  declared ``manual_reversal`` (no message undoes it) is flagged for an officer instead;
 * a reply counts only from the agency the step was sent to, for the step's action, under the
   idempotency key it was sent with (:func:`admit_reply`); a withdrawal or supplement only from
   the filer or an agency acting on the citizen's behalf (:func:`admit_request`); anything else
@@ -48,7 +54,7 @@ Rules, the same for every procedure:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -72,12 +78,16 @@ from contracts.events import (
 )
 from contracts.paths import build_params, resolve
 from contracts.redact import personal_values, redact
+from contracts.retry import RetryPolicy
 from contracts.status import DossierStatus
 from contracts.working_days import WorkingCalendar
 from streams.saga_state import DONE_OK, CompensationState, SagaState, StepState, StepStatus
 
 COMPENSATE = ":compensate"  # suffix of the step name a compensation command and its reply carry
-REDISPATCHED = "redispatched"  # a step transition (not a stored status): sent again after a timeout
+# Step transitions that are not stored statuses:
+REDISPATCHED = "redispatched"  # sent again, after a technical failure or no reply
+RETRYING = "retrying"  # failed technically; will be sent again after a delay
+LATE_SUCCESS = "late_success"  # succeeded after the hub had given up on it
 ATTENTION_FREE = frozenset({StepStatus.RUNNING, StepStatus.SUCCEEDED, StepStatus.SKIPPED})
 """Step transitions that need no operator's attention."""
 _OUTCOME_STATUS = {
@@ -94,7 +104,7 @@ class Context:
 
     now: datetime
     calendar: WorkingCalendar
-    step_attempts: int  # sends of a step before it fails for want of a reply
+    retry: Mapping[str, RetryPolicy]  # each agency's retry policy, by code
     apology_extension_days: float  # working days promised in an overdue dossier's apology
     saga_retention_days: float  # a finished saga is forgotten this long after it ended
 
@@ -132,7 +142,7 @@ class Overdue:
 class StepTransition:
     step: str
     agency: str
-    state: str  # a StepStatus value, or REDISPATCHED
+    state: str  # a StepStatus value, REDISPATCHED, RETRYING or LATE_SUCCESS
     reason: str | None = None
     duration_ms: int | None = None
 
@@ -144,6 +154,11 @@ Result = tuple[SagaState, list[Effect]]
 def idempotency_key(dossier_id: str, step_id: str, round_: int = 1) -> str:
     """The key an agency uses to perform a step's effect at most once (per documents round)."""
     return f"{dossier_id}/{step_id}" + (f"/r{round_}" if round_ > 1 else "")
+
+
+def compensation_key(dossier_id: str, step_id: str) -> str:
+    """The idempotency key of the command that undoes ``step_id``."""
+    return f"{dossier_id}/{step_id}/compensate"
 
 
 class _Transition:
@@ -252,26 +267,38 @@ class _Transition:
                 [s for s in reversed(self.proc.steps) if self.state.steps[s.id].status == StepStatus.SUCCEEDED]
             )
 
+    def set_compensation(self, step_id: str, entry: CompensationState) -> None:
+        self.update(compensations=self.state.compensations | {step_id: entry})
+
     def compensate(self, steps: list[StepDef]) -> None:
-        """Undo succeeded steps that declare a compensation (latest first), once each."""
+        """Undo succeeded steps (latest first), once each: by their compensation, or, for a step
+        declared ``manual_reversal``, by telling operators to reverse it by hand."""
         for step in steps:
-            if step.compensation is None or step.id in self.state.compensations:
+            if step.id in self.state.compensations:
+                continue
+            if step.compensation is None:
+                if step.manual_reversal:
+                    reason = f"{step.agency} has no message to undo {step.action}: an officer must reverse it"
+                    self.set_compensation(step.id, CompensationState(status=StepStatus.MANUAL_REVERSAL, reason=reason))
+                    self.emit(StepTransition(step.id + COMPENSATE, step.agency, StepStatus.MANUAL_REVERSAL, reason))
                 continue
             agency = ACTIONS[step.compensation.action].agency
-            self.update(
-                compensations=self.state.compensations | {step.id: CompensationState(status=StepStatus.RUNNING)}
-            )
+            self.set_compensation(step.id, CompensationState(status=StepStatus.RUNNING, sent_at=self.ctx.now))
             self.emit(StepTransition(step.id + COMPENSATE, agency, StepStatus.RUNNING))
-            self.emit(
-                Dispatch(
-                    step.id + COMPENSATE,
-                    agency,
-                    step.compensation.action,
-                    self.params(step, step.compensation.inputs),
-                    f"undo {step.id}: the dossier ended without a result",
-                    f"{self.state.dossier_id}/{step.id}/compensate",
-                )
+            self.dispatch_compensation(step)
+
+    def dispatch_compensation(self, step: StepDef) -> None:
+        assert step.compensation is not None
+        self.emit(
+            Dispatch(
+                step.id + COMPENSATE,
+                ACTIONS[step.compensation.action].agency,
+                step.compensation.action,
+                self.params(step, step.compensation.inputs),
+                f"undo {step.id}: the dossier ended without a result",
+                compensation_key(self.state.dossier_id, step.id),
             )
+        )
 
 
 def start(proc: Procedure, filed: DossierFiled, correlation_id: str, ctx: Context) -> Result:
@@ -303,7 +330,7 @@ def admit_reply(proc: Procedure, state: SagaState, reply: StepReply, sender: str
         raise Unprocessable(f"reply for {reply.step!r}, which is not a step of {proc.id}")
     if reply.step.endswith(COMPENSATE):
         assert step.compensation is not None
-        action, expected_key = step.compensation.action, f"{state.dossier_id}/{step.id}/compensate"
+        action, expected_key = step.compensation.action, compensation_key(state.dossier_id, step.id)
     else:
         action, expected_key = step.action, idempotency_key(state.dossier_id, step.id, state.steps[step.id].round)
     agency = ACTIONS[action].agency
@@ -335,9 +362,13 @@ def apply_reply(proc: Procedure, state: SagaState, reply: StepReply, ctx: Contex
     if reply.reason:
         reply = reply.model_copy(update={"reason": redact(reply.reason, personal_values(state.filing))})
     if reply.step.endswith(COMPENSATE):
-        return _compensation_reply(state, reply)
+        return _compensation_reply(proc, state, reply, ctx)
     current = state.steps.get(reply.step)
-    if current is None or current.status != StepStatus.RUNNING:
+    if current is None:
+        return state, []
+    if current.gave_up_at is not None and reply.outcome is Outcome.SUCCEEDED:
+        return _late_success(proc, state, reply, ctx)
+    if current.status != StepStatus.RUNNING:
         return state, []
     tx, step, now = _Transition(proc, state, ctx), proc.step(reply.step), ctx.now
     if reply.outcome is Outcome.DOCUMENTS_REQUESTED and not state.done:
@@ -349,11 +380,24 @@ def apply_reply(proc: Procedure, state: SagaState, reply: StepReply, ctx: Contex
             DossierStatus.DOCUMENTS_REQUESTED, f"{step.id} ({step.agency}): {reply.reason or 'more documents needed'}"
         )
         return tx.result()
+    gave_up = None
+    if reply.outcome is Outcome.FAILED and not state.done:
+        if current.retry_at is not None:
+            return state, []  # already waiting to send again: a repeated failure of the same attempt
+        policy = ctx.retry[step.agency]
+        since = current.failing_since or now
+        if not policy.gives_up(since, now):
+            delay = policy.delay(current.attempt, idempotency_key(state.dossier_id, step.id, current.round))
+            tx.update_step(step.id, retry_at=now + delay, failing_since=since, reason=reply.reason)
+            tx.emit(StepTransition(step.id, step.agency, RETRYING, _retry_reason(reply.reason, delay)))
+            return tx.result()
+        gave_up = now
+        reply = reply.model_copy(update={"reason": f"gave up after {policy.give_up_after_h:g} h: {reply.reason}"})
     outcome, result, reason = _checked_outcome(proc, step, reply)
     reason = reason and redact(reason, personal_values(state.filing))  # an invalid result may quote values
     declined = outcome is not Outcome.SUCCEEDED and step.on_failure == "continue"
     status = StepStatus.DECLINED if declined else _OUTCOME_STATUS[outcome]
-    tx.update_step(step.id, status=status, finished_at=now, result=result, reason=reason)
+    tx.update_step(step.id, status=status, finished_at=now, result=result, reason=reason, gave_up_at=gave_up)
     tx.emit(StepTransition(step.id, step.agency, status, reason, current.duration_ms(now)))
     if state.done:
         # A late reply after the dossier ended: recorded; undone if it should not stand.
@@ -417,6 +461,8 @@ def apply_supplement(proc: Procedure, state: SagaState, supplemented: DossierSup
             sent_at=ctx.now,
             attempt=1,
             reason=None,
+            retry_at=None,
+            failing_since=None,
         )
         tx.emit(StepTransition(step.id, step.agency, StepStatus.RUNNING, "documents supplied"))
         tx.dispatch(step)
@@ -447,20 +493,6 @@ def expired(state: SagaState, ctx: Context) -> bool:
     )
 
 
-def overdue_steps(proc: Procedure, state: SagaState, now: datetime, timeout_s: float) -> list[tuple[str, int]]:
-    """Running steps whose last dispatch got no reply in time (the step's ``reply_timeout_s``, else
-    ``timeout_s``): (step, attempt)."""
-    if state.done:
-        return []
-    return [
-        (step.id, s.attempt)
-        for step in proc.steps
-        if (s := state.steps[step.id]).status == StepStatus.RUNNING
-        and s.sent_at is not None
-        and (now - s.sent_at).total_seconds() >= (step.reply_timeout_s or timeout_s)
-    ]
-
-
 def apply_payment(proc: Procedure, state: SagaState, notification: PaymentNotification, ctx: Context) -> Result:
     """The gateway says a payment request was paid. A repeat of an applied notification changes
     nothing; an unknown reference or a different amount raises :class:`PaymentMismatch`."""
@@ -474,7 +506,7 @@ def apply_payment(proc: Procedure, state: SagaState, notification: PaymentNotifi
         or notification.reference != idempotency_key(state.dossier_id, step.id, current.round)
     ):
         raise PaymentMismatch(f"unknown payment reference {notification.reference!r}")
-    if current.status != StepStatus.RUNNING:
+    if current.status != StepStatus.RUNNING and current.gave_up_at is None:
         return state, []  # already applied (or the dossier moved on): a repeated notification
     expected = _Transition(proc, state, ctx).params(step).get(step.payment.amount_input)
     if notification.amount_vnd != expected:
@@ -491,22 +523,70 @@ def apply_payment(proc: Procedure, state: SagaState, notification: PaymentNotifi
 
 
 def apply_timeout(proc: Procedure, state: SagaState, timeout: StepTimeout, ctx: Context) -> Result:
-    """Dispatch a step again after a timeout, or fail it once ``ctx.step_attempts`` went unanswered.
+    """A step's (or compensation's) timer ran out for attempt ``timeout.attempt``: with no reply in
+    time, that is a technical failure (retried later); once its retry time has come, send it again.
 
-    A timeout for an attempt that is no longer current (a reply or a newer dispatch came first)
-    changes nothing.
+    A timer for an attempt that is no longer current (a reply or a newer dispatch came first), or
+    that has not yet run out, changes nothing.
     """
+    if timeout.step.endswith(COMPENSATE):
+        return _compensation_timer(proc, state, timeout, ctx)
     current = state.steps.get(timeout.step)
     if state.done or current is None or current.status != StepStatus.RUNNING or current.attempt != timeout.attempt:
         return state, []
     step = proc.step(timeout.step)
-    if timeout.attempt >= ctx.step_attempts:
-        reason = f"no reply from {step.agency} after {timeout.attempt} attempts"
+    if current.retry_at is None:
+        reason = f"no reply from {step.agency} to attempt {timeout.attempt}"
         return apply_reply(proc, state, _reply_for(step, Outcome.FAILED, reason=reason), ctx)
+    if ctx.now < current.retry_at:
+        return state, []
     tx = _Transition(proc, state, ctx)
-    tx.update_step(step.id, attempt=timeout.attempt + 1, sent_at=ctx.now)
-    tx.emit(StepTransition(step.id, step.agency, REDISPATCHED, f"no reply to attempt {timeout.attempt}; sending again"))
+    tx.update_step(step.id, attempt=timeout.attempt + 1, sent_at=ctx.now, retry_at=None)
+    tx.emit(StepTransition(step.id, step.agency, REDISPATCHED, f"attempt {timeout.attempt + 1}"))
     tx.dispatch(step)
+    return tx.result()
+
+
+def timers_due(proc: Procedure, state: SagaState, now: datetime, timeout_s: float) -> list[tuple[str, int]]:
+    """(step or compensation, attempt) whose timer ran out at ``now``: its retry time, or, when it
+    waits for a reply, the reply timeout of its latest send (the step's ``reply_timeout_s``, else
+    ``timeout_s``). Steps stop when the dossier ends; compensations run after it ended."""
+
+    def ran_out(sent_at: datetime | None, retry_at: datetime | None, reply_timeout_s: float) -> bool:
+        if retry_at is not None:
+            return now >= retry_at
+        return sent_at is not None and (now - sent_at).total_seconds() >= reply_timeout_s
+
+    due = [
+        (step.id, s.attempt)
+        for step in ([] if state.done else proc.steps)
+        if (s := state.steps[step.id]).status == StepStatus.RUNNING
+        and ran_out(s.sent_at, s.retry_at, step.reply_timeout_s or timeout_s)
+    ]
+    due += [
+        (step_id + COMPENSATE, c.attempt)
+        for step_id, c in state.compensations.items()
+        if c.status == StepStatus.RUNNING and ran_out(c.sent_at, c.retry_at, timeout_s)
+    ]
+    return due
+
+
+def _retry_reason(reason: str | None, delay: timedelta) -> str:
+    return f"{reason or 'failed technically'}; sending again in {delay.total_seconds():.0f} s"
+
+
+def _late_success(proc: Procedure, state: SagaState, reply: StepReply, ctx: Context) -> Result:
+    """A success for a step the hub gave up on: the agency did act after all. The success stands;
+    if the dossier ended without a result, the step is undone like any other (or flagged)."""
+    step, current = proc.step(reply.step), state.steps[reply.step]
+    outcome, result, _ = _checked_outcome(proc, step, reply)
+    if outcome is not Outcome.SUCCEEDED:
+        return state, []
+    tx = _Transition(proc, state, ctx)
+    tx.update_step(step.id, status=StepStatus.SUCCEEDED, result=result, reason=None, gave_up_at=None)
+    tx.emit(StepTransition(step.id, step.agency, LATE_SUCCESS, f"succeeded after the hub gave up: {current.reason}"))
+    if state.done and state.status != DossierStatus.RESULT_RETURNED:
+        tx.compensate([step])
     return tx.result()
 
 
@@ -532,14 +612,61 @@ def _checked_outcome(proc: Procedure, step: StepDef, reply: StepReply) -> tuple[
     return Outcome.SUCCEEDED, {k: v for k, v in fields.items() if kept is None or k in kept}, None
 
 
-def _compensation_reply(state: SagaState, reply: StepReply) -> Result:
-    step_id = reply.step.removesuffix(COMPENSATE)
+def _compensation_reply(proc: Procedure, state: SagaState, reply: StepReply, ctx: Context) -> Result:
+    step_id, now = reply.step.removesuffix(COMPENSATE), ctx.now
     entry = state.compensations.get(step_id)
     if entry is None or entry.status != StepStatus.RUNNING:
         return state, []
+    tx = _Transition(proc, state, ctx)
+    reason = reply.reason
+    if reply.outcome is Outcome.FAILED:
+        if entry.retry_at is not None:
+            return state, []
+        policy = ctx.retry[reply.agency]
+        since = entry.failing_since or now
+        if not policy.gives_up(since, now):
+            delay = policy.delay(entry.attempt, compensation_key(state.dossier_id, step_id))
+            tx.set_compensation(
+                step_id, entry.model_copy(update={"retry_at": now + delay, "failing_since": since, "reason": reason})
+            )
+            tx.emit(StepTransition(reply.step, reply.agency, RETRYING, _retry_reason(reason, delay)))
+            return tx.result()
+        reason = f"gave up after {policy.give_up_after_h:g} h: {reason}; an officer must reverse it"
     status = _OUTCOME_STATUS[reply.outcome]
-    done = CompensationState(status=status, reason=reply.reason, result=reply.result)
-    return (
-        state.model_copy(update={"compensations": state.compensations | {step_id: done}}),
-        [StepTransition(reply.step, reply.agency, status, reply.reason)],
+    tx.set_compensation(
+        step_id,
+        entry.model_copy(update={"status": status, "reason": reason, "result": reply.result, "retry_at": None}),
     )
+    tx.emit(StepTransition(reply.step, reply.agency, status, reason))
+    return tx.result()
+
+
+def _compensation_timer(proc: Procedure, state: SagaState, timeout: StepTimeout, ctx: Context) -> Result:
+    """:func:`apply_timeout` for a compensation: no reply is a technical failure; at its retry
+    time it is sent again."""
+    step_id = timeout.step.removesuffix(COMPENSATE)
+    step = next((s for s in proc.steps if s.id == step_id), None)
+    entry = state.compensations.get(step_id)
+    if (
+        step is None
+        or step.compensation is None
+        or entry is None
+        or entry.status != StepStatus.RUNNING
+        or entry.attempt != timeout.attempt
+    ):
+        return state, []
+    action = step.compensation.action
+    agency = ACTIONS[action].agency
+    if entry.retry_at is None:
+        reason = f"no reply from {agency} to attempt {timeout.attempt}"
+        silence = StepReply(step=timeout.step, action=action, agency=agency, outcome=Outcome.FAILED, reason=reason)
+        return _compensation_reply(proc, state, silence, ctx)
+    if ctx.now < entry.retry_at:
+        return state, []
+    tx = _Transition(proc, state, ctx)
+    tx.set_compensation(
+        step_id, entry.model_copy(update={"attempt": timeout.attempt + 1, "sent_at": ctx.now, "retry_at": None})
+    )
+    tx.emit(StepTransition(timeout.step, agency, REDISPATCHED, f"attempt {timeout.attempt + 1}"))
+    tx.dispatch_compensation(step)
+    return tx.result()

@@ -25,6 +25,7 @@ class StepStatus(StrEnum):
     FAILED = "failed"  # the exchange failed technically, or no valid reply came
     AWAITING_DOCUMENTS = "awaiting_documents"  # on hold until the citizen supplies documents
     CANCELLED = "cancelled"  # the dossier ended before the step ran
+    MANUAL_REVERSAL = "manual_reversal"  # (a compensation) no message undoes it: an officer must
 
 
 DONE_OK = frozenset({StepStatus.SUCCEEDED, StepStatus.SKIPPED, StepStatus.DECLINED})
@@ -40,6 +41,9 @@ class StepState(_Frozen):
     started_at: datetime | None = None
     sent_at: datetime | None = None  # the latest dispatch, for the reply timeout
     attempt: int = 0  # sends of the current round
+    retry_at: datetime | None = None  # failed technically: send again at this time
+    failing_since: datetime | None = None  # the first technical failure of the current round
+    gave_up_at: datetime | None = None  # failed for good after the retry policy gave up
     finished_at: datetime | None = None
     result: dict[str, Any] = Field(default_factory=dict)
     reason: str | None = None
@@ -58,6 +62,10 @@ class CompensationState(_Frozen):
     status: StepStatus
     reason: str | None = None
     result: dict[str, Any] = Field(default_factory=dict)
+    sent_at: datetime | None = None  # the latest dispatch, for the reply timeout
+    attempt: int = 1
+    retry_at: datetime | None = None
+    failing_since: datetime | None = None
 
 
 class SagaState(_Frozen):

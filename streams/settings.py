@@ -23,6 +23,7 @@ from connectors.kafka_client import KafkaClient
 from contracts.agencies import REGISTRY
 from contracts.envelope import describe_error
 from contracts.errors import SettingsError
+from contracts.retry import RetryPolicy
 from contracts.topics import Topics
 
 ENV_PREFIX = "LIENTHONG_"
@@ -101,11 +102,23 @@ class HubSettings(ClusterSettings):
         300, gt=0, description="a payment callback signed further than this from now is refused as stale"
     )
     agency_timeout_s: float = Field(5, gt=0, description="per-call timeout to an agency")
-    agency_attempts: int = Field(4, ge=1, description="attempts per agency call before the step fails")
-    agency_backoff_s: float = Field(0.2, ge=0, description="first retry delay, doubled each attempt")
+    agency_attempts: int = Field(
+        3, ge=1, description="quick attempts within one bridged call before the step waits to be retried"
+    )
+    agency_backoff_s: float = Field(0.2, ge=0, description="first quick retry delay, doubled each attempt")
     bridge_concurrency: int = Field(8, ge=1, description="agency calls in flight per bridge")
-    step_timeout_s: float = Field(60, gt=0, description="a step with no reply this long is sent again")
-    step_attempts: int = Field(3, ge=1, description="sends of a step before it fails for want of a reply")
+    step_timeout_s: float = Field(60, gt=0, description="a step with no reply this long failed technically")
+    retry_first_delay_s: float = Field(
+        5, gt=0, description="a step that failed technically is sent again after this, doubling per failure"
+    )
+    retry_max_delay_s: float = Field(600, gt=0, description="up to this delay between sends (jitter: half to all)")
+    retry_give_up_after_h: float = Field(
+        48, gt=0, description="a step failing technically this long fails for good (the dossier stops)"
+    )
+    breaker_failures: int = Field(
+        5, ge=1, description="consecutive failed calls that open a bridged agency's circuit (calls fail fast)"
+    )
+    breaker_reset_s: float = Field(30, gt=0, description="an open circuit lets calls through again after this")
     sweep_interval_s: float = Field(5, gt=0, description="how often running steps and deadlines are checked")
     apology_extension_days: float = Field(
         2, gt=0, description="working days promised in the apology letter of an overdue dossier"
@@ -158,6 +171,21 @@ class HubSettings(ClusterSettings):
                 f"{key_id!r} is not one of the hub's keys in the registry ({', '.join(REGISTRY.hub.keys)})"
             )
         return key_id
+
+    def retry_policy(self, agency: str) -> RetryPolicy:
+        """The hub's retry defaults with ``agency``'s overrides from the registry."""
+        defaults = RetryPolicy(
+            first_delay_s=self.retry_first_delay_s,
+            max_delay_s=self.retry_max_delay_s,
+            give_up_after_h=self.retry_give_up_after_h,
+            breaker_failures=self.breaker_failures,
+            breaker_reset_s=self.breaker_reset_s,
+        )
+        return defaults.overridden(REGISTRY.agencies[agency].retry)
+
+    def retry_policies(self) -> dict[str, RetryPolicy]:
+        """Every agency's retry policy, by code."""
+        return {code: self.retry_policy(code) for code in REGISTRY.agencies}
 
     @property
     def payment_callback_url(self) -> str:

@@ -1,5 +1,5 @@
-"""The sweeper: turns unanswered steps, passed deadlines and passed retention periods into events
-on the dossier's partition.
+"""The sweeper: turns unanswered steps, retry times that came, passed deadlines and passed
+retention periods into events on the dossier's partition.
 
 The saga table can only change while processing an event of its partition, so the sweeper does
 not touch it: it writes ``vn.lienthong.step.timeout``, ``vn.lienthong.deadline.passed`` and
@@ -12,13 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from contracts.catalog import Procedure
 from contracts.envelope import Envelope
 from contracts.events import DEADLINE_PASSED, SAGA_EXPIRED, STEP_TIMEOUT, DeadlinePassed, SagaExpired, StepTimeout
 from streams import saga
-from streams.saga_state import SagaState
+from streams.orchestrate import saga_context
+from streams.saga_state import SagaState, StepStatus
 
 if TYPE_CHECKING:
     from streams.app import Hub
@@ -29,8 +30,9 @@ SOURCE = "/hub/sweeper"
 def due_events(
     sagas: Iterable[SagaState], catalog: Mapping[str, Procedure], ctx: saga.Context, step_timeout_s: float
 ) -> list[Envelope]:
-    """A timeout for every step whose reply is overdue, a deadline event for everything past due,
-    an expiry for every finished saga past its retention period (at ``ctx.now``)."""
+    """A timer event for every step or compensation whose reply is overdue or whose retry time
+    came, a deadline event for everything past due, an expiry for every finished saga past its
+    retention period (at ``ctx.now``)."""
     events = []
     for state in sagas:
 
@@ -43,13 +45,17 @@ def due_events(
                 data=data.model_dump(mode="json"),
             )
 
-        for step_id, attempt in saga.overdue_steps(catalog[state.procedure], state, ctx.now, step_timeout_s):
+        for step_id, attempt in saga.timers_due(catalog[state.procedure], state, ctx.now, step_timeout_s):
             events.append(event(STEP_TIMEOUT, StepTimeout(step=step_id, attempt=attempt)))
         for target in saga.overdue_targets(state, ctx.now, ctx.calendar):
             events.append(event(DEADLINE_PASSED, DeadlinePassed(step=target)))
         if saga.expired(state, ctx):
             events.append(event(SAGA_EXPIRED, SagaExpired()))
     return events
+
+
+def _compensating(stored: Mapping[str, Any]) -> bool:
+    return any(c.get("status") == StepStatus.RUNNING for c in stored.get("compensations", {}).values())
 
 
 def _finished_before(stored: Mapping[str, object], moment: str) -> bool:
@@ -59,21 +65,17 @@ def _finished_before(stored: Mapping[str, object], moment: str) -> bool:
 
 def register(hub: Hub) -> None:
     settings = hub.settings
+    retry = settings.retry_policies()
 
     async def sweep() -> None:
-        ctx = saga.Context(
-            now=hub.clock.now(),
-            calendar=hub.calendar,
-            step_attempts=settings.step_attempts,
-            apology_extension_days=settings.apology_extension_days,
-            saga_retention_days=settings.saga_retention_days,
-        )
+        ctx = saga_context(settings, retry, hub.calendar, hub.clock.now())
         forget_before = (ctx.now - timedelta(days=ctx.saga_retention_days)).isoformat()
-        # A finished saga has nothing due but its expiry: skip it before paying for validation.
+        # A finished saga has nothing due but its compensations and its expiry: skip the others
+        # before paying for validation.
         stored = [
             SagaState.model_validate(v)
             for v in list(hub.sagas.values())
-            if v is not None and (not v["done"] or _finished_before(v, forget_before))
+            if v is not None and (not v["done"] or _compensating(v) or _finished_before(v, forget_before))
         ]
         for event in due_events(stored, hub.catalog, ctx, settings.step_timeout_s):
             await hub.send(hub.topics.dossier_events, event.subject.encode(), event.to_bytes())

@@ -176,7 +176,9 @@ async def running_hub(kafka: ClientFiles, run_dir: Path, name: str, **overrides:
             data_dir=run_dir / "worker",
             agency_backoff_s=0.05,
             step_timeout_s=2,
-            step_attempts=10,
+            retry_first_delay_s=0.5,
+            retry_max_delay_s=3,
+            breaker_reset_s=2,
             session_timeout_s=6,
             procedures_dir=FIXTURE_PROCEDURES,
             sweep_interval_s=0.5,
@@ -213,7 +215,6 @@ async def clock_hub(kafka, tmp_path_factory) -> Hub:
         "clock",
         clock_offset_file=run_dir / "clock-offset",
         step_timeout_s=CLOCK_HUB_STEP_TIMEOUT_S,
-        step_attempts=50,
     ) as own:
         try:
             yield own

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from contracts.agencies import REGISTRY
 from contracts.record_signing import generate_keyring
+from contracts.retry import RetryPolicy
 
 
 class Outbox:
@@ -17,6 +18,11 @@ class Outbox:
 
     async def send(self, topic: str, key: bytes, value: bytes) -> None:
         self.records.append((topic, key, value))
+
+
+def retry_policies(**policy: float) -> dict[str, RetryPolicy]:
+    """One retry policy (the defaults with ``policy``) for every agency of the registry."""
+    return {code: RetryPolicy.model_validate(policy) for code in REGISTRY.agencies}
 
 
 def keyring() -> Path:

@@ -68,18 +68,18 @@ def test_a_bridged_agency_without_a_connector_is_refused_at_assembly(tmp_path):
 
 
 def test_settings_errors_name_the_environment_variable(monkeypatch):
-    monkeypatch.setenv("LIENTHONG_STEP_ATTEMPTS", "zero")
+    monkeypatch.setenv("LIENTHONG_BREAKER_FAILURES", "zero")
     monkeypatch.delenv("LIENTHONG_PAYMENT_SECRET", raising=False)
     with pytest.raises(SettingsError) as info:
         HubSettings.from_env()
-    assert "LIENTHONG_STEP_ATTEMPTS: Input should be a valid integer" in str(info.value)
+    assert "LIENTHONG_BREAKER_FAILURES: Input should be a valid integer" in str(info.value)
     assert "LIENTHONG_PAYMENT_SECRET: Field required" in str(info.value)
 
 
 def test_settings_travel_to_a_worker_process_as_its_environment(tmp_path):
-    original = settings(tmp_path, step_attempts=7, procedures_dir=tmp_path / "procs")
+    original = settings(tmp_path, breaker_failures=7, procedures_dir=tmp_path / "procs")
     env = original.to_env()
-    assert env["LIENTHONG_PAYMENT_SECRET"] == "s3cret" and env["LIENTHONG_STEP_ATTEMPTS"] == "7"
+    assert env["LIENTHONG_PAYMENT_SECRET"] == "s3cret" and env["LIENTHONG_BREAKER_FAILURES"] == "7"
     assert "LIENTHONG_HOLIDAYS_FILE" not in env  # unset stays unset
     assert "s3cret" not in repr(original)  # the secret is not printed with the settings
 

@@ -75,6 +75,12 @@ def edited(old: str, new: str) -> str:
             'on_failure = "ignore"',
             "birth_bundle.toml: steps.0.on_failure: Input should be 'reject', 'stop' or 'continue'",
         ),
+        (
+            'action = "register_birth"\nmanual_reversal = true',
+            'action = "register_birth"\nmanual_reversal = false',
+            "step 'register_birth': 'register_birth' creates a record at justice: declare the compensation that "
+            "undoes it, or manual_reversal = true",
+        ),
         ('id = "verify_father"', 'id = "verify_mother"', "step id verify_mother is used more than once"),
         ('filing = "birth"', 'filing = "marriage"', "unknown filing kind 'marriage'"),
         (
@@ -128,6 +134,11 @@ LAND = Path(__file__).resolve().parents[2] / "contracts" / "procedures" / "land_
             'payment = { amount_input = "amount" }',
             "step 'collect_obligations': payment: amount_input 'amount' is not one of the step's inputs "
             "(amount_vnd, description)",
+        ),
+        (
+            'payment = { amount_input = "amount_vnd" }',
+            'manual_reversal = true\npayment = { amount_input = "amount_vnd" }',
+            "step 'collect_obligations': a step is undone by its compensation or by hand, not both",
         ),
     ],
 )

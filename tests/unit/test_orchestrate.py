@@ -132,7 +132,6 @@ class Hub:
             "payment_secret": "test-secret",
             "audit_key": AUDIT_KEY,
             "keyring": keyring(),
-            "step_attempts": 3,
             "kafka_client_properties": "unused.properties",
         } | settings
         self.orchestrator = Orchestrator(
@@ -392,17 +391,22 @@ async def test_status_updates_go_to_the_portal_and_the_filer_and_every_command_i
     assert [verified.feed(offset, json.dumps(e).encode()) for offset, e in enumerate(hub.audit)] == [None] * len(audits)
 
 
-async def test_a_step_without_a_reply_is_sent_again_then_fails_the_dossier():
-    hub = Hub(step_attempts=2)
+async def test_a_step_without_a_reply_is_sent_again_until_the_policy_gives_up():
+    hub = Hub(retry_give_up_after_h=1)
     await hub.file("criminal_record")
     first = hub.command("check_vneid")
+    await hub.event(STEP_TIMEOUT, StepTimeout(step="check_vneid", attempt=1))  # no reply: wait, then again
+    assert [c.id for c in hub.commands("population") if c.data["step"] == "check_vneid"] == [first.id]
+    hub.clock.at = T0 + timedelta(minutes=1)
     await hub.event(STEP_TIMEOUT, StepTimeout(step="check_vneid", attempt=1))
     again = hub.command("check_vneid")
     assert again.id != first.id and again.idempotencykey == first.idempotencykey
     await hub.event(STEP_TIMEOUT, StepTimeout(step="check_vneid", attempt=1))  # stale: changes nothing
+    assert len([c for c in hub.commands("population") if c.data["step"] == "check_vneid"]) == 2
+    hub.clock.at = T0 + timedelta(hours=1)
     await hub.event(STEP_TIMEOUT, StepTimeout(step="check_vneid", attempt=2))
     assert hub.state.status is S.PROCESSING_STOPPED
-    assert hub.state.reason == "check_vneid (population): no reply from population after 2 attempts"
+    assert hub.state.reason == "check_vneid (population): gave up after 1 h: no reply from population to attempt 2"
 
 
 CONTINUE_THEN_DEADLINE = validate_procedure(
@@ -439,10 +443,13 @@ async def test_a_timed_out_optional_step_dates_the_next_step_with_the_configured
     """Regression: the timeout path once fell back to the shipped holidays, not the configured ones."""
     catalog = {"continue_then_deadline": CONTINUE_THEN_DEADLINE}
     monday = date(2026, 11, 23)
-    hub = Hub(catalog=catalog, calendar=WorkingCalendar(holidays=frozenset({monday})), step_attempts=1)
+    hub = Hub(catalog=catalog, calendar=WorkingCalendar(holidays=frozenset({monday})), retry_give_up_after_h=1)
     await hub.file("continue_then_deadline", catalog=catalog)
+    hub.clock.at = T0 + timedelta(hours=8)
+    await hub.event(STEP_TIMEOUT, StepTimeout(step="optional_check", attempt=1))  # retried later
     hub.clock.at = T0 + timedelta(hours=9)  # Friday 17:00 in Vietnam, after the cut-off
-    await hub.event(STEP_TIMEOUT, StepTimeout(step="optional_check", attempt=1))
+    await hub.event(STEP_TIMEOUT, StepTimeout(step="optional_check", attempt=1))  # sent again
+    await hub.event(STEP_TIMEOUT, StepTimeout(step="optional_check", attempt=2))  # given up: declined
     # Counted from the next working day: Monday is a configured holiday, so Tuesday.
     assert hub.state.steps["verify_applicant"].due_date == date(2026, 11, 24)
 

@@ -13,16 +13,17 @@ from contracts.events import (
 from contracts.status import DossierStatus as S
 from contracts.working_days import WorkingCalendar, load_calendar
 from streams import saga
+from tests.unit.fakes import retry_policies
 
 PROC = builtin_catalog()["birth_bundle"]
 CAL = load_calendar()
 
 
-def ctx(now, calendar=CAL, step_attempts=3, apology_extension_days=2, saga_retention_days=30):
+def ctx(now, calendar=CAL, apology_extension_days=2, saga_retention_days=30, **retry):
     return saga.Context(
         now=now,
         calendar=calendar,
-        step_attempts=step_attempts,
+        retry=retry_policies(**retry),
         apology_extension_days=apology_extension_days,
         saga_retention_days=saga_retention_days,
     )
@@ -195,13 +196,13 @@ def test_unknown_mother_means_not_accepted_with_the_reason_and_pending_steps_can
     assert state.status == S.NOT_ACCEPTED
 
 
-def test_failure_after_acceptance_stops_processing():
+def test_a_refusal_after_acceptance_stops_processing():
     state, _ = saga.start(PROC, filed(), "corr-1", ctx(T0))
     state, _ = run(state, "verify_mother", "verify_father", "register_birth", "assign_personal_id")
     state, effects = saga.apply_reply(
         PROC,
         state,
-        reply("issue_health_card", Outcome.FAILED, reason="insurance unavailable after 4 attempts"),
+        reply("issue_health_card", Outcome.REJECTED, reason="the child already holds a card"),
         ctx(T0),
     )
     assert statuses(effects) == [S.PROCESSING_STOPPED]
@@ -236,39 +237,44 @@ def test_step_durations_are_reported_when_steps_end():
     assert (transition.step, transition.state, transition.duration_ms) == ("verify_mother", "succeeded", 250)
 
 
-def test_a_technical_failure_at_intake_stops_processing_rather_than_refusing_the_dossier():
+def test_a_technical_failure_at_intake_neither_refuses_nor_stops_the_dossier():
     state, _ = saga.start(PROC, filed(), "corr-1", ctx(T0))
     state, effects = saga.apply_reply(
-        PROC, state, reply("verify_mother", Outcome.FAILED, reason="population unavailable after 4 attempts"), ctx(T0)
+        PROC, state, reply("verify_mother", Outcome.FAILED, reason="population unavailable after 3 attempts"), ctx(T0)
     )
-    assert statuses(effects) == [S.PROCESSING_STOPPED]
+    assert statuses(effects) == [] and state.status == S.NEWLY_REGISTERED
+    assert state.steps["verify_mother"].status == "running"
 
 
-def test_a_step_without_reply_is_sent_again_with_the_same_key_then_fails():
+def test_a_step_without_reply_is_sent_again_with_the_same_key_until_the_policy_gives_up():
     state, _ = saga.start(PROC, filed(), "corr-1", ctx(T0))
     state, _ = run(state, "verify_mother", "verify_father")
     later = T0 + timedelta(seconds=61)
-    assert saga.overdue_steps(PROC, state, T0 + timedelta(seconds=59), 60) == []
-    assert saga.overdue_steps(PROC, state, later, 60) == [("register_birth", 1)]
+    assert saga.timers_due(PROC, state, T0 + timedelta(seconds=59), 60) == []
+    assert saga.timers_due(PROC, state, later, 60) == [("register_birth", 1)]
 
-    state, effects = saga.apply_timeout(
-        PROC, state, StepTimeout(step="register_birth", attempt=1), ctx(later, step_attempts=2)
-    )
+    # silence is a technical failure: the step waits (first_delay_s 5 → 2.5 to 5 s), then goes again
+    state, effects = saga.apply_timeout(PROC, state, StepTimeout(step="register_birth", attempt=1), ctx(later))
+    assert dispatched(effects) == [] and statuses(effects) == []
+    retry_at = state.steps["register_birth"].retry_at
+    assert later + timedelta(seconds=2.5) <= retry_at <= later + timedelta(seconds=5)
+    assert saga.timers_due(PROC, state, retry_at - timedelta(milliseconds=1), 60) == []
+    assert saga.apply_timeout(PROC, state, StepTimeout(step="register_birth", attempt=1), ctx(later)) == (state, [])
+    assert saga.timers_due(PROC, state, retry_at, 60) == [("register_birth", 1)]
+    state, effects = saga.apply_timeout(PROC, state, StepTimeout(step="register_birth", attempt=1), ctx(retry_at))
     (again,) = [e for e in effects if isinstance(e, saga.Dispatch)]
     assert again.idempotency_key == f"{DOSSIER}/register_birth"
     assert state.steps["register_birth"].attempt == 2
-    assert saga.overdue_steps(PROC, state, later + timedelta(seconds=30), 60) == []
+    assert saga.apply_timeout(PROC, state, StepTimeout(step="register_birth", attempt=1), ctx(retry_at)) == (state, [])
 
-    _, nothing = saga.apply_timeout(
-        PROC, state, StepTimeout(step="register_birth", attempt=1), ctx(later, step_attempts=2)
-    )
-    assert nothing == []
-
+    # an hour of silence later, a one-hour policy gives up: the step fails and the dossier stops
+    hour_later = later + timedelta(hours=1)
     state, effects = saga.apply_timeout(
-        PROC, state, StepTimeout(step="register_birth", attempt=2), ctx(later + timedelta(seconds=61), step_attempts=2)
+        PROC, state, StepTimeout(step="register_birth", attempt=2), ctx(hour_later, give_up_after_h=1)
     )
     assert statuses(effects) == [S.PROCESSING_STOPPED]
-    assert state.reason == "register_birth (justice): no reply from justice after 2 attempts"
+    assert state.reason == "register_birth (justice): gave up after 1 h: no reply from justice to attempt 2"
+    assert state.steps["register_birth"].gave_up_at == hour_later
 
 
 def test_a_reply_after_a_redispatch_completes_the_step_once():
@@ -321,7 +327,7 @@ def test_documents_requested_round_trip_sends_the_step_again_with_the_documents_
     )
     assert statuses(effects) == [S.DOCUMENTS_REQUESTED]
     assert state.reason == "register_birth (justice): supply witness_statement"
-    assert saga.overdue_steps(PROC, state, T0 + timedelta(days=1), 60) == []  # waiting on the citizen, not the agency
+    assert saga.timers_due(PROC, state, T0 + timedelta(days=1), 60) == []  # waiting on the citizen, not the agency
 
     state, effects = saga.apply_supplement(
         PROC, state, DossierSupplemented(documents={"witness_statement": "WS-1"}), ctx(T0)

@@ -34,7 +34,7 @@ from contracts.events import (
 from contracts.paths import SourcePath, build_params, resolve
 from contracts.status import DossierStatus as S
 from streams import router, saga
-from streams.saga_state import CompensationState, SagaState
+from streams.saga_state import SagaState
 from tests.unit.test_orchestrate import RESULTS as RESULTS_BY_ACTION
 from tests.unit.test_saga import DOSSIER, FILING, PROC, T0, ctx, dispatched, filed, reply, run, statuses
 
@@ -248,6 +248,7 @@ DOSSIER_INPUTS = validate_procedure(
                 "agency": "portal",
                 "action": "return_result",
                 "purpose": "result",
+                "manual_reversal": True,
                 "inputs": {
                     "documents.code": "dossier.id",
                     "documents.procedure": "dossier.procedure",
@@ -318,13 +319,14 @@ def test_a_resent_step_gets_a_fresh_reply_timeout_and_attempt_count():
     state, effects = saga.apply_supplement(PROC, state, DossierSupplemented(documents={"w": "WS-1"}), ctx(supplied_at))
     assert ("register_birth", "justice", "running", "documents supplied") in transitions(effects)
     assert state.steps["register_birth"].reason is None
-    assert saga.overdue_steps(PROC, state, supplied_at + timedelta(seconds=59), 60) == []
-    assert saga.overdue_steps(PROC, state, supplied_at + timedelta(seconds=60), 60) == [("register_birth", 1)]
-    # a first timeout of the new round sends it again rather than failing the dossier
+    assert saga.timers_due(PROC, state, supplied_at + timedelta(seconds=59), 60) == []
+    assert saga.timers_due(PROC, state, supplied_at + timedelta(seconds=60), 60) == [("register_birth", 1)]
+    # a timeout of the new round is a fresh streak of failures: retried, never final at once
+    timed_out = supplied_at + timedelta(seconds=60)
     state, effects = saga.apply_timeout(
-        PROC, state, StepTimeout(step="register_birth", attempt=1), ctx(supplied_at, step_attempts=2)
+        PROC, state, StepTimeout(step="register_birth", attempt=1), ctx(timed_out, give_up_after_h=1)
     )
-    assert dispatched(effects) == ["register_birth"] and statuses(effects) == []
+    assert statuses(effects) == [] and state.steps["register_birth"].failing_since == timed_out
 
 
 def test_withdrawing_a_dossier_on_hold_cancels_the_held_step():
@@ -344,12 +346,17 @@ def test_a_redispatch_is_reported_and_restarts_the_reply_timeout():
     state, _ = saga.start(PROC, filed(), "corr-1", ctx(T0))
     state, _ = run(state, "verify_mother", "verify_father")
     later = T0 + timedelta(seconds=60)
-    assert saga.overdue_steps(PROC, state, later, 60) == [("register_birth", 1)]  # exactly on time counts
+    assert saga.timers_due(PROC, state, later, 60) == [("register_birth", 1)]  # exactly on time counts
     state, effects = saga.apply_timeout(PROC, state, StepTimeout(step="register_birth", attempt=1), ctx(later))
+    retry_at = state.steps["register_birth"].retry_at
+    wait = round((retry_at - later).total_seconds())
     assert transitions(effects) == [
-        ("register_birth", "justice", "redispatched", "no reply to attempt 1; sending again")
+        ("register_birth", "justice", "retrying", f"no reply from justice to attempt 1; sending again in {wait} s")
     ]
-    assert saga.overdue_steps(PROC, state, later + timedelta(seconds=60), 60) == [("register_birth", 2)]
+    state, effects = saga.apply_timeout(PROC, state, StepTimeout(step="register_birth", attempt=1), ctx(retry_at))
+    assert transitions(effects) == [("register_birth", "justice", "redispatched", "attempt 2")]
+    assert saga.timers_due(PROC, state, retry_at + timedelta(seconds=59), 60) == []
+    assert saga.timers_due(PROC, state, retry_at + timedelta(seconds=60), 60) == [("register_birth", 2)]
 
 
 def test_timeouts_for_unknown_steps_or_ended_dossiers_change_nothing():
@@ -445,12 +452,13 @@ def refund_reply(outcome: Outcome, reason: str | None = None) -> StepReply:
     )
 
 
-def test_a_failed_refund_is_recorded_with_its_reason_for_the_operator():
-    state, effects = saga.apply_reply(
-        CRIMINAL, refund_requested(), refund_reply(Outcome.FAILED, "account closed"), ctx(T0)
+def test_a_refused_refund_is_recorded_with_its_reason_for_the_operator():
+    requested = refund_requested()
+    state, effects = saga.apply_reply(CRIMINAL, requested, refund_reply(Outcome.REJECTED, "account closed"), ctx(T0))
+    assert state.compensations["collect_fee"] == requested.compensations["collect_fee"].model_copy(
+        update={"status": "rejected", "reason": "account closed"}
     )
-    assert state.compensations["collect_fee"] == CompensationState(status="failed", reason="account closed")
-    assert effects == [saga.StepTransition("collect_fee:compensate", "payment", "failed", "account closed")]
+    assert effects == [saga.StepTransition("collect_fee:compensate", "payment", "rejected", "account closed")]
 
 
 def test_a_refund_result_is_kept_and_a_repeated_or_unexpected_refund_reply_changes_nothing():

@@ -1,0 +1,93 @@
+"""Agency outages on the real broker and real agency servers: a technical failure is never final.
+
+A dossier waits out a two-minute outage of the population registry's REST service (its server
+stopped: connection refused) and completes; a Kafka-native agency that goes offline finds its
+commands waiting when it comes back and performs each once; a success that arrives after the hub
+gave up on its step is reconciled, not dropped (issue 8, items 1 and 2).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+
+from contracts.status import DossierStatus as S
+from infra.sandbox.samples import birth_filing
+from tests.integration.conftest import Hub
+from tests.integration.test_birth_bundle import BIRTH_BUNDLE_EFFECTS
+
+OUTAGE_S = 120
+
+
+def states(hub: Hub, dossier_id: str, step: str) -> list[str]:
+    return [t.state for t in hub.watcher.transitions[dossier_id] if t.step == step]
+
+
+async def test_a_dossier_waits_out_a_two_minute_population_outage_then_completes(hub: Hub, rng: random.Random):
+    population = hub.sandbox.population
+    port = population.server.port
+    filing = birth_filing(population, rng, hub.seq())
+    dossier = filing["ma_ho_so"]
+    await population.stop()  # connection refused from now on
+    try:
+        down_since = time.monotonic()
+        await hub.sandbox.justice.file_birth(filing)
+        await hub.watcher.wait_for(lambda: "retrying" in states(hub, dossier, "verify_mother"), 30, "a retry")
+        while time.monotonic() - down_since < OUTAGE_S:
+            current = hub.sandbox.portal.current(dossier)
+            assert current is not None and current.status is S.NEWLY_REGISTERED, current  # waiting, not ended
+            await asyncio.sleep(5)
+    finally:
+        await population.start(port)
+
+    assert await hub.wait_final(dossier) is S.RESULT_RETURNED
+    assert states(hub, dossier, "verify_mother").count("retrying") >= 3
+    await hub.assert_each_step_performed_once(dossier, BIRTH_BUNDLE_EFFECTS)
+
+
+async def test_a_kafka_agency_back_from_an_outage_performs_each_waiting_command_once(hub: Hub, rng: random.Random):
+    portal = hub.sandbox.portal
+    filing = birth_filing(hub.sandbox.population, rng, hub.seq())
+    dossier = filing["ma_ho_so"]
+    await portal.stop()
+    try:
+        await hub.sandbox.justice.file_birth(filing)
+        # nobody answers return_result: after the reply timeout the hub waits, then sends it again
+        await hub.watcher.wait_for(
+            lambda: states(hub, dossier, "return_result").count("redispatched") >= 2, 60, "return_result re-sent"
+        )
+    finally:
+        await portal.start()
+
+    assert await hub.wait_final(dossier) is S.RESULT_RETURNED
+    await hub.assert_each_step_performed_once(dossier, BIRTH_BUNDLE_EFFECTS)
+
+
+async def test_a_success_after_the_hub_gave_up_is_reconciled_and_flagged_for_an_officer(
+    clock_hub: Hub, rng: random.Random
+):
+    hub, justice = clock_hub, clock_hub.sandbox.justice
+    filing = birth_filing(hub.sandbox.population, rng, hub.seq())
+    dossier = filing["ma_ho_so"]
+    hour = 3600
+    async with justice.replies_held(dossier, deliver=True):  # justice registers the birth; its answer waits
+        await justice.file_birth(filing)
+        await hub.watcher.wait_for(lambda: "running" in states(hub, dossier, "register_birth"), 30, "the step")
+        try:
+            await hub.move_clock(hour)  # no reply for an hour: a technical failure, sent again soon
+            await hub.watcher.wait_for(
+                lambda: "redispatched" in states(hub, dossier, "register_birth"), 30, "register_birth re-sent"
+            )
+            await hub.move_clock(50 * hour)  # two days of silence: the default policy (48 h) gives up
+            assert await hub.wait_final(dossier) is S.PROCESSING_STOPPED
+        finally:
+            await hub.move_clock(0)
+
+    # the held success arrives: recorded, shown to operators, and the birth flagged for reversal by hand
+    await hub.watcher.wait_for(
+        lambda: "manual_reversal" in states(hub, dossier, "register_birth:compensate"), 30, "the reversal flag"
+    )
+    assert "late_success" in states(hub, dossier, "register_birth")
+    assert hub.sandbox.portal.current(dossier).status is S.PROCESSING_STOPPED  # what the citizen was told stands
+    assert len(justice.effects.for_dossier(dossier)) == 1
