@@ -12,7 +12,7 @@ ASYNCAPI := infra/asyncapi/node_modules/.installed-stamp
 # Line coverage of streams/ and connectors/ that `make test` requires; raise it, never lower it.
 COVERAGE_FLOOR := 85
 
-.PHONY: help demo test lint mutation bench unit integration venv jars asyncapi-parser asyncapi prereqs broker-start broker-stop lock clean
+.PHONY: help demo test lint mutation bench unit integration venv jars asyncapi-parser asyncapi prereqs broker-start broker-stop cluster cluster-stop lock clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
@@ -88,9 +88,16 @@ broker-start: $(STAMP) $(JARS)  ## start (or reuse) the local broker on 127.0.0.
 broker-stop:  ## stop the local broker
 	infra/kafka/kafka.sh stop
 
+cluster: $(STAMP) $(JARS)  ## start (or reuse) three brokers on 127.0.0.1:19092-19094 (client files in infra/kafka/run-cluster/clients)
+	infra/kafka/kafka.sh cluster-start
+
+cluster-stop:  ## stop the three-broker cluster
+	infra/kafka/kafka.sh cluster-stop
+
 lock: $(STAMP)  ## refresh constraints.txt from the current virtualenv
 	$(BIN)/pip freeze --exclude-editable > constraints.txt
 
-clean:  ## remove the virtualenv, jars, the AsyncAPI parser and run data
+clean:  ## remove the virtualenv, jars, the AsyncAPI parser and run data (stops the broker and the cluster)
 	-infra/kafka/kafka.sh stop
-	rm -rf $(VENV) infra/kafka/target infra/kafka/run .lienthong .pytest_cache infra/asyncapi/node_modules
+	-infra/kafka/kafka.sh cluster-stop
+	rm -rf $(VENV) infra/kafka/target infra/kafka/run infra/kafka/run-cluster .lienthong .pytest_cache infra/asyncapi/node_modules

@@ -126,9 +126,10 @@ class _CreateAcls(Request[CreateAclsRequest_v1]):
         return request_struct_class(self._creations)
 
 
-async def _existing(admin: AIOKafkaAdminClient) -> set[AclBinding]:
+async def _existing(admin: AIOKafkaAdminClient, node: int | None = None) -> set[AclBinding]:
+    """The ACLs a broker (``node``, else any one) enforces."""
     request = DescribeAclsRequest(_ANY, None, _ANY, None, None, _ANY, _ANY)
-    response = await admin._send_request(request)
+    response = await (admin._send_request(request) if node is None else admin._send_request_to_node(node, request))
     if response.error_code:
         raise for_code(response.error_code)(f"describing ACLs: {response.error_message}")
     kinds, patterns, operations = ({member.value for member in enum} for enum in (Resource, Pattern, Operation))
@@ -142,8 +143,9 @@ async def _existing(admin: AIOKafkaAdminClient) -> set[AclBinding]:
 
 
 async def apply_acls(admin_client: KafkaClient, bindings: frozenset[AclBinding], timeout_s: float = 15) -> int:
-    """Create the bindings the cluster lacks (as a super user) and wait until the broker enforces
-    them; returns how many were created. Bindings not listed are left alone (other namespaces')."""
+    """Create the bindings the cluster lacks (as a super user) and wait until every broker enforces
+    them (each follows the metadata log on its own: one that lags would refuse a client); returns
+    how many were created. Bindings not listed are left alone (other namespaces')."""
     admin = AIOKafkaAdminClient(**admin_client.aiokafka(), request_timeout_ms=15000)
     await admin.start()
     try:
@@ -154,10 +156,14 @@ async def apply_acls(admin_client: KafkaClient, bindings: frozenset[AclBinding],
                 if code:
                     raise for_code(code)(f"creating ACL {binding}: {message}")
         deadline = time.monotonic() + timeout_s
-        while lacking := bindings - await _existing(admin):  # the broker applies metadata shortly after
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{len(lacking)} ACLs not in force after {timeout_s:.0f}s, e.g. {min(lacking)}")
-            await asyncio.sleep(0.1)
+        for broker in admin._client.cluster.brokers():
+            while lacking := bindings - await _existing(admin, broker.nodeId):
+                if time.monotonic() > deadline:
+                    raise TimeoutError(
+                        f"{len(lacking)} ACLs not in force on broker {broker.nodeId} after {timeout_s:.0f}s, "
+                        f"e.g. {min(lacking)}"
+                    )
+                await asyncio.sleep(0.1)
         return len(missing)
     finally:
         await admin.close()

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Run a single-node Apache Kafka 4 broker (KRaft, broker+controller) assembled from Maven Central.
+# Run a single-node Apache Kafka 4 broker (KRaft, broker+controller), or a three-node cluster, assembled
+# from Maven Central.
 #
 #   kafka.sh jars     download the jars into target/libs (once; Maven caches them)
 #   kafka.sh start    generate credentials and format storage if new, start the broker, wait until
@@ -9,14 +10,28 @@
 #   kafka.sh stop     stop the broker started from this data folder
 #   kafka.sh status   say whether it is running
 #
+# A three-node cluster (each node broker and controller; cluster.properties.template):
+#   kafka.sh cluster-start        like start, for all three nodes; reuses a healthy running cluster
+#                                 and starts only the nodes that are down
+#   kafka.sh cluster-stop         stop the three nodes started from this cluster folder
+#   kafka.sh cluster-status       say which nodes run and serve metadata (exit 1 unless all three)
+#   kafka.sh cluster-kill <n>     kill -9 node n (1..3), as a crash would
+#   kafka.sh cluster-restart <n>  start node n again (stopping it first if it runs), wait until it
+#                                 is back in the cluster's metadata
+#
 # Environment: KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT (KAFKA_PORT+1),
-#              KAFKA_DATA_DIR (infra/kafka/run), KAFKA_HEAP (512m, at most 1g),
-#              KAFKA_WAIT_SECONDS (60), KAFKA_PYTHON (the checkout's .venv/bin/python, else python3).
+#              KAFKA_DATA_DIR (infra/kafka/run), KAFKA_HEAP (512m, at most 1g; 384m per cluster node),
+#              KAFKA_WAIT_SECONDS (60; 120 for the cluster),
+#              KAFKA_PYTHON (the checkout's .venv/bin/python, else python3).
+#   cluster:   KAFKA_CLUSTER_PORTS (19092,19093,19094), KAFKA_CLUSTER_CONTROLLER_PORTS (each client
+#              port + 100), KAFKA_CLUSTER_DIR (infra/kafka/run-cluster); the ports are fixed when the
+#              folder is first formatted (kept in its cluster.env).
 #
 # Security (docs/operations.md): SASL_SSL with SCRAM-SHA-512 for every client, ACLs only. Setup
 # writes a local CA and the broker's certificate to $KAFKA_DATA_DIR/security and one Kafka client
 # properties file per principal (admin and every principal of contracts/agencies.toml) to
-# $KAFKA_DATA_DIR/clients/<principal>.properties, readable by their owner only.
+# $KAFKA_DATA_DIR/clients/<principal>.properties, readable by their owner only. The cluster has one
+# CA, one certificate and one set of client files (listing all three brokers) in $KAFKA_CLUSTER_DIR.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -32,6 +47,7 @@ PYTHON="${KAFKA_PYTHON:-$ROOT/.venv/bin/python}"
 ADMIN_CLIENT="$DATA_DIR/clients/admin.properties"
 PID_FILE="$DATA_DIR/kafka.pid"
 CONFIG="$DATA_DIR/server.properties"
+LOGS_DIR="$DATA_DIR/logs"  # the log folder of the Kafka tools kafka.sh runs
 
 say() { echo "kafka: $*" >&2; }
 
@@ -50,7 +66,7 @@ kafka_version() { sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$HE
 
 java_cmd() {
     java -Xms128m "-Xmx$HEAP" -XX:+UseG1GC -Djava.awt.headless=true \
-        "-Dkafka.logs.dir=$DATA_DIR/logs" "-Dlog4j2.configurationFile=$HERE/log4j2.yaml" \
+        "-Dkafka.logs.dir=$LOGS_DIR" "-Dlog4j2.configurationFile=$HERE/log4j2.yaml" \
         -cp "$LIBS/*" "$@"
 }
 
@@ -135,11 +151,275 @@ stop() {
     rm -f "$PID_FILE"
 }
 
+# ---- the three-node cluster ------------------------------------------------------------------
+
+NODES=(1 2 3)
+
+# Where the cluster lives and on which ports: fixed in $CLUSTER_DIR/cluster.env when first formatted
+# (the controllers' addresses are part of the quorum written at format time).
+cluster_init() {
+    CLUSTER_DIR="$(realpath -m "${KAFKA_CLUSTER_DIR:-$HERE/run-cluster}")"
+    CLUSTER_ENV="$CLUSTER_DIR/cluster.env"
+    HEAP="${KAFKA_HEAP:-384m}"
+    WAIT_SECONDS="${KAFKA_WAIT_SECONDS:-120}"
+    LOGS_DIR="$CLUSTER_DIR/logs"
+    ADMIN_CLIENT="$CLUSTER_DIR/clients/admin.properties"
+    local ports="${KAFKA_CLUSTER_PORTS:-19092,19093,19094}" controller_ports="${KAFKA_CLUSTER_CONTROLLER_PORTS:-}"
+    if [ -z "$controller_ports" ]; then
+        local p list=()
+        IFS=, read -r -a list <<< "$ports"
+        for p in "${list[@]}"; do controller_ports+="${controller_ports:+,}$((p + 100))"; done
+    fi
+    CLUSTER_ID="" CLUSTER_PORTS="$ports" CLUSTER_CONTROLLER_PORTS="$controller_ports"
+    if [ -f "$CLUSTER_ENV" ]; then
+        # shellcheck source=/dev/null
+        . "$CLUSTER_ENV"
+        if [ "${KAFKA_CLUSTER_PORTS:-$CLUSTER_PORTS}" != "$CLUSTER_PORTS" ] \
+            || [ "${KAFKA_CLUSTER_CONTROLLER_PORTS:-$CLUSTER_CONTROLLER_PORTS}" != "$CLUSTER_CONTROLLER_PORTS" ]; then
+            say "$CLUSTER_DIR was formatted for ports $CLUSTER_PORTS (controllers $CLUSTER_CONTROLLER_PORTS); unset KAFKA_CLUSTER_PORTS / KAFKA_CLUSTER_CONTROLLER_PORTS or use another KAFKA_CLUSTER_DIR"
+            exit 1
+        fi
+    fi
+    IFS=, read -r -a PORTS <<< "$CLUSTER_PORTS"
+    IFS=, read -r -a CONTROLLER_PORTS <<< "$CLUSTER_CONTROLLER_PORTS"
+    if [ "${#PORTS[@]}" -ne 3 ] || [ "${#CONTROLLER_PORTS[@]}" -ne 3 ]; then
+        say "the cluster needs three client ports and three controller ports (got '$CLUSTER_PORTS' and '$CLUSTER_CONTROLLER_PORTS')"
+        exit 2
+    fi
+    BOOTSTRAP="127.0.0.1:${PORTS[0]},127.0.0.1:${PORTS[1]},127.0.0.1:${PORTS[2]}"
+    CONTROLLERS="127.0.0.1:${CONTROLLER_PORTS[0]},127.0.0.1:${CONTROLLER_PORTS[1]},127.0.0.1:${CONTROLLER_PORTS[2]}"
+}
+
+node_arg() {
+    case "${1:-}" in 1|2|3) ;; *) say "name a node: 1, 2 or 3"; exit 2 ;; esac
+}
+
+node_dir() { echo "$CLUSTER_DIR/node-$1"; }
+
+node_pid() {
+    local file; file="$(node_dir "$1")/kafka.pid"
+    [ -f "$file" ] || return 1
+    local pid; pid="$(cat "$file")"
+    kill -0 "$pid" 2>/dev/null && echo "$pid"
+}
+
+open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# The ids of the brokers that answer a Kafka client (the unfenced ones in the cluster's metadata).
+live_brokers() {
+    [ -f "$ADMIN_CLIENT" ] || return 0
+    java_cmd org.apache.kafka.tools.BrokerApiVersionsCommand \
+        --bootstrap-server "$BOOTSTRAP" --command-config "$ADMIN_CLIENT" 2>/dev/null \
+        | sed -n 's/^[^ ]* (id: \([0-9]*\) .*-> (.*/\1/p' | sort -u || true
+}
+
+# True when every node named is in the metadata and answers.
+brokers_up() {
+    local live n; live=" $(live_brokers | tr '\n' ' ') "
+    for n in "$@"; do [[ "$live" == *" $n "* ]] || return 1; done
+}
+
+wait_nodes() {
+    local deadline=$((SECONDS + WAIT_SECONDS)) n
+    while true; do
+        for n in "$@"; do
+            if ! node_pid "$n" >/dev/null; then
+                say "node $n exited during start-up; last log lines:"
+                tail -n 20 "$(node_dir "$n")/logs/server.log" >&2 2>/dev/null || true
+                exit 1
+            fi
+        done
+        local ports_open=1
+        for n in "$@"; do open "${PORTS[n - 1]}" || ports_open=0; done
+        if [ "$ports_open" = 1 ] && brokers_up "$@"; then break; fi
+        if [ "$SECONDS" -ge "$deadline" ]; then
+            say "node(s) $* not serving metadata after ${WAIT_SECONDS}s (logs: $CLUSTER_DIR/node-<n>/logs/server.log)"
+            exit 1
+        fi
+        sleep 1
+    done
+    say "node(s) $* ready (cluster on $BOOTSTRAP)"
+}
+
+write_node_config() {
+    local n="$1" dir; dir="$(node_dir "$1")"
+    mkdir -p "$dir/logs"
+    ( umask 077
+      sed -e "s|@NODE_ID@|$n|g" -e "s|@PORT@|${PORTS[n - 1]}|g" \
+          -e "s|@CONTROLLER_PORT@|${CONTROLLER_PORTS[n - 1]}|g" -e "s|@CONTROLLERS@|$CONTROLLERS|g" \
+          -e "s|@NODE_DIR@|$dir|g" -e "s|@CLUSTER_DIR@|$CLUSTER_DIR|g" \
+          "$HERE/cluster.properties.template" > "$dir/server.properties"
+      cat "$CLUSTER_DIR/security/server.properties" >> "$dir/server.properties" )
+}
+
+# A Kafka Uuid (16 random bytes, base64url without padding, not starting with '-').
+kafka_uuid() {
+    local id
+    until id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')" && [[ "$id" != -* ]]; do :; done
+    echo "$id"
+}
+
+# Format the three nodes' storage: one cluster id, the three controllers as the initial voters
+# (a dynamic KRaft quorum) and a SCRAM user per principal on every node.
+format_cluster() {
+    local args scram cluster_id initial="" n dir_id pids=() failed=0
+    args="$(cd "$ROOT" && "$PYTHON" -m infra.harness.broker_security scram-args "$CLUSTER_DIR")" \
+        || { say "reading the generated credentials failed"; exit 1; }
+    mapfile -t scram <<< "$args"
+    cluster_id="$(kafka_uuid)"
+    for n in "${NODES[@]}"; do
+        dir_id="$(kafka_uuid)"
+        initial+="${initial:+,}$n@127.0.0.1:${CONTROLLER_PORTS[n - 1]}:$dir_id"
+        rm -rf "$(node_dir "$n")/log"  # left by a format that did not finish
+    done
+    say "formatting storage of nodes 1-3 in $CLUSTER_DIR (cluster $cluster_id, a SCRAM user per principal)"
+    for n in "${NODES[@]}"; do
+        ( LOGS_DIR="$(node_dir "$n")/logs"
+          java_cmd kafka.tools.StorageTool format --cluster-id "$cluster_id" --initial-controllers "$initial" \
+              "${scram[@]}" --config "$(node_dir "$n")/server.properties" >"$LOGS_DIR/format.log" 2>&1 ) &
+        pids+=($!)
+    done
+    for n in "${NODES[@]}"; do
+        if ! wait "${pids[n - 1]}"; then
+            say "formatting node $n failed:"; cat "$(node_dir "$n")/logs/format.log" >&2; failed=1
+        fi
+    done
+    [ "$failed" = 0 ] || exit 1
+    printf 'CLUSTER_ID=%s\nCLUSTER_PORTS=%s\nCLUSTER_CONTROLLER_PORTS=%s\n' \
+        "$cluster_id" "$CLUSTER_PORTS" "$CLUSTER_CONTROLLER_PORTS" > "$CLUSTER_ENV"
+}
+
+formatted() {
+    local n
+    [ -f "$CLUSTER_ENV" ] || return 1
+    for n in "${NODES[@]}"; do [ -f "$(node_dir "$n")/log/meta.properties" ] || return 1; done
+}
+
+launch_node() {
+    local n="$1" dir; dir="$(node_dir "$1")"
+    write_node_config "$n"
+    nohup java -Xms128m "-Xmx$HEAP" -XX:+UseG1GC -Djava.awt.headless=true \
+        "-Dkafka.logs.dir=$dir/logs" "-Dlog4j2.configurationFile=$HERE/log4j2.yaml" \
+        -cp "$LIBS/*" kafka.Kafka "$dir/server.properties" >"$dir/logs/stdout.log" 2>&1 &
+    echo $! > "$dir/kafka.pid"
+}
+
+cluster_start() {
+    need_tools; jars; cluster_init
+    local n down=()
+    if open "${PORTS[0]}" && open "${PORTS[1]}" && open "${PORTS[2]}" && brokers_up 1 2 3; then
+        say "reusing the healthy cluster on $BOOTSTRAP (client files in $CLUSTER_DIR/clients)"
+        return 0
+    fi
+    for n in "${NODES[@]}"; do
+        if node_pid "$n" >/dev/null; then continue; fi
+        if open "${PORTS[n - 1]}" || open "${CONTROLLER_PORTS[n - 1]}"; then
+            say "port ${PORTS[n - 1]} or ${CONTROLLER_PORTS[n - 1]} (node $n) is taken by something that is not this folder's cluster"
+            exit 1
+        fi
+        down+=("$n")
+    done
+    if [ -f "$CLUSTER_ENV" ] && [ ! -f "$ADMIN_CLIENT" ]; then
+        say "$CLUSTER_DIR has a cluster but no client files; remove it and start again"
+        exit 1
+    fi
+    mkdir -p "$LOGS_DIR"
+    (cd "$ROOT" && "$PYTHON" -m infra.harness.broker_security setup "$CLUSTER_DIR" "$CLUSTER_PORTS") \
+        || { say "generating the cluster's credentials failed"; exit 1; }
+    if ! formatted; then
+        if [ "${#down[@]}" != 3 ]; then say "nodes run from an unformatted $CLUSTER_DIR; stop them first"; exit 1; fi
+        for n in "${NODES[@]}"; do write_node_config "$n"; done
+        format_cluster
+    fi
+    say "starting Apache Kafka $(kafka_version) node(s) ${down[*]:-none} on 127.0.0.1 (heap $HEAP each, data $CLUSTER_DIR)"
+    for n in "${down[@]}"; do launch_node "$n"; done
+    wait_nodes 1 2 3
+    say "client files (bootstrap $BOOTSTRAP): $CLUSTER_DIR/clients/<principal>.properties"
+}
+
+# SIGTERM the nodes named, wait up to 30 s for all of them, then kill -9 what is left.
+stop_nodes() {
+    local n pid pids=()
+    for n in "$@"; do
+        if pid="$(node_pid "$n")"; then say "stopping node $n (pid $pid)"; kill "$pid"; pids+=("$n:$pid"); fi
+    done
+    local deadline=$((SECONDS + 30)) entry alive
+    while true; do
+        alive=0
+        for entry in "${pids[@]}"; do kill -0 "${entry#*:}" 2>/dev/null && alive=1; done
+        [ "$alive" = 0 ] && break
+        if [ "$SECONDS" -ge "$deadline" ]; then
+            for entry in "${pids[@]}"; do
+                if kill -0 "${entry#*:}" 2>/dev/null; then
+                    say "node ${entry%%:*} did not stop within 30s; killing it"; kill -9 "${entry#*:}" 2>/dev/null || true
+                fi
+            done
+            break
+        fi
+        sleep 0.5
+    done
+    for n in "$@"; do rm -f "$(node_dir "$n")/kafka.pid"; done
+}
+
+cluster_stop() {
+    cluster_init
+    local n running=()
+    for n in "${NODES[@]}"; do node_pid "$n" >/dev/null && running+=("$n"); done
+    if [ "${#running[@]}" = 0 ]; then say "no node running (data $CLUSTER_DIR)"; return 0; fi
+    # All at once: each broker's controlled shutdown needs a controller quorum (two of the three).
+    stop_nodes "${running[@]}"
+    say "stopped"
+}
+
+cluster_kill() {
+    node_arg "${1:-}"; cluster_init
+    local pid
+    if ! pid="$(node_pid "$1")"; then say "node $1 is not running"; return 0; fi
+    kill -9 "$pid"
+    while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+    say "killed node $1 (pid $pid)"
+}
+
+cluster_restart() {
+    node_arg "${1:-}"; need_tools; jars; cluster_init
+    formatted || { say "no cluster in $CLUSTER_DIR; run cluster-start"; exit 1; }
+    node_pid "$1" >/dev/null && stop_nodes "$1"
+    if open "${PORTS[$1 - 1]}" || open "${CONTROLLER_PORTS[$1 - 1]}"; then
+        say "port ${PORTS[$1 - 1]} or ${CONTROLLER_PORTS[$1 - 1]} (node $1) is taken"; exit 1
+    fi
+    say "starting node $1 on 127.0.0.1:${PORTS[$1 - 1]} (heap $HEAP)"
+    launch_node "$1"
+    wait_nodes "$1"
+}
+
+cluster_status() {
+    cluster_init
+    local n pid live ok=0
+    live=" $(live_brokers | tr '\n' ' ') "
+    for n in "${NODES[@]}"; do
+        if pid="$(node_pid "$n")"; then
+            if [[ "$live" == *" $n "* ]]; then
+                say "node $n: pid $pid, serving on 127.0.0.1:${PORTS[n - 1]}"
+            else
+                say "node $n: pid $pid, not (yet) serving on 127.0.0.1:${PORTS[n - 1]}"; ok=1
+            fi
+        else
+            say "node $n: not running (127.0.0.1:${PORTS[n - 1]})"; ok=1
+        fi
+    done
+    return "$ok"
+}
+
 case "${1:-}" in
     jars) jars ;;
     start) start ;;
     wait) need_tools; jars; wait_ready ;;
     stop) stop ;;
     status) if healthy; then say "healthy on 127.0.0.1:$PORT"; else say "not answering on 127.0.0.1:$PORT"; exit 1; fi ;;
-    *) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+    cluster-start) cluster_start ;;
+    cluster-stop) cluster_stop ;;
+    cluster-status) cluster_status ;;
+    cluster-kill) cluster_kill "${2:-}" ;;
+    cluster-restart) cluster_restart "${2:-}" ;;
+    *) sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac
