@@ -12,7 +12,7 @@ ASYNCAPI := infra/asyncapi/node_modules/.installed-stamp
 # Line coverage of streams/ and connectors/ that `make test` requires; raise it, never lower it.
 COVERAGE_FLOOR := 85
 
-.PHONY: help demo test lint mutation bench unit integration venv jars asyncapi-parser asyncapi prereqs broker-start broker-stop cluster cluster-stop lock clean
+.PHONY: help demo test lint mutation bench chaos unit integration venv jars asyncapi-parser asyncapi prereqs broker-start broker-stop cluster cluster-stop lock clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
@@ -38,6 +38,9 @@ mutation: $(STAMP)  ## mutation score of the saga engine and ingest (mutmut; min
 
 bench: $(STAMP) $(JARS)  ## throughput figures on a local broker (docs/benchmarks.md)
 	$(BIN)/lienthong bench
+
+chaos: $(STAMP) $(JARS)  ## 2,000 dossiers through worker kills, a broker kill, agency outages and 10,000 bad messages (docs/benchmarks.md)
+	$(BIN)/lienthong chaos
 
 unit: $(STAMP) $(ASYNCAPI)  ## unit tests only (no broker)
 	$(BIN)/pytest tests/unit

@@ -89,7 +89,7 @@ def faust_app(settings: HubSettings) -> faust.App:
         topic_partitions=settings.partitions,
         topic_replication_factor=settings.replication_factor,
         topic_disable_leader=True,
-        table_standby_replicas=0,
+        table_standby_replicas=settings.standby_replicas,
         consumer_auto_offset_reset="earliest",
         processing_guarantee="at_least_once",
         broker_max_poll_records=settings.max_poll_records,
@@ -117,13 +117,16 @@ def build_hub(
     from streams import bridges, callbacks, ingest, orchestrate, sweeper
 
     app = faust_app(settings)
-    sagas = app.Table(
-        "sagas",
+    sagas = delivery.DurableTable(
+        app,
+        name="sagas",
         default=None,
+        beacon=app.tables.beacon,
         partitions=settings.partitions,
         schema=faust.Schema(key_serializer="json", value_serializer="json"),
         help="Saga state per dossier code",
     )
+    app.tables.add(sagas)
     hub = Hub(
         settings=settings,
         app=app,

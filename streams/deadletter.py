@@ -68,9 +68,11 @@ async def dead_letter(hub: Hub, event: EventT, stage: str, reason: str, code: st
     )
 
 
-async def _ack_when_delivered(stream: StreamT, event: EventT, caused: Deliveries, where: dict) -> None:
+async def _ack_when_delivered(
+    stream: StreamT, event: EventT, caused: Deliveries, timeout_s: float, where: dict
+) -> None:
     try:
-        await caused.all_delivered()
+        await caused.all_delivered(timeout_s)
     except Exception as exc:
         stop_undelivered("a record the event caused", exc, **where)
     await stream.ack(event)
@@ -84,6 +86,10 @@ def guarded_agent(
     an internal error. The event is acked only once every record it caused is on the broker
     (:mod:`streams.delivery`); if that, or the dead letter, cannot be written, the worker stops
     without acking it."""
+
+    # Every send fails within the producer's request timeout; a delivery still pending after twice
+    # that means the producer is wedged: stop rather than wait forever without acking.
+    settled_s = 2 * hub.settings.producer_request_timeout_s + 5
 
     async def agent(stream: StreamT) -> None:
         acking = cast(Stream, stream).noack()  # acked below, once what the event caused is on the broker
@@ -101,6 +107,6 @@ def guarded_agent(
                         await dead_letter(hub, event, stage, reason, "internal")
                 except Exception as exc:  # not even the dead letter could be written
                     stop_undelivered("dead letter", exc, **where)
-            hub.spawn(_ack_when_delivered(acking, event, caused, where))
+            hub.spawn(_ack_when_delivered(acking, event, caused, settled_s, where))
 
     hub.app.agent(hub.topic(topic), name=name, concurrency=concurrency)(agent)

@@ -2,7 +2,8 @@
 
 The hub's agents read ``noack()`` streams. While an event is handled, :meth:`streams.app.Hub.send`
 adds the delivery of each record it writes to the event's :class:`Deliveries` (a context
-variable, so concurrent agents never mix theirs); the agent acks the event once they have all
+variable, so concurrent agents never mix theirs), and so does the saga table's changelog write
+(:class:`DurableTable`); the agent acks the event once they have all
 been acknowledged by the broker, without holding up the next event. Faust commits an offset only
 when every event before it was acked, so an event whose records were not all delivered is read
 again after a restart rather than lost.
@@ -15,7 +16,9 @@ import os
 import sys
 from collections.abc import Awaitable
 from contextvars import ContextVar
+from typing import Any
 
+import faust
 import structlog
 
 log = structlog.get_logger("lienthong.delivery")
@@ -43,9 +46,20 @@ class Deliveries:
     def __exit__(self, *_: object) -> None:
         _CURRENT.reset(self._token)
 
-    async def all_delivered(self) -> None:
-        """Wait until the broker acknowledged every record; raise the first failure."""
-        await asyncio.gather(*self.pending)
+    async def all_delivered(self, timeout_s: float) -> None:
+        """Wait until the broker acknowledged every record; raise the first failure, or TimeoutError
+        if the producer has not settled them all within ``timeout_s`` (it is wedged)."""
+        await asyncio.wait_for(asyncio.gather(*self.pending), timeout_s)
+
+
+class DurableTable(faust.Table):
+    """A Faust table whose changelog writes count towards the event being handled: the event is
+    acked only once the table's new value is on the broker, like every other record it caused."""
+
+    def send_changelog(self, *args: Any, **kwargs: Any) -> Any:
+        sent = super().send_changelog(*args, **kwargs)
+        track(sent)
+        return sent
 
 
 def stop_undelivered(what: str, exc: BaseException, **context: object) -> None:

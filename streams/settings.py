@@ -83,6 +83,12 @@ class HubSettings(ClusterSettings):
         "SASL_SSL credentials, CA), e.g. <broker data dir>/clients/hub.properties"
     )
     data_dir: Path = Field(Path(".lienthong/hub"), description="worker state folder")
+    standby_replicas: int = Field(
+        0,
+        ge=0,
+        description="other workers that also follow each saga table partition's changelog (Faust standbys; with "
+        "the in-memory table store a worker taking a partition over replays its compacted changelog anyway)",
+    )
     procedures_dir: Path | None = Field(
         None, description="extra procedure files (*.toml), overriding the shipped catalog"
     )

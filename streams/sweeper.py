@@ -2,7 +2,7 @@
 retention periods into events on the dossier's partition.
 
 The saga table can only change while processing an event of its partition, so the sweeper does
-not touch it: it writes ``vn.lienthong.step.timeout``, ``vn.lienthong.deadline.passed`` and
+not touch it: for the partitions it owns, it writes ``vn.lienthong.step.timeout``, ``vn.lienthong.deadline.passed`` and
 ``vn.lienthong.saga.expired`` to
 ``hub.dossier.events``, and the orchestrate agent applies them in order with the replies. Each
 worker sweeps the partitions it owns.
@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
+
+from aiokafka.partitioner import DefaultPartitioner
 
 from contracts.catalog import Procedure
 from contracts.envelope import Envelope
@@ -54,6 +56,14 @@ def due_events(
     return events
 
 
+def partition_of(dossier_id: str, partitions: int) -> int:
+    """The partition of ``hub.dossier.events`` (and of the saga table) a dossier's events go to: the
+    producer's default partitioner over the key bytes. The table may hold sagas this worker no longer
+    owns (left from before a rebalance, or standby copies): their owner sweeps them."""
+    partition: int = DefaultPartitioner()(dossier_id.encode(), list(range(partitions)), [])
+    return partition
+
+
 def _compensating(stored: Mapping[str, Any]) -> bool:
     return any(c.get("status") == StepStatus.RUNNING for c in stored.get("compensations", {}).values())
 
@@ -72,10 +82,13 @@ def register(hub: Hub) -> None:
         forget_before = (ctx.now - timedelta(days=ctx.saga_retention_days)).isoformat()
         # A finished saga has nothing due but its compensations and its expiry: skip the others
         # before paying for validation.
+        owned = {tp.partition for tp in hub.app.assignor.assigned_actives() if tp.topic == hub.topics.dossier_events}
         stored = [
             SagaState.model_validate(v)
-            for v in list(hub.sagas.values())
-            if v is not None and (not v["done"] or _compensating(v) or _finished_before(v, forget_before))
+            for k, v in list(hub.sagas.items())
+            if v is not None
+            and partition_of(k, hub.topics.partitions) in owned
+            and (not v["done"] or _compensating(v) or _finished_before(v, forget_before))
         ]
         for event in due_events(stored, hub.catalog, ctx, settings.step_timeout_s):
             await hub.send(hub.topics.dossier_events, event.subject.encode(), event.to_bytes())

@@ -40,6 +40,11 @@ class WorkerProcess:
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
+    @property
+    def exit_code(self) -> int | None:
+        """The exit code once the worker has exited (None while it runs or before it started)."""
+        return None if self._proc is None else self._proc.poll()
+
     def stop(self, timeout_s: float = 30) -> int | None:
         """SIGTERM, then SIGKILL after ``timeout_s``; returns the exit code."""
         if self._proc is None:

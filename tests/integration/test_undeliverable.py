@@ -1,6 +1,7 @@
-"""Acked means durable: when the hub cannot write the dead-letter copy of a record it refuses, the
-worker stops with a clear error instead of acking the record, and the next worker dead-letters it:
-nothing is lost. On a hub of its own, because its worker is meant to stop."""
+"""Acked means durable: when the hub cannot write the dead-letter copy of a record it refuses, or a
+saga's new state to the table's changelog, the worker stops with a clear error instead of acking
+the event, and the next worker handles it again: nothing is lost. On hubs of their own, because
+their workers are meant to stop."""
 
 from __future__ import annotations
 
@@ -8,10 +9,14 @@ import asyncio
 import time
 
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.protocol.admin import DeleteAclsRequest
 
+from contracts.agencies import REGISTRY
+from contracts.status import DossierStatus as S
 from contracts.topics import Topics
+from infra.acls import Operation, Pattern, Resource
 from infra.harness.broker import ClientFiles
-from infra.sandbox.samples import dossier_code
+from infra.sandbox.samples import birth_filing, dossier_code
 from infra.topics import provision
 from streams.delivery import EXIT_UNDELIVERABLE
 from streams.settings import ClusterSettings
@@ -48,3 +53,47 @@ async def test_a_dead_letter_that_cannot_be_written_stops_the_worker_and_is_not_
 
 def group_of(topics: Topics) -> str:
     return ClusterSettings(topic_namespace=topics.namespace).group_id
+
+
+async def revoke_table_writes(kafka: ClientFiles, topics: Topics) -> None:
+    """Remove the hub's right to write its internal topics (``<group>-…``: the table changelog)."""
+    admin = AIOKafkaAdminClient(**kafka.client("admin").aiokafka())
+    await admin.start()
+    try:
+        request = DeleteAclsRequest(
+            Resource.TOPIC,
+            f"{group_of(topics)}-",
+            Pattern.PREFIXED,
+            f"User:{REGISTRY.hub.principal}",
+            "*",
+            Operation.WRITE,
+            3,  # ALLOW
+        )
+        response = await admin._send_request(request)
+        ((_code, _message, removed),) = response.filter_responses
+        assert removed, "no ACL was removed"
+    finally:
+        await admin.close()
+
+
+async def test_a_saga_state_that_cannot_be_stored_stops_the_worker_and_is_not_lost(kafka: ClientFiles, tmp_path, rng):
+    async with running_hub(kafka, tmp_path, "unstorable", producer_request_timeout_s=3) as hub:
+        justice = hub.sandbox.justice
+        filing = birth_filing(hub.sandbox.population, rng, hub.seq())
+        dossier = filing["ma_ho_so"]
+        async with justice.replies_held(dossier, deliver=True):  # the birth is registered; its answer waits
+            await justice.file_birth(filing)
+            await hub.watcher.wait_for(
+                lambda: any(t.step == "register_birth" for t in hub.watcher.transitions[dossier]), 60, "the step"
+            )
+            await revoke_table_writes(kafka, hub.topics)
+            await asyncio.sleep(1)  # the broker applies the change from its metadata log
+        # applying the answer changes the saga: its new state cannot be written to the changelog
+        await wait_until(lambda: not hub.worker.running, 60, "the worker to stop")
+        assert hub.worker.stop() == EXIT_UNDELIVERABLE
+        assert "stopping: a record could not be written and its cause will not be acked" in hub.worker.tail()
+
+        await provision(kafka.client("admin"), hub.topics, group_of(hub.topics))  # the operator fixes it
+        hub.worker.start()
+        assert await hub.wait_final(dossier) is S.RESULT_RETURNED
+        assert len(justice.effects.for_dossier(dossier)) == 1
