@@ -9,7 +9,8 @@ broker denies everything else (``allow.everyone.if.no.acl.found=false``):
 - the hub reads every outbox, the bridged agencies' inboxes, ``hub.dossier.events`` and
   ``hub.audit`` (each audit chain's head); writes
   every inbox, the bridged agencies' outboxes (it plays their part) and every ``hub.*`` topic;
-  and owns its Faust group and internal topics (``<group id>-*``: the saga table's changelog);
+  and owns its Faust group and internal topics (``<group id>-*``: the saga table's changelog) and
+  transactional ids (``<group id>-*``, for ``LIENTHONG_PROCESSING_GUARANTEE=exactly_once``);
 - the one-stop SOAP gateway (principal of agency ``onestop``) also reads and writes its dossier-code
   ledger, ``agency.onestop.sequence``;
 - the operator reads every topic (``dlq list``, ``watch``, ``lag`` and the hub group's offsets), in
@@ -48,6 +49,7 @@ class Operation(IntEnum):  # Kafka's AclOperation codes
 class Resource(IntEnum):  # Kafka's ResourceType codes
     TOPIC = 2
     GROUP = 3
+    TRANSACTIONAL_ID = 5
 
 
 class Pattern(IntEnum):  # Kafka's PatternType codes
@@ -87,6 +89,7 @@ def acl_bindings(registry: Registry, topics: Topics, hub_group: str) -> frozense
         *(AclBinding(hub, write, topic, name) for name in hub_topics),
         *(AclBinding(hub, op, topic, f"{hub_group}-", prefixed) for op in (read, write, create)),
         AclBinding(hub, read, group, hub_group),
+        *(AclBinding(hub, op, Resource.TRANSACTIONAL_ID, f"{hub_group}-", prefixed) for op in (write, describe)),
         *(AclBinding(operator, read, topic, spec.name) for spec in topics.specs()),
         AclBinding(operator, write, topic, topics.dossier_events),
         AclBinding(operator, describe, group, hub_group),

@@ -91,7 +91,7 @@ def faust_app(settings: HubSettings) -> faust.App:
         topic_disable_leader=True,
         table_standby_replicas=settings.standby_replicas,
         consumer_auto_offset_reset="earliest",
-        processing_guarantee="at_least_once",
+        processing_guarantee=settings.processing_guarantee,
         broker_max_poll_records=settings.max_poll_records,
         producer_linger_ms=settings.producer_linger_ms,
         # Faust waits up to 20 minutes by default for a send (including topic metadata); a stalled
@@ -114,8 +114,9 @@ def build_hub(
     connectors: Mapping[str, ConnectorFactory] | None = None,
 ) -> Hub:
     """Assemble a worker: app, table, clock, calendar, catalog, connectors, and every agent."""
-    from streams import bridges, callbacks, ingest, orchestrate, sweeper
+    from streams import bridges, callbacks, faust_fixes, ingest, orchestrate, sweeper
 
+    faust_fixes.apply()
     app = faust_app(settings)
     sagas = delivery.DurableTable(
         app,

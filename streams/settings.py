@@ -83,6 +83,10 @@ class HubSettings(ClusterSettings):
         "SASL_SSL credentials, CA), e.g. <broker data dir>/clients/hub.properties"
     )
     data_dir: Path = Field(Path(".lienthong/hub"), description="worker state folder")
+    processing_guarantee: Literal["at_least_once", "exactly_once"] = Field(
+        "at_least_once",
+        description="Faust's processing guarantee (docs/architecture.md weighs them; measured by make bench)",
+    )
     standby_replicas: int = Field(
         0,
         ge=0,

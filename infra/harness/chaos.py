@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import os
 import random
-import tempfile
+import shutil
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Coroutine
@@ -215,8 +216,12 @@ class ChaosRun:
                 self._file_all(),
                 self._faults(),
             )
-            self.say("window over: waiting for every dossier to be final")
+            faults = ", ".join(f"{what} ×{n}" for what, n in self.faults.items())
+            self.say(f"window over ({faults}): waiting for every dossier to be final")
             final = await self._settle()
+            for dossier in [d for d in self.filed if not self._is_final(d)][:10]:
+                shown = self.sandbox.portal.current(dossier)
+                self.say(f"not final: {dossier} (portal shows {shown.status if shown else 'nothing'})")
             progress.cancel()
             supervisor.cancel()
             if self.exits:
@@ -258,10 +263,10 @@ class ChaosRun:
         return code
 
     async def _file_all(self) -> None:
-        gap = self.plan.window_s / max(self.plan.dossiers, 1)
-        for seq in range(4, self.plan.dossiers + 3):
+        gap, started = self.plan.window_s / max(self.plan.dossiers, 1), time.monotonic()
+        for n, seq in enumerate(range(4, self.plan.dossiers + 3), 1):
             self.filed.append(await self._file(seq))
-            await asyncio.sleep(gap)
+            await asyncio.sleep(max(0.0, started + n * gap - time.monotonic()))  # evenly over the window
 
     async def _file(self, seq: int) -> str:
         population, portal, rng = self.sandbox.population, self.sandbox.portal, self.rng
@@ -352,9 +357,12 @@ class ChaosRun:
 
     # --- outcome ------------------------------------------------------------------------------
 
+    def _is_final(self, dossier: str) -> bool:
+        shown = self.sandbox.portal.current(dossier)
+        return shown is not None and shown.status.is_final
+
     def _final(self) -> int:
-        portal = self.sandbox.portal
-        return sum(1 for d in self.filed if (now := portal.current(d)) is not None and now.status.is_final)
+        return sum(map(self._is_final, self.filed))
 
     async def _progress(self) -> None:
         while True:
@@ -398,18 +406,20 @@ async def chaos(plan: Plan, cluster: LocalCluster, run_dir: Path, out: Callable[
 
 
 def run(small: bool = False, dossiers: int | None = None) -> int:
-    """``lienthong chaos``: start a local three-broker cluster, run the plan, stop the cluster."""
+    """``lienthong chaos``: start a local three-broker cluster, run the plan, stop the cluster. The
+    workers' logs and the agencies' effect logs stay in ``.lienthong/chaos/<time>/``."""
     plan = SMALL if small else FULL
     if dossiers is not None:
         plan = replace(plan, dossiers=dossiers)
-    with tempfile.TemporaryDirectory(prefix="lienthong-chaos-") as tmp:
-        run_dir = Path(tmp)
-        print(f"• starting a three-broker cluster in {run_dir}", flush=True)
-        cluster = LocalCluster(
-            [free_port() for _ in range(3)], run_dir / "cluster", [free_port() for _ in range(3)]
-        ).start()
-        try:
-            report = asyncio.run(chaos(plan, cluster, run_dir, lambda line: print(line, flush=True)))
-        finally:
-            cluster.stop()
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # the sandbox's clients, during the broker kill
+    run_dir = Path(".lienthong", "chaos", time.strftime("%Y%m%d-%H%M%S")).resolve()
+    print(f"• starting a three-broker cluster; logs in {run_dir}", flush=True)
+    cluster = LocalCluster([free_port() for _ in range(3)], run_dir / "cluster", [free_port() for _ in range(3)])
+    try:
+        cluster.start()
+        report = asyncio.run(chaos(plan, cluster, run_dir, lambda line: print(line, flush=True)))
+    finally:
+        cluster.stop()
+        shutil.rmtree(run_dir / "cluster", ignore_errors=True)  # the brokers' data: large, and done with
+    print(f"• worker logs and agency effect logs: {run_dir}", flush=True)
     return 0 if report.ok else 1

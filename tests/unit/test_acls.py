@@ -51,8 +51,12 @@ def test_the_hub_writes_every_inbox_the_bridged_outboxes_and_its_own_topics():
         | {f"ns.agency.{code}.inbox" for code in bridged}
         | {"ns.hub.dossier.events", "ns.hub.audit"}  # the audit chain's head is read back
     )
-    faust_topics = {(b.operation, b.name) for b in BINDINGS if b.principal == "hub" and b.pattern is Pattern.PREFIXED}
-    assert faust_topics == {(op, "ns.lienthong-hub-") for op in (READ, WRITE, Operation.CREATE)}
+    prefixed = {
+        (b.resource, b.operation, b.name) for b in BINDINGS if b.principal == "hub" and b.pattern is Pattern.PREFIXED
+    }
+    assert prefixed == {(Resource.TOPIC, op, "ns.lienthong-hub-") for op in (READ, WRITE, Operation.CREATE)} | {
+        (Resource.TRANSACTIONAL_ID, op, "ns.lienthong-hub-") for op in (WRITE, Operation.DESCRIBE)
+    }  # its Faust topics (the table changelog), and transactional ids for exactly-once
     assert AclBinding("hub", READ, Resource.GROUP, "ns.lienthong-hub") in BINDINGS
 
 

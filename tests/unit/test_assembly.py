@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from faust.types import TP, ConsumerMessage
 
 from contracts.agencies import AGENCIES
 from contracts.catalog import builtin_catalog
@@ -134,3 +135,20 @@ def test_the_replication_factor_is_configuration_not_code(tmp_path):
     hub = build_hub(settings(tmp_path, replication_factor=3))
     assert hub.app.conf.topic_replication_factor == 3 and hub.topics.replication == 3
     assert build_hub(settings(tmp_path / "dev")).topics.replication == 1  # the single dev broker
+
+
+def test_a_message_skipped_at_a_rebalance_is_not_acked_so_it_is_fetched_again(tmp_path):
+    """streams/faust_fixes.py: Faust acks what its stream skips at a rebalance; the hub's consumer
+    counts only messages a stream handed on, so the commit stops before a skipped one."""
+    hub = build_hub(settings(tmp_path))
+    consumer, topic = hub.app.consumer, hub.topics.dossier_events
+    hub.app.topics._acking_topics.add(topic)  # as the conductor does once agents subscribe
+
+    def fetched(offset: int) -> ConsumerMessage:
+        return ConsumerMessage(topic, 0, offset, 0.0, 0, [], b"k", b"v", None, tp=TP(topic, 0))
+
+    skipped, handed_on = fetched(5), fetched(6)
+    handed_on.tracked = True  # what Stream does just before it yields a message to an agent
+    assert consumer.ack(skipped) is False
+    assert consumer.ack(handed_on) is True
+    assert consumer._acked[TP(topic, 0)] == [6]  # 5 stays unacked: nothing is committed past it
