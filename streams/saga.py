@@ -380,7 +380,7 @@ def apply_reply(proc: Procedure, state: SagaState, reply: StepReply, ctx: Contex
             DossierStatus.DOCUMENTS_REQUESTED, f"{step.id} ({step.agency}): {reply.reason or 'more documents needed'}"
         )
         return tx.result()
-    gave_up = None
+    gave_up = now if reply.outcome is Outcome.FAILED and state.done else None  # no more tries once it ended
     if reply.outcome is Outcome.FAILED and not state.done:
         if current.retry_at is not None:
             return state, []  # already waiting to send again: a repeated failure of the same attempt

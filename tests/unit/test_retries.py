@@ -140,6 +140,16 @@ def test_a_success_after_the_hub_gave_up_is_recorded_and_flagged_for_reversal_by
     assert saga.apply_reply(PROC, state, reply("register_birth"), ctx(later)) == (state, [])  # once
 
 
+def test_a_step_that_fails_after_its_dossier_ended_still_has_a_late_success_reconciled():
+    state, _ = saga.start(PROC, filed(), "corr-1", ctx(T0))
+    state, _ = run(state, "verify_mother", "verify_father")
+    state, _ = saga.apply_withdrawal(PROC, state, DossierWithdrawn(), ctx(T0))
+    state, _ = failing(state, "register_birth", T0)  # no retry: the dossier has ended
+    assert state.steps["register_birth"].status == "failed"
+    state, effects = saga.apply_reply(PROC, state, reply("register_birth"), ctx(T0 + timedelta(hours=1)))
+    assert [t[2] for t in transitions(effects)] == ["late_success", "manual_reversal"]
+
+
 def test_a_refusal_after_the_hub_gave_up_changes_nothing():
     state = given_up_birth()
     late = reply("register_birth", Outcome.REJECTED, reason="duplicate birth notice")
