@@ -25,6 +25,7 @@ from contracts.topics import Topics
 from contracts.working_days import WorkingCalendar, load_calendar
 from streams import delivery
 from streams.clock import Clock
+from streams.metrics import HubMetrics
 from streams.settings import HubSettings
 
 ConnectorFactory = Callable[[], Connector]
@@ -43,6 +44,7 @@ class Hub:
     sagas: faust.types.TableT
     signer: Signer
     trust: TrustStore
+    metrics: HubMetrics
     _raw: dict[str, faust.types.TopicT] = field(default_factory=dict)
     _background: set[asyncio.Future[None]] = field(default_factory=set)
 
@@ -114,7 +116,7 @@ def build_hub(
     connectors: Mapping[str, ConnectorFactory] | None = None,
 ) -> Hub:
     """Assemble a worker: app, table, clock, calendar, catalog, connectors, and every agent."""
-    from streams import bridges, callbacks, faust_fixes, ingest, orchestrate, sweeper
+    from streams import bridges, callbacks, faust_fixes, ingest, metrics, orchestrate, sweeper
 
     faust_fixes.apply()
     app = faust_app(settings)
@@ -138,10 +140,12 @@ def build_hub(
         sagas=sagas,
         signer=Signer.load(settings.keyring, settings.signing_key_id),
         trust=TrustStore.load(settings.keyring),
+        metrics=HubMetrics(),
     )
     ingest.register(hub)
     orchestrate.register(hub)
     sweeper.register(hub)
-    bridges.register(hub, connectors if connectors is not None else bridges.default_connectors(settings))
+    circuits = bridges.register(hub, connectors if connectors is not None else bridges.default_connectors(settings))
     callbacks.register(hub)
+    metrics.register(hub, circuits)
     return hub

@@ -7,6 +7,7 @@ the partition behind it. Which agencies are bridged is the agency registry's ``t
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
@@ -86,19 +87,21 @@ class _Connectors(mode.Service):
             await opened.aclose()
 
 
-def register(hub: Hub, factories: Mapping[str, ConnectorFactory]) -> None:
-    """One agent per bridged agency's inbox."""
+def register(hub: Hub, factories: Mapping[str, ConnectorFactory]) -> Mapping[str, CircuitBreaker]:
+    """One agent per bridged agency's inbox; returns each agency's circuit breaker."""
     if missing := sorted(code for code, a in AGENCIES.items() if a.bridged and code not in factories):
         raise ValueError(f"no connector for bridged agency {', '.join(missing)}")
     connectors = _Connectors(factories, hub.settings)
     # Faust starts and stops a service instance with the app, though its stubs name only classes.
     hub.app.service(connectors)  # type: ignore[arg-type]
     settings = hub.settings
+    calls = hub.metrics.agency_calls
 
     for agency in factories:
 
         async def bridge_one(event: EventT, agency: str = agency) -> None:
             envelope, command = command_of(agency, event.value)
+            started = time.monotonic()
             reply = await perform(
                 connectors.get(agency),
                 command,
@@ -107,6 +110,8 @@ def register(hub: Hub, factories: Mapping[str, ConnectorFactory]) -> None:
                 backoff_s=settings.agency_backoff_s,
                 breaker=connectors.breakers[agency],
             )
+            outcome = "later" if reply is None else reply.outcome.value
+            calls.labels(agency, command.action, outcome).observe(time.monotonic() - started)
             bound = log.bind(
                 agency=agency,
                 action=command.action,
@@ -131,3 +136,4 @@ def register(hub: Hub, factories: Mapping[str, ConnectorFactory]) -> None:
             bridge_one,
             concurrency=settings.bridge_concurrency,
         )
+    return connectors.breakers

@@ -57,6 +57,7 @@ async def dead_letter(hub: Hub, event: EventT, stage: str, reason: str, code: st
         message.value,
         original + dlq_headers(*where, stage, reason, datetime.now(UTC), code),
     )
+    hub.metrics.dead_letters.labels(stage, code).inc()
     log.warning(
         "message dead-lettered",
         stage=stage,
@@ -90,21 +91,25 @@ def guarded_agent(
     # Every send fails within the producer's request timeout; a delivery still pending after twice
     # that means the producer is wedged: stop rather than wait forever without acking.
     settled_s = 2 * hub.settings.producer_request_timeout_s + 5
+    events = hub.metrics.events
 
     async def agent(stream: StreamT) -> None:
         acking = cast(Stream, stream).noack()  # acked below, once what the event caused is on the broker
         async for event in acking.events():
             where = {"agent": name, "partition": event.message.partition, "offset": event.message.offset}
             with Deliveries() as caused:
+                outcome = "dead_lettered"
                 try:
                     try:
                         await handle(event)
+                        outcome = "handled"
                     except Refused as exc:
                         await dead_letter(hub, event, stage, str(exc), exc.code)
                     except Exception as exc:
                         log.exception("agent failed on a message", agent=name)
                         reason = f"internal error: {type(exc).__name__}: {exc}"
                         await dead_letter(hub, event, stage, reason, "internal")
+                    events.labels(name, outcome).inc()
                 except Exception as exc:  # not even the dead letter could be written
                     stop_undelivered("dead letter", exc, **where)
             hub.spawn(_ack_when_delivered(acking, event, caused, settled_s, where))

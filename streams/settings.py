@@ -108,6 +108,10 @@ class HubSettings(ClusterSettings):
     callback_url: str | None = Field(
         None, description="URL the payment gateway calls back (none: http://127.0.0.1:<port>/callbacks/payment)"
     )
+    metrics_host: str = Field(
+        "127.0.0.1", min_length=1, description="address of the worker's /metrics, /healthz and /readyz (0.0.0.0: all)"
+    )
+    metrics_port: int = Field(9180, ge=0, le=65535, description="port of /metrics, /healthz and /readyz (0: any free)")
     callback_window_s: float = Field(
         300, gt=0, description="a payment callback signed further than this from now is refused as stale"
     )

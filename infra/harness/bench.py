@@ -275,6 +275,7 @@ async def hub_end_to_end(
         topic_namespace=topics.namespace,
         **sandbox.hub_settings(),
         callback_port=free_port(),
+        metrics_port=free_port(),
         log_level="warning",
         processing_guarantee=guarantee,
         data_dir=run_dir / f"hub-{guarantee}",

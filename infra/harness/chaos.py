@@ -179,6 +179,7 @@ class ChaosRun:
                     topic_namespace=self.topics.namespace,
                     **self.sandbox.hub_settings(),
                     callback_port=port,
+                    metrics_port=free_port(),
                     callback_url=f"{proxy.server.base_url}/callbacks/payment",
                     data_dir=self.run_dir / f"worker-{n}",
                     replication_factor=3,

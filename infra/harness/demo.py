@@ -105,6 +105,7 @@ class Demo:
             **connection,
             **sandbox.hub_settings(),
             callback_port=free_port(),
+            metrics_port=free_port(),
             data_dir=self.run_dir / "hub",
         )
         worker = WorkerProcess(settings, self.run_dir / "worker.log")
@@ -119,6 +120,8 @@ class Demo:
             await watcher.start()
             worker.start()
             out(f"• hub worker started (log: {worker.log_path})")
+            health = f"http://{settings.metrics_host}:{settings.metrics_port}"
+            out(f"  its metrics: {health}/metrics, health: {health}/healthz and {health}/readyz")
             samples = await self.file_samples(sandbox, gateway, watcher)
             dossiers = [s for s in samples if s.dossier_id]
             ids = [s.dossier_id for s in dossiers if s.dossier_id]

@@ -24,9 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import ConsumerRecord
+from prometheus_client.parser import text_string_to_metric_families
 
 from connectors.kafka_client import KafkaClient
 from contracts.envelope import Envelope
@@ -98,6 +100,18 @@ class Hub:
         assert self.clock_offset_file is not None, "this hub's clock is shared by the session: use clock_hub"
         self.clock_offset_file.write_text(str(seconds))
         await asyncio.sleep(CLOCK_REREAD_S)
+
+    async def metrics(self) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+        """The worker's Prometheus samples now, by (name, labels)."""
+        settings = self.worker.settings
+        async with httpx.AsyncClient() as http:
+            response = await http.get(f"http://{settings.metrics_host}:{settings.metrics_port}/metrics")
+        response.raise_for_status()
+        return {
+            (sample.name, frozenset(sample.labels.items())): sample.value
+            for family in text_string_to_metric_families(response.text)
+            for sample in family.samples
+        }
 
     def seq(self) -> int:
         self.next_seq += 1
@@ -173,6 +187,7 @@ async def running_hub(kafka: ClientFiles, run_dir: Path, name: str, **overrides:
             topic_namespace=topics.namespace,
             **sandbox.hub_settings(),
             callback_port=free_port(),
+            metrics_port=free_port(),
             data_dir=run_dir / "worker",
             agency_backoff_s=0.05,
             step_timeout_s=2,

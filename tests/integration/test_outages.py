@@ -1,9 +1,10 @@
 """Agency outages on the real broker and real agency servers: a technical failure is never final.
 
 A dossier waits out a two-minute outage of the population registry's REST service (its server
-stopped: connection refused) and completes; a Kafka-native agency that goes offline finds its
-commands waiting when it comes back and performs each once; a success that arrives after the hub
-gave up on its step is reconciled, not dropped (issue 8, items 1 and 2).
+stopped: connection refused; the worker's metrics show the agency's circuit open) and completes;
+a Kafka-native agency that goes offline finds its commands waiting when it comes back and
+performs each once; a success that arrives after the hub gave up on its step is reconciled, not
+dropped (issue 8, items 1 and 2).
 """
 
 from __future__ import annotations
@@ -34,6 +35,10 @@ async def test_a_dossier_waits_out_a_two_minute_population_outage_then_completes
         down_since = time.monotonic()
         await hub.sandbox.justice.file_birth(filing)
         await hub.watcher.wait_for(lambda: "retrying" in states(hub, dossier, "verify_mother"), 30, "a retry")
+        circuit = ("lienthong_circuit_state", frozenset({("agency", "population")}))
+        while (await hub.metrics())[circuit] != 2:  # operators see the agency failing: its circuit opens
+            assert time.monotonic() - down_since < 60, "the population circuit never opened"
+            await asyncio.sleep(0.5)
         while time.monotonic() - down_since < OUTAGE_S:
             current = hub.sandbox.portal.current(dossier)
             assert current is not None and current.status is S.NEWLY_REGISTERED, current  # waiting, not ended
