@@ -21,6 +21,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from aiokafka.partitioner import DefaultPartitioner
+
 from contracts.errors import SettingsError
 
 PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
@@ -129,3 +131,11 @@ class KafkaClient:
         elif context is not None:
             credentials = faust.SSLCredentials(context)
         return {"broker": broker, "broker_credentials": credentials}
+
+
+def partition_for(key: bytes, partitions: int) -> int:
+    """The partition a keyed record goes to: the producers' default partitioner (murmur2 of the key
+    bytes, as Kafka's Java client). A dossier's events, saga, statuses and monitor records are all
+    keyed by its code, so they share this partition number."""
+    partition: int = DefaultPartitioner()(key, list(range(partitions)), [])
+    return partition

@@ -263,6 +263,28 @@ def _dlq(args: argparse.Namespace) -> int:
     return 0
 
 
+def _status(args: argparse.Namespace) -> int:
+    from contracts.errors import IdentifierError
+    from contracts.identifiers import check_dossier_code
+    from infra.timeline import read_timeline, timeline_lines
+
+    try:
+        check_dossier_code(args.dossier)
+    except IdentifierError as exc:
+        print(f"lienthong status: dossier code: {exc}", file=sys.stderr)
+        return 2
+    cluster = _cluster(args)
+    timeline = asyncio.run(read_timeline(cluster.kafka_client(), cluster.topics, args.dossier))
+    if not timeline:
+        print(f"no record of dossier {args.dossier} on {cluster.topics.monitor}", file=sys.stderr)
+        return 1
+    status = next((t for t in reversed(timeline) if t.step is None), None)
+    now = f"{int(status.status)} {status.state}" if status and status.status is not None else "no status yet"
+    print(f"dossier {args.dossier} ({timeline[0].procedure}): {now}")
+    print("\n".join(f"  {line}" for line in timeline_lines(timeline)))
+    return 0
+
+
 def _connection(p: argparse.ArgumentParser, principal: str) -> None:
     """--client-properties (the principal's Kafka client file) and --bootstrap."""
     p.add_argument(
@@ -468,6 +490,17 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--stage", help="only records dead-lettered at this stage, e.g. ingest.justice")
     _connection(p, "operator")
     p.set_defaults(func=_dlq)
+
+    p = sub.add_parser(
+        "status",
+        help="print one dossier's timeline from the monitoring stream",
+        description="Read hub.monitor.transitions (only the dossier's partition) and print the dossier's "
+        "status changes and step outcomes, with times and durations, identifiers masked. Exit 1 if the "
+        "stream holds nothing about it, 2 if the code is not a dossier code.",
+    )
+    p.add_argument("dossier", help="the dossier code (mã hồ sơ), e.g. 000.00.31.H26-261126-0007")
+    _connection(p, "operator")
+    p.set_defaults(func=_status)
 
     p = sub.add_parser(
         "keys",

@@ -14,8 +14,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from aiokafka.partitioner import DefaultPartitioner
-
+from connectors.kafka_client import partition_for
 from contracts.catalog import Procedure
 from contracts.envelope import Envelope
 from contracts.events import DEADLINE_PASSED, SAGA_EXPIRED, STEP_TIMEOUT, DeadlinePassed, SagaExpired, StepTimeout
@@ -56,14 +55,6 @@ def due_events(
     return events
 
 
-def partition_of(dossier_id: str, partitions: int) -> int:
-    """The partition of ``hub.dossier.events`` (and of the saga table) a dossier's events go to: the
-    producer's default partitioner over the key bytes. The table may hold sagas this worker no longer
-    owns (left from before a rebalance, or standby copies): their owner sweeps them."""
-    partition: int = DefaultPartitioner()(dossier_id.encode(), list(range(partitions)), [])
-    return partition
-
-
 def _compensating(stored: Mapping[str, Any]) -> bool:
     return any(c.get("status") == StepStatus.RUNNING for c in stored.get("compensations", {}).values())
 
@@ -87,7 +78,7 @@ def register(hub: Hub) -> None:
             SagaState.model_validate(v)
             for k, v in list(hub.sagas.items())
             if v is not None
-            and partition_of(k, hub.topics.partitions) in owned
+            and partition_for(k.encode(), hub.topics.partitions) in owned  # the table may hold sagas it no longer owns
             and (not v["done"] or _compensating(v) or _finished_before(v, forget_before))
         ]
         for event in due_events(stored, hub.catalog, ctx, settings.step_timeout_s):

@@ -41,6 +41,7 @@ from infra.sandbox.samples import (
     land_transfer_filing,
     unknown_mother_id,
 )
+from infra.timeline import status_number, timeline_lines
 from infra.topics import provision
 from infra.watch import DeadLetter, HubWatcher
 from streams.diagnostics import dump_tasks
@@ -58,11 +59,6 @@ class Sample:
     expect: DossierStatus | None
 
 
-def _number(t: Transition) -> str:
-    """The portal status number a dossier-level transition reports."""
-    return str(int(t.status)) if t.status is not None else "?"
-
-
 def out(line: str = "") -> None:
     print(line, flush=True)
 
@@ -78,7 +74,7 @@ class Demo:
 
     def show_transition(self, t: Transition) -> None:
         if t.step is None:
-            what = f"status {_number(t)} {t.state}" + (f" — {t.reason}" if t.reason else "")
+            what = f"status {status_number(t)} {t.state}" + (f" — {t.reason}" if t.reason else "")
         else:
             took = f" ({t.duration_ms} ms)" if t.duration_ms is not None else ""
             what = f"{t.step:<32} {t.agency:<10} {t.state}{took}" + (f" — {t.reason}" if t.reason else "")
@@ -264,20 +260,13 @@ class Demo:
         return samples
 
     def print_timelines(self, watcher: HubWatcher, dossiers: list[Sample]) -> None:
-        out("\n• timelines")
+        out("\n• timelines (any dossier's: `lienthong status <dossier code>`)")
         for sample in dossiers:
             if sample.dossier_id is None:
                 continue
             out(f"\n  {sample.dossier_id} — {sample.label}")
-            out(f"    {'step':<32} {'agency':<11} {'outcome':<12} {'duration':>9}")
-            for t in watcher.transitions.get(sample.dossier_id, []):
-                if t.step is None:
-                    reason = f" — {mask_identifiers(t.reason)}" if t.reason else ""
-                    out(f"    → status {_number(t)} {t.state}{reason}")
-                elif t.state != "running":
-                    took = f"{t.duration_ms} ms" if t.duration_ms is not None else "-"
-                    reason = f" — {mask_identifiers(t.reason)}" if t.reason and t.state != "succeeded" else ""
-                    out(f"    {t.step:<32} {t.agency:<11} {t.state:<12} {took:>9}{reason}")
+            for line in timeline_lines(watcher.transitions.get(sample.dossier_id, [])):
+                out(f"    {line}")
 
     def print_summary(self, watcher: HubWatcher, samples: list[Sample], sandbox: SandboxAgencies) -> int:
         out("\n• summary")
@@ -286,7 +275,7 @@ class Demo:
             if sample.dossier_id is None:
                 continue
             final = watcher.final_status(sample.dossier_id)
-            got = f"{_number(final)} {final.state}" if final else "no final status"
+            got = f"{status_number(final)} {final.state}" if final else "no final status"
             ok = final is not None and final.status == sample.expect
             failures += not ok
             out(f"  {'✓' if ok else '✗'} {sample.dossier_id}  {got:<28} {sample.label}")

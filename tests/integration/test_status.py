@@ -1,0 +1,48 @@
+"""`lienthong status <dossier code>`: one dossier's timeline from the monitoring stream, as an
+operator runs it (the command line, as the operator principal)."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+from contracts.status import DossierStatus as S
+from infra.harness.broker import ClientFiles
+from infra.sandbox.samples import birth_filing, dossier_code
+from tests.integration.conftest import Hub
+from tests.integration.test_audit import lienthong
+
+BIRTH_BUNDLE_STEPS = (
+    "verify_mother",
+    "verify_father",
+    "register_birth",
+    "assign_personal_id",
+    "register_residence",
+    "issue_health_card",
+    "return_result",
+)
+
+
+async def test_status_prints_a_dossiers_timeline_and_says_when_it_knows_nothing(
+    hub: Hub, kafka: ClientFiles, rng: random.Random
+):
+    filing = birth_filing(hub.sandbox.population, rng, hub.seq())
+    dossier = filing["ma_ho_so"]
+    await hub.sandbox.justice.file_birth(filing)
+    assert await hub.wait_final(dossier) is S.RESULT_RETURNED
+
+    code, out = await asyncio.to_thread(lienthong, hub, kafka, "status", dossier)
+    assert code == 0, out
+    lines = out.splitlines()
+    assert lines[0] == f"dossier {dossier} (birth_bundle): 10 {S.RESULT_RETURNED.label}"
+    steps = [line.split()[2] for line in lines[2:] if "→ status" not in line]
+    assert sorted(steps) == sorted(BIRTH_BUNDLE_STEPS)  # parallel steps may end in either order
+    assert steps[-1] == "return_result"
+    statuses = [line.split("→ status ")[1].split()[0] for line in lines if "→ status" in line]
+    assert statuses == ["1", "2", "4", "9", "10"]
+    assert filing["so_dinh_danh_me"] not in out and filing["ho_ten_me"] not in out
+
+    code, out = await asyncio.to_thread(lienthong, hub, kafka, "status", dossier_code(hub.seq()))
+    assert code == 1 and "no record of dossier" in out
+    code, out = await asyncio.to_thread(lienthong, hub, kafka, "status", "not-a-code")
+    assert code == 2 and out.startswith("lienthong status: dossier code:")
