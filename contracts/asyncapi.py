@@ -57,6 +57,7 @@ PLAIN: dict[str, tuple[str, str, type[BaseModel]]] = {
     ),
     "paymentNotified": ("A payment request was paid", events.PAYMENT_NOTIFIED, events.PaymentNotification),
     "transition": ("A dossier or step changed state", events.TRANSITION, events.Transition),
+    "exchange": ("One exchange with an agency ended", events.EXCHANGE, events.Exchange),
 }
 INTERNAL_TYPES = [
     events.DOSSIER_FILED,
@@ -271,9 +272,23 @@ class _Builder:
             "payload": self.refs[AuditEntry],
         }
         transition, audit = self.plain("transition", hub), "auditEntry"
+        exchange = self.plain("exchange", hub)
+        self.schemas["AgencyKey"] = {
+            "type": "string",
+            "enum": sorted(REGISTRY.agencies),
+            "description": "The agency's code: one agency's exchanges, one partition",
+        }
+        self.messages[exchange]["bindings"]["kafka"]["key"] = _ref(SCHEMAS + "AgencyKey")
         for key, address, description, message, summary in (
             ("hubDossierEvents", t.dossier_events, "The saga's only input; the hub's alone.", internal, ""),
             ("hubMonitorTransitions", t.monitor, "Every state transition.", transition, "follow every dossier"),
+            (
+                "hubMonitorExchanges",
+                t.exchanges,
+                "One record per exchange with an agency, keyed by the agency's code.",
+                exchange,
+                "watch each agency's exchanges",
+            ),
             ("hubAudit", t.audit, "Every exchange of personal data, append-only.", audit, "read the audit log"),
             ("hubDeadletter", t.deadletter, "What the hub could not process.", "deadLetter", "inspect dead letters"),
         ):

@@ -30,6 +30,7 @@ DOSSIER_SUPPLEMENTED = "vn.lienthong.dossier.supplemented"
 PAYMENT_NOTIFIED = "vn.lienthong.payment.notified"
 DOSSIER_STATUS = "vn.lienthong.dossier.status"
 TRANSITION = "vn.lienthong.monitor.transition"
+EXCHANGE = "vn.lienthong.monitor.exchange"
 
 
 class _Model(BaseModel):
@@ -169,6 +170,24 @@ class Transition(_Model):
     reason: str | None = None
     at: datetime
     duration_ms: int | None = Field(default=None, description="Time the step took, when it ends")
+
+
+class Exchange(_Model):
+    """One exchange with an agency, as X-Road's operational monitoring records it: a command sent and
+    what came of it. Sizes and outcomes only: no field values, no personal data."""
+
+    dossier_id: DossierCode
+    procedure: str
+    step: str = Field(description="The step, or <step>:compensate for the command that undoes it")
+    agency: str
+    action: str
+    attempt: int = Field(ge=1, description="Sends of this command so far, this one included")
+    sent_at: datetime
+    answered_at: datetime = Field(description="When the answer (or the end of the wait for one) was applied")
+    duration_ms: int = Field(ge=0)
+    outcome: Literal["succeeded", "rejected", "documents_requested", "failed", "no_reply"]
+    request_bytes: int = Field(ge=0, description="Size of the command's parameters as JSON")
+    response_bytes: int = Field(ge=0, description="Size of the answer's result as JSON (0 without one)")
 
 
 class AuditRecord(_Model):

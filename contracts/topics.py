@@ -67,6 +67,11 @@ class Topics:
         return f"{self.namespace}hub.monitor.transitions"
 
     @property
+    def exchanges(self) -> str:
+        """One record per agency exchange, keyed by agency code."""
+        return f"{self.namespace}hub.monitor.exchanges"
+
+    @property
     def audit(self) -> str:
         return f"{self.namespace}hub.audit"
 
@@ -93,6 +98,7 @@ class Topics:
                 "undeliverable messages: original bytes, reason in headers",
             ),
             TopicSpec(self.monitor, n, week, "every state transition, for operators"),
+            TopicSpec(self.exchanges, n, week, "one record per exchange with an agency, keyed by agency"),
             TopicSpec(self.audit, n, {"retention.ms": "-1"}, "append-only record of every exchange of personal data"),
             TopicSpec(
                 self.onestop_sequence,

@@ -82,7 +82,7 @@ def acl_bindings(registry: Registry, topics: Topics, hub_group: str) -> frozense
     read, write, create, describe = Operation.READ, Operation.WRITE, Operation.CREATE, Operation.DESCRIBE
     topic, group, prefixed = Resource.TOPIC, Resource.GROUP, Pattern.PREFIXED
     hub, operator = registry.hub.principal, registry.operator.principal
-    hub_topics = [topics.dossier_events, topics.deadletter, topics.monitor, topics.audit]
+    hub_topics = [topics.dossier_events, topics.deadletter, topics.monitor, topics.exchanges, topics.audit]
     out = {
         AclBinding(hub, read, topic, topics.dossier_events),
         AclBinding(hub, read, topic, topics.audit),  # each audit chain's head is read from the log

@@ -7,7 +7,8 @@ without Kafka. For each effect:
   sent and why (never their values);
 * ``StatusChange`` → a status update to every recipient, and a transition for operators;
 * ``Overdue`` → for the dossier, the apology with its new date to every recipient; a transition;
-* ``StepTransition`` → a transition for operators.
+* ``StepTransition`` → a transition for operators;
+* ``Exchanged`` → an exchange record on ``hub.monitor.exchanges``, keyed by the agency's code.
 
 A reply that changed the saga is audited too (who answered, the outcome, the result's field
 names), and so is every status update or notice sent (one audit record per recipient). Each
@@ -34,10 +35,12 @@ from contracts.envelope import Envelope
 from contracts.events import (
     DOSSIER_OVERDUE,
     DOSSIER_STATUS,
+    EXCHANGE,
     STEP_COMMAND,
     STEP_REPLY,
     TRANSITION,
     AuditRecord,
+    Exchange,
     OverdueNotice,
     StatusUpdate,
     StepCommand,
@@ -134,6 +137,22 @@ def records(
                 out.emit(topics.inbox(agency), DOSSIER_STATUS, update)
                 audit("status", agency, field_names(update.model_dump(mode="json", exclude_defaults=True)))
             monitor(state=effect.status.label, status=effect.status, reason=effect.reason)
+        elif isinstance(effect, saga.Exchanged):
+            exchange = Exchange(
+                dossier_id=cause.subject,
+                procedure=procedure,
+                step=effect.step,
+                agency=effect.agency,
+                action=effect.action,
+                attempt=effect.attempt,
+                sent_at=effect.sent_at,
+                answered_at=now,
+                duration_ms=max(int((now - effect.sent_at).total_seconds() * 1000), 0),
+                outcome=effect.outcome,
+                request_bytes=effect.request_bytes,
+                response_bytes=effect.response_bytes,
+            )
+            out.emit(topics.exchanges, EXCHANGE, exchange, key=effect.agency.encode())
         elif isinstance(effect, saga.Overdue):
             if effect.step is None:
                 assert effect.new_due_date is not None
@@ -172,7 +191,7 @@ def log_effects(effects: list[saga.Effect], log: Any) -> None:
             )
         elif isinstance(effect, saga.Overdue):
             log.warning("overdue", step=effect.step, reason=overdue_reason(effect))
-        elif effect.state not in saga.ATTENTION_FREE:
+        elif isinstance(effect, saga.StepTransition) and effect.state not in saga.ATTENTION_FREE:
             log.warning(
                 "step ended without success",
                 step=effect.step,
@@ -206,9 +225,12 @@ class _Writer:
         self.records: list[Record] = []
         self._emitted = 0
 
-    def emit(self, topic: str, type_: str, data: BaseModel, idempotencykey: str | None = None) -> None:
-        """Add an envelope whose id is derived from the cause and its place: a consumer that sees a
-        record again after the hub re-processed its cause recognises it by its id."""
+    def emit(
+        self, topic: str, type_: str, data: BaseModel, idempotencykey: str | None = None, key: bytes | None = None
+    ) -> None:
+        """Add an envelope (keyed by the dossier code unless ``key``) whose id is derived from the
+        cause and its place: a consumer that sees a record again after the hub re-processed its
+        cause recognises it by its id."""
         out = self._cause.caused(source=SOURCE, type=type_, data=data, idempotencykey=idempotencykey, nth=self._emitted)
         self._emitted += 1
-        self.records.append(Record(topic, self.key, out.to_bytes()))
+        self.records.append(Record(topic, key or self.key, out.to_bytes()))

@@ -54,8 +54,9 @@ Rules, the same for every procedure:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -88,6 +89,7 @@ COMPENSATE = ":compensate"  # suffix of the step name a compensation command and
 REDISPATCHED = "redispatched"  # sent again, after a technical failure or no reply
 RETRYING = "retrying"  # failed technically; will be sent again after a delay
 LATE_SUCCESS = "late_success"  # succeeded after the hub had given up on it
+NO_REPLY = "no_reply"  # an exchange's outcome when the reply timeout ran out
 ATTENTION_FREE = frozenset({StepStatus.RUNNING, StepStatus.SUCCEEDED, StepStatus.SKIPPED})
 """Step transitions that need no operator's attention."""
 _OUTCOME_STATUS = {
@@ -147,7 +149,21 @@ class StepTransition:
     duration_ms: int | None = None
 
 
-Effect = Dispatch | StatusChange | StepTransition | Overdue
+@dataclass(frozen=True)
+class Exchanged:
+    """A command's exchange with its agency ended: answered, or given up waiting for."""
+
+    step: str
+    agency: str
+    action: str
+    attempt: int
+    sent_at: datetime
+    outcome: str  # an Outcome value, or NO_REPLY
+    request_bytes: int
+    response_bytes: int
+
+
+Effect = Dispatch | StatusChange | StepTransition | Overdue | Exchanged
 Result = tuple[SagaState, list[Effect]]
 
 
@@ -267,6 +283,25 @@ class _Transition:
                 [s for s in reversed(self.proc.steps) if self.state.steps[s.id].status == StepStatus.SUCCEEDED]
             )
 
+    def exchanged(
+        self, step: StepDef, sent: StepState | CompensationState, reply: StepReply, silence: bool = False
+    ) -> None:
+        """Report the end of ``sent``'s current exchange: its ``reply``, or ``silence``."""
+        compensating = reply.step.endswith(COMPENSATE)
+        params = self.params(step, step.compensation.inputs if compensating and step.compensation else None)
+        self.emit(
+            Exchanged(
+                reply.step,
+                reply.agency,
+                reply.action,
+                max(sent.attempt, 1),
+                sent.sent_at or self.ctx.now,
+                NO_REPLY if silence else reply.outcome.value,
+                _json_size(params),
+                _json_size(reply.result) if reply.result and not silence else 0,
+            )
+        )
+
     def set_compensation(self, step_id: str, entry: CompensationState) -> None:
         self.update(compensations=self.state.compensations | {step_id: entry})
 
@@ -368,9 +403,10 @@ def apply_reply(proc: Procedure, state: SagaState, reply: StepReply, ctx: Contex
         return state, []
     if current.gave_up_at is not None and reply.outcome is Outcome.SUCCEEDED:
         return _late_success(proc, state, reply, ctx)
-    if current.status != StepStatus.RUNNING:
-        return state, []
+    if current.status != StepStatus.RUNNING or (reply.outcome is Outcome.FAILED and current.retry_at is not None):
+        return state, []  # a duplicate, or a repeated failure of the same send
     tx, step, now = _Transition(proc, state, ctx), proc.step(reply.step), ctx.now
+    tx.exchanged(step, current, reply)
     if reply.outcome is Outcome.DOCUMENTS_REQUESTED and not state.done:
         tx.update_step(step.id, status=StepStatus.AWAITING_DOCUMENTS, reason=reply.reason)
         tx.emit(
@@ -382,8 +418,6 @@ def apply_reply(proc: Procedure, state: SagaState, reply: StepReply, ctx: Contex
         return tx.result()
     gave_up = now if reply.outcome is Outcome.FAILED and state.done else None  # no more tries once it ended
     if reply.outcome is Outcome.FAILED and not state.done:
-        if current.retry_at is not None:
-            return state, []  # already waiting to send again: a repeated failure of the same attempt
         policy = ctx.retry[step.agency]
         since = current.failing_since or now
         if not policy.gives_up(since, now):
@@ -537,7 +571,7 @@ def apply_timeout(proc: Procedure, state: SagaState, timeout: StepTimeout, ctx: 
     step = proc.step(timeout.step)
     if current.retry_at is None:
         reason = f"no reply from {step.agency} to attempt {timeout.attempt}"
-        return apply_reply(proc, state, _reply_for(step, Outcome.FAILED, reason=reason), ctx)
+        return _silence(apply_reply(proc, state, _reply_for(step, Outcome.FAILED, reason=reason), ctx))
     if ctx.now < current.retry_at:
         return state, []
     tx = _Transition(proc, state, ctx)
@@ -569,6 +603,16 @@ def timers_due(proc: Procedure, state: SagaState, now: datetime, timeout_s: floa
         if c.status == StepStatus.RUNNING and ran_out(c.sent_at, c.retry_at, timeout_s)
     ]
     return due
+
+
+def _silence(result: Result) -> Result:
+    """``result`` of a failure the hub stood in for when no reply came: its exchange had no answer."""
+    state, effects = result
+    return state, [replace(e, outcome=NO_REPLY, response_bytes=0) if isinstance(e, Exchanged) else e for e in effects]
+
+
+def _json_size(data: dict[str, Any]) -> int:
+    return len(json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode())
 
 
 def _retry_reason(reason: str | None, delay: timedelta) -> str:
@@ -615,13 +659,12 @@ def _checked_outcome(proc: Procedure, step: StepDef, reply: StepReply) -> tuple[
 def _compensation_reply(proc: Procedure, state: SagaState, reply: StepReply, ctx: Context) -> Result:
     step_id, now = reply.step.removesuffix(COMPENSATE), ctx.now
     entry = state.compensations.get(step_id)
-    if entry is None or entry.status != StepStatus.RUNNING:
-        return state, []
+    if entry is None or entry.status != StepStatus.RUNNING or (reply.outcome is Outcome.FAILED and entry.retry_at):
+        return state, []  # not running, or a repeated failure of the same send
     tx = _Transition(proc, state, ctx)
+    tx.exchanged(proc.step(step_id), entry, reply)
     reason = reply.reason
     if reply.outcome is Outcome.FAILED:
-        if entry.retry_at is not None:
-            return state, []
         policy = ctx.retry[reply.agency]
         since = entry.failing_since or now
         if not policy.gives_up(since, now):
@@ -660,7 +703,7 @@ def _compensation_timer(proc: Procedure, state: SagaState, timeout: StepTimeout,
     if entry.retry_at is None:
         reason = f"no reply from {agency} to attempt {timeout.attempt}"
         silence = StepReply(step=timeout.step, action=action, agency=agency, outcome=Outcome.FAILED, reason=reason)
-        return _compensation_reply(proc, state, silence, ctx)
+        return _silence(_compensation_reply(proc, state, silence, ctx))
     if ctx.now < entry.retry_at:
         return state, []
     tx = _Transition(proc, state, ctx)

@@ -1,4 +1,5 @@
-"""A running worker's metrics and health checks, scraped over HTTP as Prometheus would."""
+"""A running worker's metrics and health checks, scraped over HTTP as Prometheus would, and its
+record of every exchange with an agency on hub.monitor.exchanges."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ import time
 
 import httpx
 
+from contracts.envelope import Envelope
+from contracts.events import Exchange
 from contracts.status import DossierStatus as S
 from infra.sandbox.samples import birth_filing, dossier_code
-from tests.integration.conftest import Hub
+from tests.integration.conftest import Hub, read_topic
 
 
 def labels(**pairs: str) -> frozenset[tuple[str, str]]:
@@ -57,3 +60,16 @@ async def test_a_worker_counts_events_calls_and_dead_letters_and_says_it_is_read
     assert grew("lienthong_agency_call_seconds_count", **calls) >= 1
     assert now[("lienthong_circuit_state", labels(agency="population"))] == 0
     assert any(name == "lienthong_consumer_lag" for name, _ in now)
+
+    dossier = filing["ma_ho_so"]
+    exchanges = [
+        Envelope.from_bytes(r.value).payload(Exchange)
+        for r in await read_topic(hub.operator, hub.topics.exchanges, "population")
+    ]
+    mine = sorted((e.step, e.outcome, e.attempt) for e in exchanges if e.dossier_id == dossier)
+    assert mine == [
+        ("assign_personal_id", "succeeded", 1),
+        ("register_residence", "succeeded", 1),
+        ("verify_father", "succeeded", 1),
+        ("verify_mother", "succeeded", 1),
+    ]

@@ -45,6 +45,7 @@ def test_the_hub_writes_every_inbox_the_bridged_outboxes_and_its_own_topics():
         {f"ns.agency.{code}.inbox" for code in REGISTRY.agencies}
         | {f"ns.agency.{code}.outbox" for code in bridged}
         | {"ns.hub.dossier.events", "ns.hub.deadletter", "ns.hub.monitor.transitions", "ns.hub.audit"}
+        | {"ns.hub.monitor.exchanges"}
     )
     assert topics_of("hub", READ) == (
         {f"ns.agency.{code}.outbox" for code in REGISTRY.agencies}

@@ -154,7 +154,8 @@ class Hub:
 
     async def _send(self, topic: str, key: bytes, value: bytes) -> None:
         envelope = Envelope.from_bytes(value)
-        assert key == envelope.subject.encode()
+        # keyed by dossier code, but exchanges by agency (one agency's health on one partition)
+        assert key == (envelope.data["agency"] if topic == self.topics.exchanges else envelope.subject).encode()
         self.sent.append((topic, envelope))
 
     async def event(self, type_: str, data: Any, source: str = "/hub/sweeper", **extra: Any) -> None:
@@ -725,3 +726,24 @@ async def test_an_event_processed_again_after_a_crash_emits_records_a_consumer_r
     other = Hub()
     await other.file("criminal_record")  # another filing event: other ids
     assert not set(ids) & {e.id for _, e in other.sent}
+
+
+async def test_every_exchange_with_an_agency_is_recorded_by_agency_without_personal_data():
+    hub = Hub(retry_first_delay_s=1)
+    await hub.file("criminal_record")
+    await hub.answer("check_vneid", Outcome.FAILED, reason="HTTP 503")
+    hub.clock.at = T0 + timedelta(seconds=2)
+    await hub.event(STEP_TIMEOUT, StepTimeout(step="check_vneid", attempt=1))  # sent again
+    hub.clock.at = T0 + timedelta(seconds=70)
+    await hub.event(STEP_TIMEOUT, StepTimeout(step="check_vneid", attempt=2))  # no reply in time
+    await hub.answer("verify_applicant")
+    exchanges = [(t, e.data) for t, e in hub.sent if t == hub.topics.exchanges]
+    assert [(d["step"], d["agency"], d["attempt"], d["outcome"]) for _, d in exchanges] == [
+        ("check_vneid", "population", 1, "failed"),
+        ("check_vneid", "population", 2, "no_reply"),
+        ("verify_applicant", "population", 1, "succeeded"),
+    ]
+    no_reply, succeeded = exchanges[1][1], exchanges[2][1]
+    assert (no_reply["duration_ms"], no_reply["response_bytes"]) == (68_000, 0)
+    assert succeeded["request_bytes"] > 0 and succeeded["response_bytes"] > 0
+    assert MOTHER[0] not in str(exchanges) and "Trần" not in str(exchanges)

@@ -299,9 +299,13 @@ def test_the_state_the_saga_returns_is_what_the_table_gives_back():
 def test_a_documents_request_is_recorded_on_the_step_and_reported():
     state, effects = awaiting_documents()
     assert state.steps["register_birth"].reason == "supply witness_statement"
-    assert effects[0] == saga.StepTransition(
-        "register_birth", "justice", "awaiting_documents", "supply witness_statement", 5000
-    )
+    assert effects[:2] == [
+        saga.Exchanged(
+            "register_birth", "justice", "register_birth", 1, T0, "documents_requested", effects[0].request_bytes, 0
+        ),
+        saga.StepTransition("register_birth", "justice", "awaiting_documents", "supply witness_statement", 5000),
+    ]
+    assert effects[0].request_bytes > 200  # the parents, the child, the birth notice
 
 
 def test_a_documents_request_without_a_reason_still_tells_the_citizen_why():
@@ -458,7 +462,8 @@ def test_a_refused_refund_is_recorded_with_its_reason_for_the_operator():
     assert state.compensations["collect_fee"] == requested.compensations["collect_fee"].model_copy(
         update={"status": "rejected", "reason": "account closed"}
     )
-    assert effects == [saga.StepTransition("collect_fee:compensate", "payment", "rejected", "account closed")]
+    assert effects[1:] == [saga.StepTransition("collect_fee:compensate", "payment", "rejected", "account closed")]
+    assert (effects[0].step, effects[0].outcome) == ("collect_fee:compensate", "rejected")
 
 
 def test_a_refund_result_is_kept_and_a_repeated_or_unexpected_refund_reply_changes_nothing():
