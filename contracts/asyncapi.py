@@ -92,6 +92,8 @@ def _contracts() -> tuple[dict[type, Doc], dict[str, Doc]]:
         *NATIVE_FILINGS.values(),
         *FILING_MODELS.values(),
         AuditEntry,
+        events.AgencyHealth,
+        events.Alert,
     ]
     for action in ACTIONS.values():
         models += [action.params, action.result]
@@ -279,6 +281,25 @@ class _Builder:
             "description": "The agency's code: one agency's exchanges, one partition",
         }
         self.messages[exchange]["bindings"]["kafka"]["key"] = _ref(SCHEMAS + "AgencyKey")
+        for name, title, model, key in (
+            ("agencyHealth", "One agency's health in one window", events.AgencyHealth, "AgencyKey"),
+            ("alert", "Something an operator should act on, and what to do", events.Alert, None),
+        ):
+            self.messages[name] = {
+                "name": name,
+                "title": title,
+                "summary": title,
+                "description": "Signed JSON, not an envelope: it is about an agency as often as a dossier.",
+                "contentType": "application/json",
+                "headers": self.headers(hub, envelope=False),
+                "payload": self.refs[model],
+                "bindings": {
+                    "kafka": {
+                        "key": _ref(SCHEMAS + key) if key else {"type": "string", "description": "The alert's subject"},
+                        "bindingVersion": KAFKA_BINDING,
+                    }
+                },
+            }
         for key, address, description, message, summary in (
             ("hubDossierEvents", t.dossier_events, "The saga's only input; the hub's alone.", internal, ""),
             ("hubMonitorTransitions", t.monitor, "Every state transition.", transition, "follow every dossier"),
@@ -289,6 +310,8 @@ class _Builder:
                 exchange,
                 "watch each agency's exchanges",
             ),
+            ("hubMonitorAgencies", t.agencies, "Each agency's health per window.", "agencyHealth", "watch agencies"),
+            ("hubMonitorAlerts", t.alerts, "What operators should act on.", "alert", "receive alerts"),
             ("hubAudit", t.audit, "Every exchange of personal data, append-only.", audit, "read the audit log"),
             ("hubDeadletter", t.deadletter, "What the hub could not process.", "deadLetter", "inspect dead letters"),
         ):

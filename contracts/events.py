@@ -31,6 +31,8 @@ PAYMENT_NOTIFIED = "vn.lienthong.payment.notified"
 DOSSIER_STATUS = "vn.lienthong.dossier.status"
 TRANSITION = "vn.lienthong.monitor.transition"
 EXCHANGE = "vn.lienthong.monitor.exchange"
+AGENCY_HEALTH = "vn.lienthong.monitor.agency_health"
+ALERT = "vn.lienthong.monitor.alert"
 
 
 class _Model(BaseModel):
@@ -188,6 +190,32 @@ class Exchange(_Model):
     outcome: Literal["succeeded", "rejected", "documents_requested", "failed", "no_reply"]
     request_bytes: int = Field(ge=0, description="Size of the command's parameters as JSON")
     response_bytes: int = Field(ge=0, description="Size of the answer's result as JSON (0 without one)")
+
+
+class AgencyHealth(_Model):
+    """One agency's exchanges in one window of time (``hub.monitor.agencies``)."""
+
+    agency: str
+    window_start: datetime
+    window_end: datetime
+    calls: int = Field(ge=0, description="Exchanges that ended in the window")
+    succeeded: int = Field(ge=0)
+    refused: int = Field(ge=0, description="Business answers other than success: rejected, documents requested")
+    failed: int = Field(ge=0, description="Technical failures, open circuits included")
+    no_reply: int = Field(ge=0)
+    p50_ms: int = Field(ge=0, description="Median duration, to the upper bound of its histogram bucket")
+    p95_ms: int = Field(ge=0)
+    failing: bool = Field(description="At least half the exchanges (and at least 3) failed or got no reply")
+
+
+class Alert(_Model):
+    """Something an operator should act on (``hub.monitor.alerts``): what it is about and what to do."""
+
+    kind: Literal["agency_failing", "dossier_overdue", "dead_letters"]
+    subject: str = Field(description="The agency, the dossier code, or the dead-letter stage it is about")
+    message: str
+    action: str = Field(description="What to do (docs/operations.md, the runbook, says more)")
+    at: datetime
 
 
 class AuditRecord(_Model):

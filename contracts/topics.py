@@ -72,6 +72,16 @@ class Topics:
         return f"{self.namespace}hub.monitor.exchanges"
 
     @property
+    def agencies(self) -> str:
+        """Each agency's health per window, keyed by agency code."""
+        return f"{self.namespace}hub.monitor.agencies"
+
+    @property
+    def alerts(self) -> str:
+        """What operators should act on, keyed by its subject."""
+        return f"{self.namespace}hub.monitor.alerts"
+
+    @property
     def audit(self) -> str:
         return f"{self.namespace}hub.audit"
 
@@ -99,6 +109,8 @@ class Topics:
             ),
             TopicSpec(self.monitor, n, week, "every state transition, for operators"),
             TopicSpec(self.exchanges, n, week, "one record per exchange with an agency, keyed by agency"),
+            TopicSpec(self.agencies, n, week, "each agency's health per window, keyed by agency"),
+            TopicSpec(self.alerts, n, week, "what operators should act on, and what to do"),
             TopicSpec(self.audit, n, {"retention.ms": "-1"}, "append-only record of every exchange of personal data"),
             TopicSpec(
                 self.onestop_sequence,

@@ -6,8 +6,8 @@ broker denies everything else (``allow.everyone.if.no.acl.found=false``):
 
 - an agency with a principal writes its own outbox and reads its own inbox, in consumer groups
   named ``<namespace>agency.<code>.*``;
-- the hub reads every outbox, the bridged agencies' inboxes, ``hub.dossier.events`` and
-  ``hub.audit`` (each audit chain's head); writes
+- the hub reads every outbox, the bridged agencies' inboxes, ``hub.dossier.events``,
+  ``hub.audit`` (each audit chain's head) and ``hub.monitor.exchanges`` (agency health); writes
   every inbox, the bridged agencies' outboxes (it plays their part) and every ``hub.*`` topic;
   and owns its Faust group and internal topics (``<group id>-*``: the saga table's changelog) and
   transactional ids (``<group id>-*``, for ``LIENTHONG_PROCESSING_GUARANTEE=exactly_once``);
@@ -82,10 +82,12 @@ def acl_bindings(registry: Registry, topics: Topics, hub_group: str) -> frozense
     read, write, create, describe = Operation.READ, Operation.WRITE, Operation.CREATE, Operation.DESCRIBE
     topic, group, prefixed = Resource.TOPIC, Resource.GROUP, Pattern.PREFIXED
     hub, operator = registry.hub.principal, registry.operator.principal
-    hub_topics = [topics.dossier_events, topics.deadletter, topics.monitor, topics.exchanges, topics.audit]
+    hub_topics = [topics.dossier_events, topics.deadletter, topics.monitor, topics.audit]
+    hub_topics += [topics.exchanges, topics.agencies, topics.alerts]
     out = {
         AclBinding(hub, read, topic, topics.dossier_events),
         AclBinding(hub, read, topic, topics.audit),  # each audit chain's head is read from the log
+        AclBinding(hub, read, topic, topics.exchanges),  # each agency's health is computed from them
         *(AclBinding(hub, write, topic, name) for name in hub_topics),
         *(AclBinding(hub, op, topic, f"{hub_group}-", prefixed) for op in (read, write, create)),
         AclBinding(hub, read, group, hub_group),

@@ -66,6 +66,10 @@ class Hub:
             headers = envelope_headers() + self.signer.headers(value or b"")
         delivery.track(await self.topic(topic).send(key=key, value=value, headers=headers))
 
+    async def send_json(self, topic: str, key: bytes, value: bytes) -> None:
+        """Write one signed JSON record that is not an envelope (about an agency, not a dossier)."""
+        await self.send(topic, key, value, [("content-type", b"application/json"), *self.signer.headers(value)])
+
     def spawn(self, work: Coroutine[Any, Any, None]) -> None:
         """Run ``work`` in the background, keeping a reference until it is done."""
         task = asyncio.ensure_future(work)
@@ -116,7 +120,7 @@ def build_hub(
     connectors: Mapping[str, ConnectorFactory] | None = None,
 ) -> Hub:
     """Assemble a worker: app, table, clock, calendar, catalog, connectors, and every agent."""
-    from streams import bridges, callbacks, faust_fixes, ingest, metrics, orchestrate, sweeper
+    from streams import agency_health, bridges, callbacks, faust_fixes, ingest, metrics, orchestrate, sweeper
 
     faust_fixes.apply()
     app = faust_app(settings)
@@ -145,6 +149,7 @@ def build_hub(
     ingest.register(hub)
     orchestrate.register(hub)
     sweeper.register(hub)
+    agency_health.register(hub)
     circuits = bridges.register(hub, connectors if connectors is not None else bridges.default_connectors(settings))
     callbacks.register(hub)
     metrics.register(hub, circuits)

@@ -31,6 +31,7 @@ import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from contracts.audit import Head, Signer, checkpoint_body, head_after, link
+from streams import delivery
 
 if TYPE_CHECKING:
     from streams.app import Hub
@@ -128,7 +129,7 @@ def register(hub: Hub) -> AuditLog:
     settings, topic = hub.settings, hub.topics.audit
 
     async def send(partition: int, key: bytes | None, value: bytes) -> None:
-        await hub.topic(topic).send(key=key, value=value, partition=partition, headers=[])
+        delivery.track(await hub.topic(topic).send(key=key, value=value, partition=partition, headers=[]))
 
     async def last(partition: int) -> bytes | None:
         await hub.app.producer.flush()  # what this worker wrote before a rebalance is on the log

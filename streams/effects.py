@@ -6,7 +6,8 @@ without Kafka. For each effect:
 * ``Dispatch`` → a step command on the agency's inbox, and an audit record of the field names
   sent and why (never their values);
 * ``StatusChange`` → a status update to every recipient, and a transition for operators;
-* ``Overdue`` → for the dossier, the apology with its new date to every recipient; a transition;
+* ``Overdue`` → for the dossier, the apology with its new date to every recipient and an alert for
+  operators; a transition;
 * ``StepTransition`` → a transition for operators;
 * ``Exchanged`` → an exchange record on ``hub.monitor.exchanges``, keyed by the agency's code.
 
@@ -39,6 +40,7 @@ from contracts.events import (
     STEP_COMMAND,
     STEP_REPLY,
     TRANSITION,
+    Alert,
     AuditRecord,
     Exchange,
     OverdueNotice,
@@ -60,6 +62,7 @@ class Record:
     topic: str
     key: bytes
     value: bytes
+    plain: bool = False  # signed JSON, not an envelope (an alert)
 
 
 def recipients(state: SagaState) -> list[str]:
@@ -168,6 +171,16 @@ def records(
                 for agency in recipients(state):
                     out.emit(topics.inbox(agency), DOSSIER_OVERDUE, notice)
                     audit("status", agency, field_names(notice.model_dump(mode="json")))
+                alert = Alert(
+                    kind="dossier_overdue",
+                    subject=cause.subject,
+                    message=f"dossier {cause.subject} ({procedure}) passed its due date {effect.due_date}; "
+                    f"the citizen was sent an apology promising {effect.new_due_date}",
+                    action="Find the step it waits on (`lienthong status <dossier code>`) and chase that agency; "
+                    "the new date is a promise (runbook: docs/operations.md, 'Alerts')",
+                    at=now,
+                )
+                out.records.append(Record(topics.alerts, out.key, alert.model_dump_json().encode(), plain=True))
             monitor(step=effect.step, agency=effect.agency, state="overdue", reason=overdue_reason(effect))
         else:
             monitor(

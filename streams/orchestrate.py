@@ -62,9 +62,11 @@ class Orchestrator:
         topics: Topics,
         send: Send,
         audit_log: audit.AuditLog,
+        send_plain: Send,
     ) -> None:
         self._sagas, self._catalog, self._calendar, self._clock = sagas, catalog, calendar, clock
         self._settings, self._topics, self._send, self._audit = settings, topics, send, audit_log
+        self._send_plain = send_plain
         self._audit_key = settings.audit_key.get_secret_value().encode()
         self._retry = settings.retry_policies()
 
@@ -91,14 +93,22 @@ class Orchestrator:
             if record.topic == self._topics.audit:
                 await self._audit.append(partition, record.key, record.value)
             else:
-                await self._send(record.topic, record.key, record.value)
+                await (self._send_plain if record.plain else self._send)(record.topic, record.key, record.value)
         effects.log_effects(routed.effects, bound)
         self._sagas[envelope.subject] = routed.state.model_dump(mode="json")
 
 
 def register(hub: Hub) -> None:
     orchestrator = Orchestrator(
-        hub.sagas, hub.catalog, hub.calendar, hub.clock, hub.settings, hub.topics, hub.send, audit.register(hub)
+        hub.sagas,
+        hub.catalog,
+        hub.calendar,
+        hub.clock,
+        hub.settings,
+        hub.topics,
+        hub.send,
+        audit.register(hub),
+        hub.send_json,
     )
 
     async def handle(event: EventT) -> None:

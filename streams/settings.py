@@ -133,6 +133,9 @@ class HubSettings(ClusterSettings):
         5, ge=1, description="consecutive failed calls that open a bridged agency's circuit (calls fail fast)"
     )
     breaker_reset_s: float = Field(30, gt=0, description="an open circuit lets calls through again after this")
+    health_window_s: float = Field(
+        60, gt=0, description="each agency's health is reported per window of this many seconds (hub.monitor.agencies)"
+    )
     sweep_interval_s: float = Field(5, gt=0, description="how often running steps and deadlines are checked")
     apology_extension_days: float = Field(
         2, gt=0, description="working days promised in the apology letter of an overdue dossier"

@@ -197,6 +197,7 @@ async def running_hub(kafka: ClientFiles, run_dir: Path, name: str, **overrides:
             session_timeout_s=6,
             procedures_dir=FIXTURE_PROCEDURES,
             sweep_interval_s=0.5,
+            health_window_s=2,
             audit_checkpoint_every=5,
         )
         | overrides

@@ -13,12 +13,22 @@ import asyncio
 import random
 import time
 
+from contracts.events import AgencyHealth, Alert
 from contracts.status import DossierStatus as S
 from infra.sandbox.samples import birth_filing
-from tests.integration.conftest import Hub
+from tests.integration.conftest import Hub, read_topic
 from tests.integration.test_birth_bundle import BIRTH_BUNDLE_EFFECTS
 
 OUTAGE_S = 120
+
+
+def agencies_of(hub: Hub) -> tuple:
+    return hub.operator, hub.topics.agencies, "population"
+
+
+async def failing_alerts(hub: Hub) -> list[Alert]:
+    records = await read_topic(hub.operator, hub.topics.alerts, "population")
+    return [a for r in records if (a := Alert.model_validate_json(r.value)).kind == "agency_failing"]
 
 
 def states(hub: Hub, dossier_id: str, step: str) -> list[str]:
@@ -39,6 +49,13 @@ async def test_a_dossier_waits_out_a_two_minute_population_outage_then_completes
         while (await hub.metrics())[circuit] != 2:  # operators see the agency failing: its circuit opens
             assert time.monotonic() - down_since < 60, "the population circuit never opened"
             await asyncio.sleep(0.5)
+        # ... and as failing on hub.monitor.agencies, with an alert saying what to do
+        while not (alerts := await failing_alerts(hub)):
+            assert time.monotonic() - down_since < 60, "no agency_failing alert for population"
+            await asyncio.sleep(1)
+        assert "population" in alerts[0].message and alerts[0].action
+        health = [AgencyHealth.model_validate_json(r.value) for r in await read_topic(*agencies_of(hub))]
+        assert any(h.failing and h.failed + h.no_reply >= 3 for h in health)
         while time.monotonic() - down_since < OUTAGE_S:
             current = hub.sandbox.portal.current(dossier)
             assert current is not None and current.status is S.NEWLY_REGISTERED, current  # waiting, not ended

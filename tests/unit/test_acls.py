@@ -45,12 +45,13 @@ def test_the_hub_writes_every_inbox_the_bridged_outboxes_and_its_own_topics():
         {f"ns.agency.{code}.inbox" for code in REGISTRY.agencies}
         | {f"ns.agency.{code}.outbox" for code in bridged}
         | {"ns.hub.dossier.events", "ns.hub.deadletter", "ns.hub.monitor.transitions", "ns.hub.audit"}
-        | {"ns.hub.monitor.exchanges"}
+        | {"ns.hub.monitor.exchanges", "ns.hub.monitor.agencies", "ns.hub.monitor.alerts"}
     )
     assert topics_of("hub", READ) == (
         {f"ns.agency.{code}.outbox" for code in REGISTRY.agencies}
         | {f"ns.agency.{code}.inbox" for code in bridged}
         | {"ns.hub.dossier.events", "ns.hub.audit"}  # the audit chain's head is read back
+        | {"ns.hub.monitor.exchanges"}  # agency health is computed from the exchanges
     )
     prefixed = {
         (b.resource, b.operation, b.name) for b in BINDINGS if b.principal == "hub" and b.pattern is Pattern.PREFIXED

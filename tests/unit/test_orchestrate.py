@@ -143,7 +143,13 @@ class Hub:
             self.topics,
             self._send,
             AuditLog(self._audit, self._last_audit, sign, self.clock.now, checkpoint_every=1000),
+            self._send_alert,
         )
+        self.alerts: list[dict[str, Any]] = []  # hub.monitor.alerts (signed JSON, not envelopes)
+
+    async def _send_alert(self, topic: str, key: bytes, value: bytes) -> None:
+        assert topic == self.topics.alerts and key == DOSSIER.encode()
+        self.alerts.append(json.loads(value))
 
     async def _audit(self, partition: int, key: bytes | None, value: bytes) -> None:
         assert partition == 0 and key == DOSSIER.encode()
@@ -466,6 +472,9 @@ async def test_an_overdue_dossier_gets_one_apology_with_a_new_date_from_the_temp
     notice = notices[0].data
     assert notice["apology"].startswith(f"Hồ sơ {DOSSIER} đã quá hạn giải quyết ngày {notice['due_date']}.")
     assert notice["new_due_date"] in notice["apology"]
+    (alert,) = hub.alerts  # and operators are told, once, what to do
+    assert (alert["kind"], alert["subject"]) == ("dossier_overdue", DOSSIER)
+    assert notice["due_date"] in alert["message"] and "lienthong status" in alert["action"]
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,157 @@
+"""Each agency's health, window by window, and the alerts operators act on.
+
+An agent reads ``hub.monitor.exchanges`` (keyed by agency, so one agency's exchanges reach one
+partition in order) and keeps each agency's current window in a changelog-backed table: calls,
+business refusals, technical failures, missing replies and a duration histogram. When an exchange
+falls in a later window, the previous one is closed: its :class:`~contracts.events.AgencyHealth`
+goes to ``hub.monitor.agencies``, and, if the agency was failing, an ``agency_failing`` alert to
+``hub.monitor.alerts``. A timer closes the windows of agencies that went quiet. Closing is keyed by
+(agency, window start), so a window closed again after a restart is recognisably the same record.
+
+Why not Faust's windowed tables: their window-close callback misses keys (``_del_old_keys`` looks
+up windows under the wrong key, as its own comment says, and skips a window start already closed
+on another partition), so a closed window could go unreported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import faust
+import structlog
+from faust.types import EventT
+from pydantic import BaseModel, ValidationError
+
+from connectors.kafka_client import partition_for
+from contracts.envelope import Envelope, describe_error
+from contracts.errors import Unprocessable
+from contracts.events import AgencyHealth, Alert, Exchange
+from streams import delivery
+from streams.deadletter import guarded_agent
+
+if TYPE_CHECKING:
+    from streams.app import Hub
+
+log = structlog.get_logger("lienthong.agency_health")
+BUCKETS_MS = (50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 30_000, 60_000, 300_000)
+"""Upper bounds of the duration histogram; a last bucket holds what is longer."""
+FAILING_SHARE, FAILING_MIN_CALLS = 0.5, 3
+
+
+def window_start(at: datetime, size_s: float) -> datetime:
+    """The start of the window of ``size_s`` seconds that ``at`` falls in (aligned on the epoch)."""
+    seconds = at.timestamp()
+    return datetime.fromtimestamp(seconds - seconds % size_s, UTC)
+
+
+def add(window: Mapping[str, Any] | None, exchange: Exchange, size_s: float) -> tuple[dict[str, Any], dict | None]:
+    """The agency's window after ``exchange``, and the earlier window it closed (or None)."""
+    start = window_start(exchange.answered_at, size_s).isoformat()
+    if window is not None and window["start"] > start:
+        return dict(window), None  # a late exchange of a window already closed: not counted again
+    closed = dict(window) if window is not None and window["start"] < start else None
+    if window is None or closed is not None:
+        window = {"start": start, "succeeded": 0, "refused": 0, "failed": 0, "no_reply": 0}
+        window["buckets"] = [0] * (len(BUCKETS_MS) + 1)
+    updated = dict(window, buckets=list(window["buckets"]))
+    kind = {"rejected": "refused", "documents_requested": "refused"}.get(exchange.outcome, exchange.outcome)
+    updated[kind] += 1
+    updated["buckets"][next((i for i, b in enumerate(BUCKETS_MS) if exchange.duration_ms <= b), len(BUCKETS_MS))] += 1
+    return updated, closed
+
+
+def health(agency: str, window: Mapping[str, Any], size_s: float) -> AgencyHealth:
+    start = datetime.fromisoformat(window["start"])
+    calls = sum(window["buckets"])
+    broken = window["failed"] + window["no_reply"]
+    return AgencyHealth(
+        agency=agency,
+        window_start=start,
+        window_end=start + timedelta(seconds=size_s),
+        calls=calls,
+        succeeded=window["succeeded"],
+        refused=window["refused"],
+        failed=window["failed"],
+        no_reply=window["no_reply"],
+        p50_ms=_percentile(window["buckets"], 0.5),
+        p95_ms=_percentile(window["buckets"], 0.95),
+        failing=calls >= FAILING_MIN_CALLS and broken >= FAILING_SHARE * calls,
+    )
+
+
+def failing_alert(report: AgencyHealth) -> Alert:
+    broken = report.failed + report.no_reply
+    return Alert(
+        kind="agency_failing",
+        subject=report.agency,
+        message=f"{report.agency}: {broken} of {report.calls} exchanges failed or got no reply between "
+        f"{report.window_start:%H:%M} and {report.window_end:%H:%M} UTC",
+        action=f"Check {report.agency}'s system and the network to it; dossiers waiting on it are retried "
+        "and resume by themselves once it answers (runbook: docs/operations.md, 'Alerts')",
+        at=report.window_end,
+    )
+
+
+def _percentile(buckets: list[int], share: float) -> int:
+    total = sum(buckets)
+    if not total:
+        return 0
+    running = 0
+    for bound, count in zip((*BUCKETS_MS, BUCKETS_MS[-1]), buckets, strict=True):
+        running += count
+        if running >= share * total:
+            return bound
+    return BUCKETS_MS[-1]
+
+
+async def publish(hub: Hub, topic: str, key: str, record: BaseModel) -> None:
+    await hub.send_json(topic, key.encode(), record.model_dump_json().encode())
+
+
+def register(hub: Hub) -> None:
+    size_s = hub.settings.health_window_s
+    windows = delivery.DurableTable(
+        hub.app,
+        name="agency_windows",
+        default=None,
+        beacon=hub.app.tables.beacon,
+        partitions=hub.settings.partitions,
+        schema=faust.Schema(key_serializer="json", value_serializer="json"),
+        help="Each agency's current health window",
+    )
+    hub.app.tables.add(windows)
+    closed: set[tuple[str, str]] = set()  # (agency, start) reported by this worker
+
+    async def close(agency: str, window: Mapping[str, Any]) -> None:
+        if (agency, window["start"]) in closed:
+            return
+        report = health(agency, window, size_s)
+        await publish(hub, hub.topics.agencies, agency, report)
+        if report.failing:
+            await publish(hub, hub.topics.alerts, agency, failing_alert(report))
+            log.warning("agency failing", agency=agency, calls=report.calls, failed=report.failed + report.no_reply)
+        closed.add((agency, window["start"]))
+
+    async def handle(event: EventT) -> None:
+        try:
+            exchange = Envelope.from_bytes(event.value).payload(Exchange)
+        except ValidationError as exc:
+            raise Unprocessable(f"invalid exchange record: {describe_error(exc)}") from None
+        current, ended = add(windows.get(exchange.agency), exchange, size_s)
+        if ended is not None:
+            await close(exchange.agency, ended)
+        windows[exchange.agency] = current
+
+    guarded_agent(hub, hub.topics.exchanges, "agency-health", "agency_health", handle)
+
+    async def close_quiet_windows() -> None:
+        """Report the windows of agencies with no exchange since their window ended."""
+        owned = {tp.partition for tp in hub.app.assignor.assigned_actives() if tp.topic == hub.topics.exchanges}
+        now = window_start(hub.clock.now(), size_s).isoformat()
+        for agency, window in list(windows.items()):
+            if window and window["start"] < now and partition_for(agency.encode(), hub.topics.partitions) in owned:
+                await close(agency, window)
+
+    hub.app.timer(interval=size_s / 2, on_leader=False, name="agency-health")(close_quiet_windows)
