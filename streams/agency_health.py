@@ -122,17 +122,17 @@ def register(hub: Hub) -> None:
         help="Each agency's current health window",
     )
     hub.app.tables.add(windows)
-    closed: set[tuple[str, str]] = set()  # (agency, start) reported by this worker
+    reported: dict[str, str] = {}  # agency -> start of the last window this worker reported
 
     async def close(agency: str, window: Mapping[str, Any]) -> None:
-        if (agency, window["start"]) in closed:
+        if reported.get(agency, "") >= window["start"]:
             return
         report = health(agency, window, size_s)
         await publish(hub, hub.topics.agencies, agency, report)
         if report.failing:
             await publish(hub, hub.topics.alerts, agency, failing_alert(report))
             log.warning("agency failing", agency=agency, calls=report.calls, failed=report.failed + report.no_reply)
-        closed.add((agency, window["start"]))
+        reported[agency] = window["start"]
 
     async def handle(event: EventT) -> None:
         try:
