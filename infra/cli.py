@@ -285,6 +285,17 @@ def _status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _dashboard(args: argparse.Namespace) -> int:
+    from infra.dashboard import serve
+
+    cluster = _cluster(args)
+    try:
+        asyncio.run(serve(cluster.kafka_client(), cluster.topics, args.host, args.port))
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
 def _connection(p: argparse.ArgumentParser, principal: str) -> None:
     """--client-properties (the principal's Kafka client file) and --bootstrap."""
     p.add_argument(
@@ -501,6 +512,19 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("dossier", help="the dossier code (mã hồ sơ), e.g. 000.00.31.H26-261126-0007")
     _connection(p, "operator")
     p.set_defaults(func=_status)
+
+    p = sub.add_parser(
+        "dashboard",
+        help="serve a live operator page fed by the monitoring streams",
+        description="Follow hub.monitor.transitions, hub.monitor.agencies, hub.monitor.alerts and "
+        "hub.deadletter (as the operator) and serve a page that updates live: dossiers in flight by "
+        "procedure and status, the overdue list, each agency's health, alerts with what to do, dead "
+        "letters by reason with the replay command, and a search box for one dossier's timeline.",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s)")
+    p.add_argument("--port", type=int, default=8088, help="port (default %(default)s)")
+    _connection(p, "operator")
+    p.set_defaults(func=_dashboard)
 
     p = sub.add_parser(
         "keys",

@@ -1,0 +1,216 @@
+"""``lienthong dashboard``: a live operator page fed by the monitoring streams.
+
+It reads (as the operator principal) ``hub.monitor.transitions``, ``hub.monitor.agencies``,
+``hub.monitor.alerts`` and ``hub.deadletter`` from their beginning and keeps only what the page
+shows (:class:`Board`): per dossier its procedure, status and overdue flag, counts by procedure
+and status, each agency's latest health window, the latest alerts and dead letters by reason. A
+hundred thousand dossiers cost a few megabytes. A dossier's timeline is read from Kafka when it is
+asked for (:mod:`infra.timeline`), like ``lienthong status``.
+
+The page (``infra/dashboard.html``, Vietnamese labels with English) follows ``GET /events``, a
+server-sent-events stream of the board's summary whenever it changed; ``GET /api/summary`` is the
+same summary once and ``GET /api/dossiers/<code>`` a dossier's timeline. SSE is a few lines over
+aiohttp's streaming response, so no library is added for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import Counter, deque
+from pathlib import Path
+from typing import Any
+
+import structlog
+from aiohttp import web
+from aiokafka import AIOKafkaConsumer
+from pydantic import ValidationError
+
+from connectors.http_server import HttpServer
+from connectors.kafka_client import KafkaClient
+from contracts.envelope import Envelope
+from contracts.errors import IdentifierError
+from contracts.events import AgencyHealth, Alert, Transition
+from contracts.identifiers import check_dossier_code
+from contracts.redact import mask_identifiers
+from contracts.status import DossierStatus
+from contracts.topics import DLQ_HEADER_PREFIX, Topics
+from infra.timeline import read_timeline
+from infra.topics import partitions_of
+
+log = structlog.get_logger("lienthong.dashboard")
+PAGE = Path(__file__).with_name("dashboard.html")
+ALERTS_KEPT = 50
+
+
+class Board:
+    """What the dashboard shows, updated record by record; ``version`` counts the changes."""
+
+    def __init__(self) -> None:
+        self.dossiers: dict[str, tuple[str, int]] = {}  # code -> (procedure, status)
+        self.in_flight: Counter[tuple[str, int]] = Counter()
+        self.finished: Counter[tuple[str, int]] = Counter()
+        self.overdue: dict[str, str] = {}  # code -> the due date it passed, while not final
+        self.agencies: dict[str, AgencyHealth] = {}
+        self.alerts: deque[Alert] = deque(maxlen=ALERTS_KEPT)
+        self.dead_letters: Counter[tuple[str, str]] = Counter()  # (stage, code)
+        self.version = 0
+
+    def on_transition(self, t: Transition) -> None:
+        if t.step is not None:
+            return
+        if t.state == "overdue":
+            if t.dossier_id in self.dossiers and not DossierStatus(self.dossiers[t.dossier_id][1]).is_final:
+                self.overdue[t.dossier_id] = (t.reason or "").split(";")[0].removeprefix("due ")
+                self.version += 1
+            return
+        if t.status is None:
+            return
+        before, now = self.dossiers.get(t.dossier_id), (t.procedure, int(t.status))
+        if before == now:
+            return  # a record written again after a restart
+        if before is not None and not DossierStatus(before[1]).is_final:
+            self.in_flight[before] -= 1
+            if self.in_flight[before] <= 0:
+                del self.in_flight[before]
+        if DossierStatus(now[1]).is_final:
+            self.finished[now] += 1
+            self.overdue.pop(t.dossier_id, None)
+        else:
+            self.in_flight[now] += 1
+        self.dossiers[t.dossier_id] = now
+        self.version += 1
+
+    def on_health(self, health: AgencyHealth) -> None:
+        current = self.agencies.get(health.agency)
+        if current is None or health.window_start >= current.window_start:
+            self.agencies[health.agency] = health
+            self.version += 1
+
+    def on_alert(self, alert: Alert) -> None:
+        self.alerts.appendleft(alert)
+        self.version += 1
+
+    def on_dead_letter(self, headers: dict[str, str]) -> None:
+        self.dead_letters[headers.get("stage", "?"), headers.get("code", "?")] += 1
+        self.version += 1
+
+    def summary(self) -> dict[str, Any]:
+        """Everything the page shows, as JSON-ready data."""
+
+        def status(procedure: str, status: int, count: int) -> dict[str, Any]:
+            label = DossierStatus(status).label
+            return {"procedure": procedure, "status": status, "label": label, "count": count}
+
+        return {
+            "dossiers": len(self.dossiers),
+            "in_flight": [status(p, s, n) for (p, s), n in sorted(self.in_flight.items()) if n > 0],
+            "finished": [status(p, s, n) for (p, s), n in sorted(self.finished.items())],
+            "overdue": [
+                {"dossier": code, "procedure": self.dossiers[code][0], "due": due}
+                for code, due in sorted(self.overdue.items(), key=lambda item: item[1])
+            ],
+            "agencies": [h.model_dump(mode="json") for _, h in sorted(self.agencies.items())],
+            "alerts": [a.model_dump(mode="json") for a in self.alerts],
+            "dead_letters": [
+                {"stage": stage, "code": code, "count": n, "replay": f"lienthong dlq replay --stage {stage}"}
+                for (stage, code), n in sorted(self.dead_letters.items())
+            ],
+        }
+
+
+async def follow(client: KafkaClient, topics: Topics, board: Board) -> None:
+    """Feed ``board`` from the monitoring streams, from their beginning, until cancelled."""
+    consumer = AIOKafkaConsumer(**client.aiokafka(), group_id=None, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        names = [topics.monitor, topics.agencies, topics.alerts, topics.deadletter]
+        tps = [tp for name in names for tp in await partitions_of(consumer, name)]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        while True:
+            for tp, records in (await consumer.getmany(timeout_ms=500, max_records=5000)).items():
+                for record in records:
+                    try:
+                        _apply(board, topics, tp.topic, record.value, record.headers)
+                    except (ValidationError, ValueError) as exc:
+                        log.warning("unreadable monitoring record skipped", topic=tp.topic, error=str(exc)[:200])
+    finally:
+        await consumer.stop()
+
+
+def _apply(board: Board, topics: Topics, topic: str, value: bytes, headers: Any) -> None:
+    if topic == topics.monitor:
+        board.on_transition(Envelope.from_bytes(value).payload(Transition))
+    elif topic == topics.agencies:
+        board.on_health(AgencyHealth.model_validate_json(value))
+    elif topic == topics.alerts:
+        board.on_alert(Alert.model_validate_json(value))
+    else:
+        board.on_dead_letter(
+            {k.removeprefix(DLQ_HEADER_PREFIX): v.decode() for k, v in headers if k.startswith(DLQ_HEADER_PREFIX)}
+        )
+
+
+def dashboard_app(board: Board, client: KafkaClient, topics: Topics, tick_s: float = 1.0) -> web.Application:
+    async def page(_: web.Request) -> web.Response:
+        return web.Response(text=PAGE.read_text("utf-8"), content_type="text/html", charset="utf-8")
+
+    async def summary(_: web.Request) -> web.Response:
+        return web.json_response(board.summary())
+
+    async def dossier(request: web.Request) -> web.Response:
+        code = request.match_info["code"]
+        try:
+            check_dossier_code(code)
+        except IdentifierError as exc:
+            return web.json_response({"error": f"dossier code: {exc}"}, status=400)
+        timeline = await read_timeline(client, topics, code)
+        steps = [
+            {
+                "at": t.at.isoformat(),
+                "step": t.step,
+                "agency": t.agency,
+                "state": t.state,
+                "status": int(t.status) if t.status is not None else None,
+                "duration_ms": t.duration_ms,
+                "reason": mask_identifiers(t.reason) if t.reason else None,
+            }
+            for t in timeline
+        ]
+        return web.json_response({"dossier": code, "timeline": steps}, status=200 if steps else 404)
+
+    async def events(request: web.Request) -> web.StreamResponse:
+        stream = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+        await stream.prepare(request)
+        shown = -1
+        while request.transport is not None and not request.transport.is_closing():  # until the page goes
+            if board.version != shown:
+                shown = board.version
+                await stream.write(f"data: {json.dumps(board.summary(), ensure_ascii=False)}\n\n".encode())
+            await asyncio.sleep(tick_s)
+        return stream
+
+    app = web.Application()
+    app.add_routes(
+        [
+            web.get("/", page),
+            web.get("/api/summary", summary),
+            web.get("/api/dossiers/{code}", dossier),
+            web.get("/events", events),
+        ]
+    )
+    return app
+
+
+async def serve(client: KafkaClient, topics: Topics, host: str, port: int) -> None:
+    """Run the dashboard until interrupted."""
+    board = Board()
+    reader = asyncio.create_task(follow(client, topics, board), name="dashboard-reader")
+    server = HttpServer(dashboard_app(board, client, topics), host=host)
+    await server.start(port)
+    print(f"dashboard: {server.base_url}/ (Ctrl-C to stop)", flush=True)
+    try:
+        await reader
+    finally:
+        await server.stop()

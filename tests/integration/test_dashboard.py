@@ -1,0 +1,59 @@
+"""`lienthong dashboard`'s server on the shared hub's streams: its summary and live events match
+what was filed, and a dossier's timeline is found by its code."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+
+import httpx
+
+from connectors.http_server import HttpServer
+from contracts.status import DossierStatus as S
+from infra.dashboard import Board, dashboard_app, follow
+from infra.harness.net import free_port
+from infra.sandbox.samples import birth_filing, unknown_mother_id
+from tests.integration.conftest import Hub
+
+
+async def test_the_dashboard_counts_the_dossiers_filed_and_shows_a_timeline(hub: Hub, rng: random.Random):
+    board = Board()
+    reader = asyncio.create_task(follow(hub.operator, hub.topics, board))
+    server = HttpServer(dashboard_app(board, hub.operator, hub.topics, tick_s=0.2))
+    await server.start(free_port())
+    try:
+        done = birth_filing(hub.sandbox.population, rng, hub.seq())
+        refused = birth_filing(
+            hub.sandbox.population, rng, hub.seq(), mother_id=unknown_mother_id(hub.sandbox.population, rng)
+        )
+        for filing in (done, refused):
+            await hub.sandbox.justice.file_birth(filing)
+        assert await hub.wait_final(done["ma_ho_so"]) is S.RESULT_RETURNED
+        assert await hub.wait_final(refused["ma_ho_so"]) is S.NOT_ACCEPTED
+
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as http:
+            deadline = time.monotonic() + 30
+            while not {done["ma_ho_so"], refused["ma_ho_so"]} <= set(board.dossiers):
+                assert time.monotonic() < deadline, "the dashboard never saw the dossiers"
+                await asyncio.sleep(0.2)
+            summary = (await http.get("/api/summary")).json()
+            finished = {(r["procedure"], r["status"]): r["count"] for r in summary["finished"]}
+            assert finished[("birth_bundle", 10)] >= 1 and finished[("birth_bundle", 3)] >= 1
+            assert summary["dossiers"] == len(board.dossiers) >= 2
+
+            timeline = (await http.get(f"/api/dossiers/{done['ma_ho_so']}")).json()["timeline"]
+            assert [t["status"] for t in timeline if t["step"] is None] == [1, 2, 4, 9, 10]
+            assert (await http.get("/api/dossiers/not-a-code")).status_code == 400
+
+            async with http.stream("GET", "/events") as events:
+                line = await anext(events.aiter_lines())
+            assert json.loads(line.removeprefix("data: ")) == board.summary()
+
+            page = (await http.get("/")).text
+            assert "Hồ sơ đang xử lý" in page and "(dossiers in flight)" in page
+    finally:
+        reader.cancel()
+        await asyncio.gather(reader, return_exceptions=True)
+        await server.stop()

@@ -1,0 +1,53 @@
+"""The dashboard's board: counts follow the dossiers' status records, once each."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from contracts.events import Transition
+from contracts.status import DossierStatus as S
+from infra.dashboard import Board
+
+AT = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
+CODE = "000.00.31.H26-261126-0001"
+
+
+def status(code: str, value: S, procedure: str = "birth_bundle") -> Transition:
+    return Transition(dossier_id=code, procedure=procedure, state=value.label, status=value, at=AT)
+
+
+def test_dossiers_move_between_statuses_and_leave_the_in_flight_counts_when_final():
+    board = Board()
+    for value in (S.NEWLY_REGISTERED, S.ACCEPTED, S.PROCESSING):
+        board.on_transition(status(CODE, value))
+    board.on_transition(status("000.00.31.H26-261126-0002", S.NEWLY_REGISTERED))
+    board.on_transition(
+        Transition(
+            dossier_id=CODE, procedure="birth_bundle", state="overdue", reason="due 2026-11-25; apology sent", at=AT
+        )
+    )
+    summary = board.summary()
+    assert [(r["status"], r["count"]) for r in summary["in_flight"]] == [(1, 1), (4, 1)]
+    assert summary["overdue"] == [{"dossier": CODE, "procedure": "birth_bundle", "due": "2026-11-25"}]
+
+    version = board.version
+    board.on_transition(status(CODE, S.PROCESSING))  # written again after a restart: no change
+    assert board.version == version
+    board.on_transition(status(CODE, S.RESULT_RETURNED))
+    summary = board.summary()
+    assert [(r["status"], r["count"]) for r in summary["in_flight"]] == [(1, 1)]
+    assert [(r["status"], r["count"]) for r in summary["finished"]] == [(10, 1)]
+    assert summary["overdue"] == [] and summary["dossiers"] == 2
+
+
+def test_dead_letters_are_counted_by_stage_and_reason_with_the_replay_command():
+    board = Board()
+    for _ in range(2):
+        board.on_dead_letter({"stage": "ingest.justice", "code": "signature"})
+    (letters,) = board.summary()["dead_letters"]
+    assert letters == {
+        "stage": "ingest.justice",
+        "code": "signature",
+        "count": 2,
+        "replay": "lienthong dlq replay --stage ingest.justice",
+    }
