@@ -12,7 +12,7 @@ ASYNCAPI := infra/asyncapi/node_modules/.installed-stamp
 # Line coverage of streams/ and connectors/ that `make test` requires; raise it, never lower it.
 COVERAGE_FLOOR := 85
 
-.PHONY: help demo test lint mutation bench chaos unit integration venv jars asyncapi-parser asyncapi prereqs broker-start broker-stop cluster cluster-stop lock clean
+.PHONY: help demo test lint mutation bench chaos unit integration venv jars asyncapi-parser asyncapi prereqs browser broker-start broker-stop cluster cluster-stop lock clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
@@ -20,7 +20,7 @@ help:  ## list the targets
 demo: $(STAMP) $(JARS)  ## run the sample dossiers end to end on a local broker it starts itself
 	$(BIN)/lienthong demo
 
-test: lint $(JARS) $(ASYNCAPI)  ## lint, then unit and integration tests with coverage (starts its own broker)
+test: lint $(JARS) $(ASYNCAPI) browser  ## lint, then unit and integration tests with coverage (starts its own broker)
 	$(BIN)/pytest --cov=streams --cov=connectors --cov-report=term:skip-covered --cov-fail-under=$(COVERAGE_FLOOR)
 
 lint: $(STAMP)  ## ruff (lint and format) and mypy, zero findings
@@ -82,6 +82,19 @@ prereqs:  ## make sure Java 17+ and Maven are installed (apt-get when root)
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	  else \
 	    echo "lienthong needs Java 17+ and Maven to run Apache Kafka; please install:$$missing" >&2; exit 1; \
+	  fi; \
+	fi
+
+browser:  ## make sure Debian's chromium and chromium-driver are installed (apt-get when root), for the dashboard test
+	@missing=""; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v chromedriver >/dev/null || missing="$$missing chromium-driver"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing$$missing with apt-get (the dashboard's browser test drives Debian's chromium)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	  else \
+	    echo "the dashboard's browser test needs chromium and chromium-driver; please install:$$missing" >&2; exit 1; \
 	  fi; \
 	fi
 

@@ -16,6 +16,7 @@ aiohttp's streaming response, so no library is added for it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections import Counter, deque
 from pathlib import Path
@@ -184,14 +185,22 @@ def dashboard_app(board: Board, client: KafkaClient, topics: Topics, tick_s: flo
         stream = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
         await stream.prepare(request)
         shown = -1
-        while request.transport is not None and not request.transport.is_closing():  # until the page goes
+        # until the page goes, or the server stops (it waits for open handlers before it stops)
+        while not closing.is_set() and request.transport is not None and not request.transport.is_closing():
             if board.version != shown:
                 shown = board.version
                 await stream.write(f"data: {json.dumps(board.summary(), ensure_ascii=False)}\n\n".encode())
-            await asyncio.sleep(tick_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(closing.wait(), tick_s)
         return stream
 
+    closing = asyncio.Event()
+
+    async def on_shutdown(_: web.Application) -> None:
+        closing.set()
+
     app = web.Application()
+    app.on_shutdown.append(on_shutdown)
     app.add_routes(
         [
             web.get("/", page),
