@@ -7,6 +7,8 @@ import asyncio
 import json
 import random
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import httpx
 
@@ -18,24 +20,40 @@ from infra.sandbox.samples import birth_filing, unknown_mother_id
 from tests.integration.conftest import Hub
 
 
-async def test_the_dashboard_counts_the_dossiers_filed_and_shows_a_timeline(hub: Hub, rng: random.Random):
+@asynccontextmanager
+async def running_dashboard(hub: Hub) -> AsyncIterator[tuple[Board, HttpServer]]:
+    """The dashboard's board, following the shared hub's streams, and its server on a free port."""
     board = Board()
     reader = asyncio.create_task(follow(hub.operator, hub.topics, board))
     server = HttpServer(dashboard_app(board, hub.operator, hub.topics, tick_s=0.2))
     await server.start(free_port())
     try:
-        done = birth_filing(hub.sandbox.population, rng, hub.seq())
-        refused = birth_filing(
-            hub.sandbox.population, rng, hub.seq(), mother_id=unknown_mother_id(hub.sandbox.population, rng)
-        )
-        for filing in (done, refused):
-            await hub.sandbox.justice.file_birth(filing)
-        assert await hub.wait_final(done["ma_ho_so"]) is S.RESULT_RETURNED
-        assert await hub.wait_final(refused["ma_ho_so"]) is S.NOT_ACCEPTED
+        yield board, server
+    finally:
+        reader.cancel()
+        await asyncio.gather(reader, return_exceptions=True)
+        await server.stop()
 
+
+async def file_done_and_refused(hub: Hub, rng: random.Random) -> tuple[dict, dict]:
+    """Two birth dossiers that end 10 (result returned) and 3 (not accepted); their filings."""
+    done = birth_filing(hub.sandbox.population, rng, hub.seq())
+    unknown = unknown_mother_id(hub.sandbox.population, rng)
+    refused = birth_filing(hub.sandbox.population, rng, hub.seq(), mother_id=unknown)
+    for filing in (done, refused):
+        await hub.sandbox.justice.file_birth(filing)
+    assert await hub.wait_final(done["ma_ho_so"]) is S.RESULT_RETURNED
+    assert await hub.wait_final(refused["ma_ho_so"]) is S.NOT_ACCEPTED
+    return done, refused
+
+
+async def test_the_dashboard_counts_the_dossiers_filed_and_shows_a_timeline(hub: Hub, rng: random.Random):
+    async with running_dashboard(hub) as (board, server):
+        filings = await file_done_and_refused(hub, rng)
+        done, refused = (filing["ma_ho_so"] for filing in filings)
         async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as http:
             deadline = time.monotonic() + 30
-            while not {done["ma_ho_so"], refused["ma_ho_so"]} <= set(board.dossiers):
+            while not {done, refused} <= set(board.dossiers):
                 assert time.monotonic() < deadline, "the dashboard never saw the dossiers"
                 await asyncio.sleep(0.2)
             summary = (await http.get("/api/summary")).json()
@@ -43,7 +61,7 @@ async def test_the_dashboard_counts_the_dossiers_filed_and_shows_a_timeline(hub:
             assert finished[("birth_bundle", 10)] >= 1 and finished[("birth_bundle", 3)] >= 1
             assert summary["dossiers"] == len(board.dossiers) >= 2
 
-            timeline = (await http.get(f"/api/dossiers/{done['ma_ho_so']}")).json()["timeline"]
+            timeline = (await http.get(f"/api/dossiers/{done}")).json()["timeline"]
             assert [t["status"] for t in timeline if t["step"] is None] == [1, 2, 4, 9, 10]
             assert (await http.get("/api/dossiers/not-a-code")).status_code == 400
 
@@ -53,7 +71,3 @@ async def test_the_dashboard_counts_the_dossiers_filed_and_shows_a_timeline(hub:
 
             page = (await http.get("/")).text
             assert "Hồ sơ đang xử lý" in page and "(dossiers in flight)" in page
-    finally:
-        reader.cancel()
-        await asyncio.gather(reader, return_exceptions=True)
-        await server.stop()
