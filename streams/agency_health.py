@@ -148,7 +148,7 @@ def register(hub: Hub) -> None:
 
     async def close_quiet_windows() -> None:
         """Report the windows of agencies with no exchange since their window ended."""
-        owned = {tp.partition for tp in hub.app.assignor.assigned_actives() if tp.topic == hub.topics.exchanges}
+        owned = hub.owned_partitions(hub.topics.exchanges)
         now = window_start(hub.clock.now(), size_s).isoformat()
         for agency, window in list(windows.items()):
             if window and window["start"] < now and partition_for(agency.encode(), hub.topics.partitions) in owned:

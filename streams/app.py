@@ -70,6 +70,10 @@ class Hub:
         """Write one signed JSON record that is not an envelope (about an agency, not a dossier)."""
         await self.send(topic, key, value, [("content-type", b"application/json"), *self.signer.headers(value)])
 
+    def owned_partitions(self, topic: str) -> set[int]:
+        """The partitions of ``topic`` this worker is assigned (a table may hold others' keys too)."""
+        return {tp.partition for tp in self.app.assignor.assigned_actives() if tp.topic == topic}
+
     def spawn(self, work: Coroutine[Any, Any, None]) -> None:
         """Run ``work`` in the background, keeping a reference until it is done."""
         task = asyncio.ensure_future(work)

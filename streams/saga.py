@@ -283,10 +283,9 @@ class _Transition:
                 [s for s in reversed(self.proc.steps) if self.state.steps[s.id].status == StepStatus.SUCCEEDED]
             )
 
-    def exchanged(
-        self, step: StepDef, sent: StepState | CompensationState, reply: StepReply, silence: bool = False
-    ) -> None:
-        """Report the end of ``sent``'s current exchange: its ``reply``, or ``silence``."""
+    def exchanged(self, step: StepDef, sent: StepState | CompensationState, reply: StepReply) -> None:
+        """Report the end of ``sent``'s current exchange with its ``reply`` (:func:`_silence` turns
+        the hub's stand-in for a missing reply into ``no_reply``)."""
         compensating = reply.step.endswith(COMPENSATE)
         params = self.params(step, step.compensation.inputs if compensating and step.compensation else None)
         self.emit(
@@ -296,9 +295,9 @@ class _Transition:
                 reply.action,
                 max(sent.attempt, 1),
                 sent.sent_at or self.ctx.now,
-                NO_REPLY if silence else reply.outcome.value,
+                reply.outcome.value,
                 _json_size(params),
-                _json_size(reply.result) if reply.result and not silence else 0,
+                _json_size(reply.result) if reply.result else 0,
             )
         )
 

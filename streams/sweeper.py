@@ -73,7 +73,7 @@ def register(hub: Hub) -> None:
         forget_before = (ctx.now - timedelta(days=ctx.saga_retention_days)).isoformat()
         # A finished saga has nothing due but its compensations and its expiry: skip the others
         # before paying for validation.
-        owned = {tp.partition for tp in hub.app.assignor.assigned_actives() if tp.topic == hub.topics.dossier_events}
+        owned = hub.owned_partitions(hub.topics.dossier_events)
         stored = [
             SagaState.model_validate(v)
             for k, v in list(hub.sagas.items())
