@@ -211,7 +211,7 @@ class AgencyHealth(_Model):
 class Alert(_Model):
     """Something an operator should act on (``hub.monitor.alerts``): what it is about and what to do."""
 
-    kind: Literal["agency_failing", "dossier_overdue", "dead_letters"]
+    kind: Literal["agency_failing", "dossier_overdue", "step_stuck", "dead_letters"]
     subject: str = Field(description="The agency, the dossier code, or the dead-letter stage it is about")
     message: str
     action: str = Field(description="What to do (docs/operations.md, the runbook, says more)")

@@ -124,7 +124,17 @@ def build_hub(
     connectors: Mapping[str, ConnectorFactory] | None = None,
 ) -> Hub:
     """Assemble a worker: app, table, clock, calendar, catalog, connectors, and every agent."""
-    from streams import agency_health, bridges, callbacks, faust_fixes, ingest, metrics, orchestrate, sweeper
+    from streams import (
+        agency_health,
+        bridges,
+        callbacks,
+        dead_letter_alerts,
+        faust_fixes,
+        ingest,
+        metrics,
+        orchestrate,
+        sweeper,
+    )
 
     faust_fixes.apply()
     app = faust_app(settings)
@@ -154,6 +164,7 @@ def build_hub(
     orchestrate.register(hub)
     sweeper.register(hub)
     agency_health.register(hub)
+    dead_letter_alerts.register(hub)
     circuits = bridges.register(hub, connectors if connectors is not None else bridges.default_connectors(settings))
     callbacks.register(hub)
     metrics.register(hub, circuits)

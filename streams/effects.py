@@ -9,7 +9,8 @@ without Kafka. For each effect:
 * ``Overdue`` → for the dossier, the apology with its new date to every recipient and an alert for
   operators; a transition;
 * ``StepTransition`` → a transition for operators;
-* ``Exchanged`` → an exchange record on ``hub.monitor.exchanges``, keyed by the agency's code.
+* ``Exchanged`` → an exchange record on ``hub.monitor.exchanges``, keyed by the agency's code;
+* ``Stuck`` → a ``step_stuck`` alert for operators.
 
 A reply that changed the saga is audited too (who answered, the outcome, the result's field
 names), and so is every status update or notice sent (one audit record per recipient). Each
@@ -182,6 +183,18 @@ def records(
                 )
                 out.records.append(Record(topics.alerts, out.key, alert.model_dump_json().encode(), plain=True))
             monitor(step=effect.step, agency=effect.agency, state="overdue", reason=overdue_reason(effect))
+        elif isinstance(effect, saga.Stuck):
+            alert = Alert(
+                kind="step_stuck",
+                subject=cause.subject,
+                message=f"dossier {cause.subject} ({procedure}): {effect.agency} did not answer {effect.step} "
+                f"(attempt {effect.attempt}) within {effect.waited_s:.0f} s; it is sent again with growing delays",
+                action=f"If {effect.agency} also has an agency_failing alert, it is down: see that alert. Otherwise "
+                f"ask {effect.agency}'s operators whether the {effect.step} command for this dossier reached them "
+                "(runbook: docs/operations.md, 'Alerts')",
+                at=now,
+            )
+            out.records.append(Record(topics.alerts, out.key, alert.model_dump_json().encode(), plain=True))
         else:
             monitor(
                 step=effect.step,
@@ -204,6 +217,8 @@ def log_effects(effects: list[saga.Effect], log: Any) -> None:
             )
         elif isinstance(effect, saga.Overdue):
             log.warning("overdue", step=effect.step, reason=overdue_reason(effect))
+        elif isinstance(effect, saga.Stuck):
+            log.warning("step got no reply", step=effect.step, agency=effect.agency, attempt=effect.attempt)
         elif isinstance(effect, saga.StepTransition) and effect.state not in saga.ATTENTION_FREE:
             log.warning(
                 "step ended without success",

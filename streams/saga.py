@@ -163,7 +163,17 @@ class Exchanged:
     response_bytes: int
 
 
-Effect = Dispatch | StatusChange | StepTransition | Overdue | Exchanged
+@dataclass(frozen=True)
+class Stuck:
+    """A step got no reply within its reply timeout, the first time in a run of failures."""
+
+    step: str
+    agency: str
+    attempt: int
+    waited_s: float
+
+
+Effect = Dispatch | StatusChange | StepTransition | Overdue | Exchanged | Stuck
 Result = tuple[SagaState, list[Effect]]
 
 
@@ -570,7 +580,11 @@ def apply_timeout(proc: Procedure, state: SagaState, timeout: StepTimeout, ctx: 
     step = proc.step(timeout.step)
     if current.retry_at is None:
         reason = f"no reply from {step.agency} to attempt {timeout.attempt}"
-        return _silence(apply_reply(proc, state, _reply_for(step, Outcome.FAILED, reason=reason), ctx))
+        new_state, effects = _silence(apply_reply(proc, state, _reply_for(step, Outcome.FAILED, reason=reason), ctx))
+        if current.failing_since is None:  # once per run of failures, not at every silent attempt
+            waited = (ctx.now - current.sent_at).total_seconds() if current.sent_at else 0.0
+            effects.append(Stuck(step.id, step.agency, timeout.attempt, waited))
+        return new_state, effects
     if ctx.now < current.retry_at:
         return state, []
     tx = _Transition(proc, state, ctx)

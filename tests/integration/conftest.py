@@ -16,9 +16,10 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import shutil
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,9 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import ConsumerRecord
 from prometheus_client.parser import text_string_to_metric_families
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
 
 from connectors.kafka_client import KafkaClient
 from contracts.envelope import Envelope
@@ -48,6 +52,7 @@ FIXTURE_PROCEDURES = Path(__file__).parent / "procedures"
 CLOCK_HUB_STEP_TIMEOUT_S = 30
 """``clock_hub`` re-sends an unanswered step only after this long, unless the step sets its own
 ``reply_timeout_s``: longer than any wait in its tests, so a quicker re-send is the step's own."""
+SCREENSHOTS = Path(__file__).resolve().parents[2] / ".lienthong" / "screenshots"
 CLOCK_REREAD_S = 1.0  # streams.clock.Clock caches the offset file for 0.5 s
 
 
@@ -253,3 +258,33 @@ def switch(monkeypatch) -> Callable[[object, str, Any], None]:
         monkeypatch.setattr(target, name, value, raising=True)
 
     return set_switch
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[webdriver.Chrome]:
+    """Debian's headless chromium, driven through its chromedriver."""
+    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    if not (chromium and driver):
+        pytest.fail("chromium and chromium-driver are needed (make browser installs them)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1600"):
+        options.add_argument(flag)
+    chrome = webdriver.Chrome(service=Service(driver), options=options)
+    try:
+        yield chrome
+    finally:
+        chrome.quit()
+
+
+def cells(browser: webdriver.Chrome, table: str) -> list[list[str]]:
+    """The text of each cell of the page's table ``table``, row by row, without the header."""
+    rows = browser.find_elements(By.CSS_SELECTOR, f"#{table} tr")
+    return [[cell.text for cell in row.find_elements(By.TAG_NAME, "td")] for row in rows[1:]]
+
+
+def screenshot(browser: webdriver.Chrome, name: str) -> None:
+    """Save the page as .lienthong/screenshots/``name`` and say where, for the test output."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    assert browser.save_screenshot(str(SCREENSHOTS / name))
+    print(f"dashboard screenshot: {SCREENSHOTS / name}")

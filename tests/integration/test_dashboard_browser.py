@@ -6,42 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import random
-import shutil
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
 from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from contracts.status import DossierStatus as S
-from tests.integration.conftest import Hub
+from tests.integration.conftest import Hub, cells, screenshot
 from tests.integration.test_dashboard import file_done_and_refused, running_dashboard
-
-SCREENSHOTS = Path(__file__).resolve().parents[2] / ".lienthong" / "screenshots"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[webdriver.Chrome]:
-    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
-    if not (chromium and driver):
-        pytest.fail("chromium and chromium-driver are needed (make browser installs them)")
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1600"):
-        options.add_argument(flag)
-    chrome = webdriver.Chrome(service=Service(driver), options=options)
-    try:
-        yield chrome
-    finally:
-        chrome.quit()
-
-
-def cells(browser: webdriver.Chrome, table: str) -> list[list[str]]:
-    rows = browser.find_elements(By.CSS_SELECTOR, f"#{table} tr")
-    return [[cell.text for cell in row.find_elements(By.TAG_NAME, "td")] for row in rows[1:]]
 
 
 async def test_the_dashboard_shows_what_was_filed_and_a_timeline_in_a_real_browser(
@@ -73,7 +45,4 @@ async def test_the_dashboard_shows_what_was_filed_and_a_timeline_in_a_real_brows
         assert statuses == ["→ 1", "→ 2", "→ 4", "→ 9", "→ 10"]
         assert filings[0]["so_dinh_danh_me"] not in browser.page_source  # no personal ID on the page
 
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        shot = SCREENSHOTS / "dashboard.png"
-        assert browser.save_screenshot(str(shot))
-        print(f"dashboard screenshot: {shot}")
+        screenshot(browser, "dashboard.png")

@@ -1,7 +1,8 @@
 """Agency outages on the real broker and real agency servers: a technical failure is never final.
 
 A dossier waits out a two-minute outage of the population registry's REST service (its server
-stopped: connection refused; the worker's metrics show the agency's circuit open) and completes;
+stopped: connection refused; the worker's metrics show the agency's circuit open, and the operator
+dashboard, in a real browser, shows it failing with its alert) and completes;
 a Kafka-native agency that goes offline finds its commands waiting when it comes back and
 performs each once; a success that arrives after the hub gave up on its step is reconciled, not
 dropped (issue 8, items 1 and 2).
@@ -14,11 +15,15 @@ import random
 import time
 from datetime import UTC, datetime
 
+from selenium import webdriver
+from selenium.webdriver.support.ui import WebDriverWait
+
 from contracts.events import AgencyHealth, Alert
 from contracts.status import DossierStatus as S
 from infra.sandbox.samples import birth_filing
-from tests.integration.conftest import Hub, read_topic
+from tests.integration.conftest import Hub, cells, read_topic, screenshot
 from tests.integration.test_birth_bundle import BIRTH_BUNDLE_EFFECTS
+from tests.integration.test_dashboard import running_dashboard
 
 OUTAGE_S = 120
 
@@ -36,7 +41,23 @@ def states(hub: Hub, dossier_id: str, step: str) -> list[str]:
     return [t.state for t in hub.watcher.transitions[dossier_id] if t.step == step]
 
 
-async def test_a_dossier_waits_out_a_two_minute_population_outage_then_completes(hub: Hub, rng: random.Random):
+async def the_dashboard_shows_population_failing(hub: Hub, browser: webdriver.Chrome) -> None:
+    """The operator dashboard, in a real browser, marks population failing and shows its alert."""
+    async with running_dashboard(hub) as (_, server):
+        await asyncio.to_thread(browser.get, server.base_url + "/")
+
+        def shows_it(_: object) -> bool:
+            agencies = {row[0]: row[-1] for row in cells(browser, "agencies")}
+            alerts = [row for row in cells(browser, "alerts") if row[1] == "agency_failing"]
+            return agencies.get("population") == "LỖI (failing)" and any("population" in row[2] for row in alerts)
+
+        await asyncio.to_thread(WebDriverWait(browser, 30, poll_frequency=0.3).until, shows_it)
+        screenshot(browser, "dashboard-population-down.png")
+
+
+async def test_a_dossier_waits_out_a_two_minute_population_outage_then_completes(
+    hub: Hub, rng: random.Random, browser: webdriver.Chrome
+):
     population = hub.sandbox.population
     port = population.server.port
     filing = birth_filing(population, rng, hub.seq())
@@ -58,6 +79,7 @@ async def test_a_dossier_waits_out_a_two_minute_population_outage_then_completes
         assert "population" in alerts[0].message and alerts[0].action
         health = [AgencyHealth.model_validate_json(r.value) for r in await read_topic(*agencies_of(hub))]
         assert any(h.failing and h.window_end == alerts[0].at for h in health)
+        await the_dashboard_shows_population_failing(hub, browser)
         while time.monotonic() - down_since < OUTAGE_S:
             current = hub.sandbox.portal.current(dossier)
             assert current is not None and current.status is S.NEWLY_REGISTERED, current  # waiting, not ended
@@ -86,6 +108,9 @@ async def test_a_kafka_agency_back_from_an_outage_performs_each_waiting_command_
 
     assert await hub.wait_final(dossier) is S.RESULT_RETURNED
     await hub.assert_each_step_performed_once(dossier, BIRTH_BUNDLE_EFFECTS)
+    alerts = [Alert.model_validate_json(r.value) for r in await read_topic(hub.operator, hub.topics.alerts, dossier)]
+    (stuck,) = [a for a in alerts if a.kind == "step_stuck"]  # operators were told once, not at every re-send
+    assert "portal did not answer return_result (attempt 1)" in stuck.message
 
 
 async def test_a_success_after_the_hub_gave_up_is_reconciled_and_flagged_for_an_officer(

@@ -5,19 +5,21 @@ change nothing at any agency."""
 
 from __future__ import annotations
 
+import asyncio
 import random
+import time
 from datetime import UTC, datetime, timedelta
 
 from aiokafka import AIOKafkaProducer
 
 from contracts.envelope import Envelope, envelope_headers
-from contracts.events import DOSSIER_WITHDRAWN, STEP_REPLY, DossierWithdrawn, Outcome, StepReply
+from contracts.events import DOSSIER_WITHDRAWN, STEP_REPLY, Alert, DossierWithdrawn, Outcome, StepReply
 from contracts.record_signing import Signer, generate_keyring
 from contracts.status import DossierStatus as S
 from infra.harness.broker import ClientFiles
 from infra.sandbox.samples import dossier_code, land_transfer_filing
 from infra.watch import DeadLetter
-from tests.integration.conftest import Hub, wait_until
+from tests.integration.conftest import Hub, read_topic, wait_until
 
 
 async def write(kafka: ClientFiles, principal: str, topic: str, key: str, value: bytes, headers) -> None:
@@ -52,6 +54,7 @@ async def test_forged_replayed_and_wrong_party_messages_are_dead_lettered_and_ch
     hub: Hub, kafka: ClientFiles, rng: random.Random, switch, tmp_path
 ):
     switch(hub.sandbox.payment, "auto_pay_after_s", None)  # the citizen has not paid yet
+    began = datetime.now(UTC)
     dossier = dossier_code(hub.seq())
     await hub.sandbox.portal.file("land_transfer", dossier, land_transfer_filing(hub.sandbox.population, rng))
     reference = f"{dossier}/collect_obligations"
@@ -120,6 +123,18 @@ async def test_forged_replayed_and_wrong_party_messages_are_dead_lettered_and_ch
     # The genuine payment still completes it.
     await hub.sandbox.payment.pay(hub.sandbox.payment.by_reference(reference)["transaction_id"])
     assert await hub.wait_final(dossier) is S.RESULT_RETURNED
+
+    # Operators were alerted: forged messages are piling up at tax's ingest.
+    async def tax_alerts() -> list[Alert]:
+        records = await read_topic(hub.operator, hub.topics.alerts, "ingest.tax")
+        return [a for r in records if (a := Alert.model_validate_json(r.value)).at > began]
+
+    deadline = time.monotonic() + 30
+    while not (alerts := await tax_alerts()):
+        assert time.monotonic() < deadline, "no dead_letters alert for ingest.tax"
+        await asyncio.sleep(1)
+    assert {a.kind for a in alerts} == {"dead_letters"}
+    assert any("signature ×" in a.message for a in alerts) and "forged" in alerts[0].action
 
 
 async def wait_until_reason(hub: Hub, key: str, reason: str) -> DeadLetter:

@@ -53,7 +53,7 @@ def test_an_agency_failing_half_its_exchanges_raises_an_alert_that_says_what_to_
     assert report.failing
     alert = failing_alert(report)
     assert (alert.kind, alert.subject, alert.at) == ("agency_failing", "population", T + timedelta(seconds=60))
-    assert alert.message == "population: 2 of 3 exchanges failed or got no reply between 09:00 and 09:01 UTC"
+    assert alert.message == "population: 2 of 3 exchanges failed or got no reply between 09:00:00 and 09:01:00 UTC"
     assert "resume by themselves" in alert.action
 
 

@@ -477,6 +477,17 @@ async def test_an_overdue_dossier_gets_one_apology_with_a_new_date_from_the_temp
     assert notice["due_date"] in alert["message"] and "lienthong status" in alert["action"]
 
 
+async def test_a_step_without_a_reply_raises_one_step_stuck_alert_naming_the_agency():
+    catalog = {"continue_then_deadline": CONTINUE_THEN_DEADLINE}
+    hub = Hub(catalog=catalog)
+    await hub.file("continue_then_deadline", catalog=catalog)
+    hub.clock.at = T0 + timedelta(hours=1)
+    await hub.event(STEP_TIMEOUT, StepTimeout(step="optional_check", attempt=1))
+    (alert,) = hub.alerts
+    assert (alert["kind"], alert["subject"]) == ("step_stuck", DOSSIER)
+    assert "did not answer optional_check (attempt 1) within 3600 s" in alert["message"]
+
+
 @pytest.mark.parametrize(
     ("type_", "data", "reason"),
     [

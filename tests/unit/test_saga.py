@@ -246,6 +246,10 @@ def test_a_technical_failure_at_intake_neither_refuses_nor_stops_the_dossier():
     assert state.steps["verify_mother"].status == "running"
 
 
+def stuck(effects: list[saga.Effect]) -> list[saga.Stuck]:
+    return [e for e in effects if isinstance(e, saga.Stuck)]
+
+
 def test_a_step_without_reply_is_sent_again_with_the_same_key_until_the_policy_gives_up():
     state, _ = saga.start(PROC, filed(), "corr-1", ctx(T0))
     state, _ = run(state, "verify_mother", "verify_father")
@@ -256,6 +260,7 @@ def test_a_step_without_reply_is_sent_again_with_the_same_key_until_the_policy_g
     # silence is a technical failure: the step waits (first_delay_s 5 → 2.5 to 5 s), then goes again
     state, effects = saga.apply_timeout(PROC, state, StepTimeout(step="register_birth", attempt=1), ctx(later))
     assert dispatched(effects) == [] and statuses(effects) == []
+    assert stuck(effects) == [saga.Stuck("register_birth", "justice", 1, 61.0)]  # operators are told once
     retry_at = state.steps["register_birth"].retry_at
     assert later + timedelta(seconds=2.5) <= retry_at <= later + timedelta(seconds=5)
     assert saga.timers_due(PROC, state, retry_at - timedelta(milliseconds=1), 60) == []
@@ -266,6 +271,10 @@ def test_a_step_without_reply_is_sent_again_with_the_same_key_until_the_policy_g
     assert again.idempotency_key == f"{DOSSIER}/register_birth"
     assert state.steps["register_birth"].attempt == 2
     assert saga.apply_timeout(PROC, state, StepTimeout(step="register_birth", attempt=1), ctx(retry_at)) == (state, [])
+    _, effects = saga.apply_timeout(
+        PROC, state, StepTimeout(step="register_birth", attempt=2), ctx(retry_at + timedelta(seconds=61))
+    )
+    assert stuck(effects) == []  # the same run of failures: no second alert
 
     # an hour of silence later, a one-hour policy gives up: the step fails and the dossier stops
     hour_later = later + timedelta(hours=1)
