@@ -17,8 +17,8 @@ COVERAGE_FLOOR := 85
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
 
-demo: $(STAMP) $(JARS)  ## run the sample dossiers end to end on a local broker it starts itself
-	$(BIN)/lienthong demo
+demo: $(STAMP) $(JARS)  ## run the sample dossiers end to end on a local broker it starts itself (KEEP=1: keep it up)
+	$(BIN)/lienthong demo $(if $(KEEP),--keep)
 
 test: lint $(JARS) $(ASYNCAPI) browser  ## lint, then unit and integration tests with coverage (starts its own broker)
 	$(BIN)/pytest --cov=streams --cov=connectors --cov-report=term:skip-covered --cov-fail-under=$(COVERAGE_FLOOR)

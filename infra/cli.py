@@ -171,11 +171,12 @@ def _keys(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    return _harness("infra.harness.demo").run(timeout_s=args.timeout, port=args.port)
+    demo = _harness("infra.harness.demo")
+    return demo.run(timeout_s=args.timeout, port=args.port, dashboard_port=args.dashboard_port, keep=args.keep)
 
 
 def _bench(args: argparse.Namespace) -> int:
-    return _harness("infra.harness.bench").run(args.messages, args.dossiers)
+    return _harness("infra.harness.bench").run(args.messages, args.dossiers, args.dashboard_dossiers)
 
 
 def _chaos(args: argparse.Namespace) -> int:
@@ -451,14 +452,23 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "demo",
         help="file sample dossiers end to end and show their progress",
-        description="Start (or reuse) a local broker on --port, the sandbox agencies "
-        "and a hub worker; file sample birth dossiers; print progress, "
-        "timelines and a summary; stop what was started. Exits 0 when "
+        description="Start (or reuse) a local broker on --port, the sandbox agencies, "
+        "a hub worker and the operator dashboard; file sample dossiers of every procedure; print progress, "
+        "timelines, a summary and where to look (dashboard, metrics, `lienthong status`); stop what was "
+        "started (with --keep, once interrupted). Exits 0 when "
         "every dossier reached its expected final state. Set "
         "KAFKA_CLIENTS_DIR (a folder of <principal>.properties client files) to use an existing cluster instead.",
     )
     p.add_argument("--timeout", type=float, default=90, help="seconds to wait for outcomes (default %(default)s)")
     p.add_argument("--port", type=int, default=9092, help="local broker port (default %(default)s)")
+    p.add_argument(
+        "--dashboard-port", type=int, default=0, help="operator dashboard port on 127.0.0.1 (default: a free one)"
+    )
+    p.add_argument(
+        "--keep",
+        action="store_true",
+        help="after the summary, keep the broker, agencies, gateway, hub worker and dashboard up until SIGINT/SIGTERM",
+    )
     p.set_defaults(func=_demo)
 
     p = sub.add_parser(
@@ -466,10 +476,17 @@ def parser() -> argparse.ArgumentParser:
         help="measure throughput on a local broker (see docs/benchmarks.md)",
         description="Bare aiokafka relay throughput, then birth dossiers end to end "
         "through one hub worker and the sandbox agencies (SASL_SSL, every record signed), then what "
-        "signing, verification and TLS cost per record and per dossier.",
+        "signing, verification and TLS cost per record and per dossier, then the operator dashboard "
+        "on a hundred thousand dossiers' monitoring records.",
     )
     p.add_argument("--messages", type=int, default=20000, help="records for the relay (default %(default)s)")
     p.add_argument("--dossiers", type=int, default=200, help="dossiers end to end (default %(default)s)")
+    p.add_argument(
+        "--dashboard-dossiers",
+        type=int,
+        default=100_000,
+        help="dossiers' worth of monitoring records for the dashboard's figures; 0 skips them (default %(default)s)",
+    )
     p.set_defaults(func=_bench)
 
     p = sub.add_parser(

@@ -13,6 +13,9 @@
 4. **TLS**: the cipher the broker negotiates, and OpenSSL's CPU cost for that cipher in this
    process. The broker's share of TLS is not isolated: no broker the project starts accepts a
    client without TLS, so docs/benchmarks.md compares 1 and 2 with the figures measured before.
+5. **The dashboard at scale**: ``--dashboard-dossiers`` dossiers' worth of monitoring records
+   (:mod:`infra.harness.bench_dashboard`): the board's ingest rate and memory, its summary's cost
+   and size, and how long :func:`infra.dashboard.follow` takes to catch up from the broker.
 
 Figures depend on the machine; docs/benchmarks.md records a run and how to read it.
 """
@@ -47,6 +50,7 @@ from contracts.events import STEP_COMMAND, StepCommand
 from contracts.record_signing import KEYID_HEADER, Signer, TrustStore
 from contracts.status import DossierStatus
 from contracts.topics import Topics
+from infra.harness import bench_dashboard
 from infra.harness.broker import ClientFiles, LocalBroker
 from infra.harness.net import free_port
 from infra.harness.worker_process import WorkerProcess
@@ -342,7 +346,7 @@ def signatures_report(crypto: dict[str, list[float]], hub: dict[str, float]) -> 
     return lines
 
 
-def run(messages: int, dossiers: int) -> int:
+def run(messages: int, dossiers: int, dashboard_dossiers: int = 100_000) -> int:
     crypto = signing_cost()
     with tempfile.TemporaryDirectory(prefix="lienthong-bench-") as tmp:
         run_dir = Path(tmp)
@@ -378,6 +382,11 @@ def run(messages: int, dossiers: int) -> int:
                 f"  OpenSSL in this process ({cipher}): {tls_micros:.2f} µs of CPU to encrypt and decrypt 600 bytes; "
                 "the broker's side is not measured (docs/benchmarks.md compares with the figures before TLS)"
             )
+            if dashboard_dossiers:
+                for line in bench_dashboard.report(
+                    dashboard_dossiers, bench_dashboard.measure(dashboard_dossiers, clients)
+                ):
+                    _out(line)
             return 0 if hub["completed"] == exactly["completed"] == dossiers else 1
         finally:
             if broker is not None:

@@ -1,17 +1,21 @@
 """``lienthong demo``: every catalog procedure end to end on a real broker, with live progress.
 
 Starts (or reuses) a local broker, creates the topics, starts the sandbox agencies, the legacy
-one-stop SOAP gateway and one hub worker, files sample dossiers (births in the civil-status
-system's own format, the other procedures through the portal and over SOAP, two malformed messages
-and a forged payment reply), prints each transition as it happens, then every dossier's timeline
-and a summary, and shuts down what it started.
+one-stop SOAP gateway, one hub worker and the operator dashboard, files sample dossiers (births in
+the civil-status system's own format, the other procedures through the portal and over SOAP, two
+malformed messages and a forged payment reply), prints each transition as it happens, then every
+dossier's timeline, a summary and where to look further, and shuts down what it started (with
+``keep``, only once interrupted).
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import random
+import shlex
 import shutil
+import signal
 import sys
 import time
 from collections import Counter
@@ -27,6 +31,7 @@ from contracts.events import STEP_REPLY, Outcome, StepReply, Transition
 from contracts.redact import mask_identifiers
 from contracts.status import DossierStatus
 from contracts.topics import Topics
+from infra.dashboard import Dashboard
 from infra.harness.broker import BrokerError, ClientFiles, LocalBroker
 from infra.harness.net import free_port
 from infra.harness.worker_process import WorkerProcess
@@ -63,10 +68,29 @@ def out(line: str = "") -> None:
     print(line, flush=True)
 
 
+def shown(path: Path) -> str:
+    """``path`` relative to the working directory when under it, quoted for a shell."""
+    return shlex.quote(os.path.relpath(path) if path.is_relative_to(Path.cwd()) else str(path))
+
+
+async def until_signalled() -> None:
+    """Wait for SIGINT or SIGTERM."""
+    loop, stop = asyncio.get_running_loop(), asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
 class Demo:
-    def __init__(self, run_dir: Path, timeout_s: float) -> None:
+    def __init__(self, run_dir: Path, timeout_s: float, dashboard_port: int = 0, keep: bool = False) -> None:
         self.run_dir = run_dir
         self.timeout_s = timeout_s
+        self.dashboard_port = dashboard_port
+        self.keep = keep
         self.t0 = time.monotonic()
 
     def elapsed(self) -> str:
@@ -112,12 +136,15 @@ class Demo:
         gateway = FilingGateway(clients.client("onestop"), topics, builtin_catalog(), callers, keyring=sandbox.keyring)
         await gateway.start()
         out(f"• one-stop SOAP gateway up: {gateway.address} (callers must sign in with a WS-Security digest)")
+        dashboard = Dashboard(operator, topics)
         try:
             await watcher.start()
+            await dashboard.start(self.dashboard_port)
             worker.start()
             out(f"• hub worker started (log: {worker.log_path})")
             health = f"http://{settings.metrics_host}:{settings.metrics_port}"
             out(f"  its metrics: {health}/metrics, health: {health}/healthz and {health}/readyz")
+            out(f"• operator dashboard: {dashboard.url}")
             samples = await self.file_samples(sandbox, gateway, watcher)
             dossiers = [s for s in samples if s.dossier_id]
             ids = [s.dossier_id for s in dossiers if s.dossier_id]
@@ -136,14 +163,39 @@ class Demo:
                     out("  the hub worker exited; last lines of its log:")
                     out(worker.tail())
             self.print_timelines(watcher, dossiers)
-            return self.print_summary(watcher, samples, sandbox)
+            exit_code = self.print_summary(watcher, samples, sandbox)
+            self.print_views(clients, dashboard.url, health, ids[0])
+            if self.keep:
+                await until_signalled()
+            return exit_code
         finally:
+            if problem := await dashboard.stop():
+                out(f"  the dashboard had stopped reading the monitoring streams: {problem!r}")
+            out("• operator dashboard stopped")
             await watcher.stop()
             code = worker.stop()
             out(f"• hub worker stopped (exit code {code})")
             await gateway.stop()
             await sandbox.stop()
             out("• sandbox agencies and the SOAP gateway stopped")
+
+    def print_views(self, clients: ClientFiles, dashboard: str, health: str, example: str) -> None:
+        """Where to look further: the dashboard, the worker's metrics, a dossier's timeline."""
+        if self.keep:
+            out("\n• the broker, sandbox agencies, SOAP gateway, hub worker and dashboard stay up:")
+        else:
+            out("\n• where to look (all of it stops now; `make demo KEEP=1` or `lienthong demo --keep` keeps it up):")
+        lienthong = Path(sys.executable).with_name("lienthong")
+        status = [shown(lienthong) if lienthong.exists() else "lienthong", "status"]
+        status += ["--client-properties", shown(clients.file("operator"))]
+        if clients.bootstrap_servers:
+            status += ["--bootstrap", shlex.quote(clients.bootstrap_servers)]
+        out(f"  operator dashboard  {dashboard}")
+        out(f"  hub worker metrics  {health}/metrics (health: /healthz, readiness: /readyz)")
+        out(f"  a dossier timeline  {' '.join(status)} {example}")
+        out(f"  client properties   {shown(clients.folder)}/<principal>.properties (admin, hub, operator, each agency)")
+        if self.keep:
+            out("  Ctrl-C to stop")
 
     async def diagnose(self, worker: WorkerProcess, operator: KafkaClient) -> None:
         """Say where messages stopped: per-topic backlog of the hub, and every task's await chain."""
@@ -260,7 +312,7 @@ class Demo:
         return samples
 
     def print_timelines(self, watcher: HubWatcher, dossiers: list[Sample]) -> None:
-        out("\n• timelines (any dossier's: `lienthong status <dossier code>`)")
+        out("\n• timelines (any dossier's: `lienthong status`, as below)")
         for sample in dossiers:
             if sample.dossier_id is None:
                 continue
@@ -299,13 +351,13 @@ class Demo:
         return 0
 
 
-def run(timeout_s: float = 90, port: int = 9092) -> int:
-    """Run the demo; returns the process exit code."""
+def run(timeout_s: float = 90, port: int = 9092, dashboard_port: int = 0, keep: bool = False) -> int:
+    """Run the demo; returns the process exit code (the summary's, also with ``keep``)."""
     run_dir = Path(".lienthong/demo").resolve()
     shutil.rmtree(run_dir, ignore_errors=True)
     run_dir.mkdir(parents=True)
     broker = None
-    demo = Demo(run_dir, timeout_s)
+    demo = Demo(run_dir, timeout_s, dashboard_port, keep)
     try:
         clients = ClientFiles.from_env()
         if clients:

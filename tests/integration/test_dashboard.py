@@ -14,7 +14,7 @@ import httpx
 
 from connectors.http_server import HttpServer
 from contracts.status import DossierStatus as S
-from infra.dashboard import Board, dashboard_app, follow
+from infra.dashboard import Board, Dashboard
 from infra.harness.net import free_port
 from infra.sandbox.samples import birth_filing, unknown_mother_id
 from tests.integration.conftest import Hub
@@ -23,16 +23,12 @@ from tests.integration.conftest import Hub
 @asynccontextmanager
 async def running_dashboard(hub: Hub) -> AsyncIterator[tuple[Board, HttpServer]]:
     """The dashboard's board, following the shared hub's streams, and its server on a free port."""
-    board = Board()
-    reader = asyncio.create_task(follow(hub.operator, hub.topics, board))
-    server = HttpServer(dashboard_app(board, hub.operator, hub.topics, tick_s=0.2))
-    await server.start(free_port())
+    dashboard = Dashboard(hub.operator, hub.topics, tick_s=0.2)
+    await dashboard.start(free_port())
     try:
-        yield board, server
+        yield dashboard.board, dashboard.server
     finally:
-        reader.cancel()
-        await asyncio.gather(reader, return_exceptions=True)
-        await server.stop()
+        await dashboard.stop()
 
 
 async def file_done_and_refused(hub: Hub, rng: random.Random) -> tuple[dict, dict]:

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from contracts.events import Transition
 from contracts.status import DossierStatus as S
-from infra.dashboard import Board
+from infra.dashboard import OVERDUE_SHOWN, Board
 
 AT = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
 CODE = "000.00.31.H26-261126-0001"
@@ -51,3 +51,18 @@ def test_dead_letters_are_counted_by_stage_and_reason_with_the_replay_command():
         "count": 2,
         "replay": "lienthong dlq replay --stage ingest.justice",
     }
+
+
+def test_the_summary_lists_only_the_oldest_overdue_dossiers_and_counts_them_all():
+    board = Board()
+    codes = [f"000.00.31.H26-261126-{i:04d}" for i in range(OVERDUE_SHOWN + 20)]
+    for i, code in enumerate(reversed(codes)):  # the last code filed is the most overdue
+        board.on_transition(status(code, S.PROCESSING))
+        due = f"2026-{1 + i // 28:02d}-{1 + i % 28:02d}"
+        board.on_transition(
+            Transition(dossier_id=code, procedure="birth_bundle", state="overdue", reason=f"due {due}", at=AT)
+        )
+    summary = board.summary()
+    assert summary["overdue_count"] == len(codes)
+    assert [r["dossier"] for r in summary["overdue"]] == codes[-1 : -OVERDUE_SHOWN - 1 : -1]
+    assert summary["overdue"][0]["due"] == "2026-01-01"
