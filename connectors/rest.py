@@ -5,8 +5,8 @@ HTTP maps onto the connector contract: 2xx → result; 400, 404, 409 and 422 →
 that are not JSON → ``AgencyUnavailable`` (retried). Writes carry the command's idempotency key in
 the ``Idempotency-Key`` header, so a retried request does not repeat the effect.
 
-Each connector takes an optional httpx ``transport``: the real network by default, an
-``httpx.MockTransport`` in tests.
+Each connector takes an optional httpx ``transport``: the real network through aiohttp by default
+(:mod:`connectors.http_transport`), an ``httpx.MockTransport`` in tests.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel
 
+from connectors.http_transport import TRANSPORT_ERRORS, describe, network_transport
 from contracts.errors import AgencyRejected, AgencyUnavailable, ReplyLater
 
 _ROUTES = {
@@ -33,13 +34,15 @@ class _JsonApi:
     """POST JSON with an Idempotency-Key; map HTTP answers onto the connector contract."""
 
     def __init__(self, base_url: str, timeout_s: float, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
-        self._client = httpx.AsyncClient(base_url=base_url, timeout=httpx.Timeout(timeout_s), transport=transport)
+        self._client = httpx.AsyncClient(
+            base_url=base_url, timeout=httpx.Timeout(timeout_s), transport=transport or network_transport()
+        )
 
     async def _post(self, path: str, body: dict[str, Any], idempotency_key: str) -> dict[str, Any]:
         try:
             response = await self._client.post(path, json=body, headers={"Idempotency-Key": idempotency_key})
-        except httpx.TransportError as exc:
-            raise AgencyUnavailable(f"{type(exc).__name__}: {exc or 'no detail'}") from exc
+        except TRANSPORT_ERRORS as exc:
+            raise AgencyUnavailable(describe(exc)) from exc
         if response.is_success:
             try:
                 return response.json()

@@ -6,7 +6,8 @@ IssueHealthInsuranceCard, ``register_employer`` → RegisterEmployer, ``pay_fune
 The WSDL is read from ``contracts/wsdl/insurance.wsdl`` (never fetched over the network); the
 endpoint address comes from configuration. Calls use zeep's async transport, so the event loop is
 never blocked. ``soap:Client`` faults are refusals; ``soap:Server`` faults and transport errors are
-retried. An optional httpx ``transport`` replaces the network (``httpx.MockTransport`` in tests).
+retried. An optional httpx ``transport`` replaces the network (aiohttp's by default,
+:mod:`connectors.http_transport`; ``httpx.MockTransport`` in tests).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from zeep.helpers import serialize_object
 from zeep.proxy import AsyncServiceProxy
 from zeep.transports import AsyncTransport
 
+from connectors.http_transport import TRANSPORT_ERRORS, describe, network_transport
 from contracts.errors import AgencyRejected, AgencyUnavailable
 
 NAMESPACE = "urn:lienthong:insurance:v1"
@@ -71,7 +73,7 @@ class InsuranceConnector:
     agency = "insurance"
 
     def __init__(self, address: str, timeout_s: float, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
-        http = httpx.AsyncClient(timeout=httpx.Timeout(timeout_s), transport=transport)
+        http = httpx.AsyncClient(timeout=httpx.Timeout(timeout_s), transport=transport or network_transport())
         self._transport = AsyncTransport(client=http)
         client = zeep.AsyncClient(wsdl_path(), transport=self._transport)
         # Client.create_service would return a synchronous proxy; bind the async one explicitly.
@@ -90,8 +92,8 @@ class InsuranceConnector:
             if _is_client_fault(fault.code):
                 raise AgencyRejected(fault.message) from fault
             raise AgencyUnavailable(f"SOAP fault {fault.code}: {fault.message}") from fault
-        except (httpx.TransportError, zeep.exceptions.TransportError) as exc:
-            raise AgencyUnavailable(f"{type(exc).__name__}: {exc}") from exc
+        except (*TRANSPORT_ERRORS, zeep.exceptions.TransportError) as exc:
+            raise AgencyUnavailable(describe(exc)) from exc
         return result(serialize_object(response, dict))
 
     async def aclose(self) -> None:

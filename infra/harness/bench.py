@@ -261,10 +261,23 @@ async def signature_counts(client: KafkaClient, topics: Topics, timeout_s: float
     return counts
 
 
+def cpu_s(pid: int | None) -> float:
+    """CPU seconds (user and system) process ``pid`` has used so far; this process's if None."""
+    if pid is None:
+        return time.process_time()
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
 async def hub_end_to_end(
-    clients: ClientFiles, dossiers: int, run_dir: Path, guarantee: str = "at_least_once"
+    clients: ClientFiles,
+    dossiers: int,
+    run_dir: Path,
+    guarantee: str = "at_least_once",
+    broker_pid: int | None = None,
 ) -> dict[str, float]:
-    """Birth dossiers through one worker (Faust's ``guarantee``) and the sandbox agencies."""
+    """Birth dossiers through one worker (Faust's ``guarantee``) and the sandbox agencies; with
+    ``broker_pid``, the broker's CPU per dossier too."""
     topics = Topics(namespace=f"bench-{guarantee}-{os.getpid()}-{int(time.time())}.")
     connection = {"kafka_client_properties": clients.file("hub"), "bootstrap_servers": clients.bootstrap_servers}
     hub_group = ClusterSettings.from_env(**connection, topic_namespace=topics.namespace).group_id
@@ -294,6 +307,8 @@ async def hub_end_to_end(
         await watcher.wait_for(lambda: watcher.final_status(warm["ma_ho_so"]) is not None, 120, "the warm-up dossier")
         filings = [birth_filing(sandbox.population, rng, 100 + i) for i in range(dossiers)]
         filed_at: dict[str, float] = {}
+        processes = {"worker": worker.pid, "bench": None} | ({"broker": broker_pid} if broker_pid else {})
+        cpu_before = {name: cpu_s(pid) for name, pid in processes.items()}
         started = time.monotonic()
         for filing in filings:
             await sandbox.justice.file_birth(filing)
@@ -301,6 +316,7 @@ async def hub_end_to_end(
         ids = list(filed_at)
         await watcher.wait_for(lambda: all(watcher.final_status(d) for d in ids), 600, f"{dossiers} dossiers")
         elapsed = time.monotonic() - started
+        cpu_ms = {f"{name}_cpu_ms": (cpu_s(pid) - cpu_before[name]) * 1e3 / dossiers for name, pid in processes.items()}
         finals = {d: t for d in ids if (t := watcher.final_status(d)) is not None}
         latencies = sorted(t.at.timestamp() - filed_at[d] for d, t in finals.items())
         completed = sum(t.status is DossierStatus.RESULT_RETURNED for t in finals.values())
@@ -308,6 +324,8 @@ async def hub_end_to_end(
         signatures = await signature_counts(operator, topics)
         return {
             **{name: count / (dossiers + 1) for name, count in signatures.items()},  # per dossier, warm-up too
+            **cpu_ms,
+            "records_per_dossier": records / (dossiers + 1),
             "dossiers_per_s": dossiers / elapsed,
             "elapsed_s": elapsed,
             "completed": completed,
@@ -319,6 +337,13 @@ async def hub_end_to_end(
         worker.stop()
         await watcher.stop()
         await sandbox.stop()
+
+
+def cpu_report(hub: dict[str, float]) -> str:
+    """CPU per dossier of each measured process, from /proc over the timed run."""
+    names = {"worker": "the hub worker", "broker": "the broker", "bench": "sandbox agencies and bench clients"}
+    measured = [f"{names[name]} {hub[f'{name}_cpu_ms']:.1f} ms" for name in names if f"{name}_cpu_ms" in hub]
+    return "CPU per dossier: " + ", ".join(measured)
 
 
 def signatures_report(crypto: dict[str, list[float]], hub: dict[str, float]) -> list[str]:
@@ -361,13 +386,15 @@ def run(messages: int, dossiers: int, dashboard_dossiers: int = 100_000) -> int:
             relay = asyncio.run(bare_relay(clients.client("admin"), messages))
             _out(f"  {relay:,.0f} records/s")
             _out(f"• hub end to end, {dossiers} birth dossiers (7 steps each) filed at once")
-            hub = asyncio.run(hub_end_to_end(clients, dossiers, run_dir))
+            broker_pid = broker.pid if broker is not None else None
+            hub = asyncio.run(hub_end_to_end(clients, dossiers, run_dir, broker_pid=broker_pid))
             _out(
                 f"  {hub['completed']:.0f}/{dossiers} completed in {hub['elapsed_s']:.1f} s: "
                 f"{hub['dossiers_per_s']:.1f} dossiers/s, {hub['records_per_s']:,.0f} records/s through the "
                 f"hub's topics ({hub['records_per_s'] / relay:.1%} of the bare relay); "
                 f"filing to final p50 {hub['p50_s']:.1f} s, p95 {hub['p95_s']:.1f} s"
             )
+            _out(f"  {cpu_report(hub)}; {hub['records_per_dossier']:.0f} records per dossier on the hub's topics")
             for line in signatures_report(crypto, hub):
                 _out(line)
             _out("• the same with Faust's processing_guarantee=exactly_once (transactions per partition)")
@@ -387,6 +414,11 @@ def run(messages: int, dossiers: int, dashboard_dossiers: int = 100_000) -> int:
                     dashboard_dossiers, bench_dashboard.measure(dashboard_dossiers, clients)
                 ):
                     _out(line)
+            _out(
+                f"bench: {hub['dossiers_per_s']:.1f} dossiers/s end to end, {hub['worker_cpu_ms']:.1f} ms worker CPU "
+                f"per dossier, {hub['records_per_dossier']:.0f} records per dossier, "
+                f"{hub['records_per_s'] / relay:.1%} of bare relay"
+            )
             return 0 if hub["completed"] == exactly["completed"] == dossiers else 1
         finally:
             if broker is not None:

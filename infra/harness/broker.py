@@ -83,6 +83,14 @@ class LocalBroker:
             env["KAFKA_CONTROLLER_PORT"] = str(self.controller_port)
         return _kafka_sh(env, command)
 
+    @property
+    def pid(self) -> int | None:
+        """The broker's process id, while it runs."""
+        try:
+            return int((self.data_dir / "kafka.pid").read_text())
+        except (OSError, ValueError):
+            return None
+
     def start(self) -> LocalBroker:
         output = self._run("start")
         self.started = "reusing" not in output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -20,6 +21,7 @@ from streams.app import build_hub
 from streams.clock import Clock
 from streams.settings import HubSettings, environment_markdown, environment_table
 from streams.sweeper import due_events
+from streams.worker import faust_worker
 from tests.unit.fakes import keyring
 from tests.unit.test_orchestrate import DOSSIER, T0, Hub
 from tests.unit.test_saga import ctx
@@ -152,3 +154,15 @@ def test_a_message_skipped_at_a_rebalance_is_not_acked_so_it_is_fetched_again(tm
     assert consumer.ack(skipped) is False
     assert consumer.ack(handed_on) is True
     assert consumer._acked[TP(topic, 0)] == [6]  # 5 stays unacked: nothing is committed past it
+
+
+def test_a_worker_above_info_does_not_turn_every_library_debug_call_into_a_record(tmp_path):
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
+    try:
+        worker = faust_worker(build_hub(settings(tmp_path, log_level="warning")))
+        worker.on_setup_root_logger(root, logging.WARNING)  # what Faust calls as the worker starts
+        assert not logging.getLogger("aiokafka").isEnabledFor(logging.DEBUG)
+    finally:
+        root.setLevel(level)
+        root.handlers[:] = handlers
