@@ -291,7 +291,7 @@ def _dashboard(args: argparse.Namespace) -> int:
 
     cluster = _cluster(args)
     try:
-        asyncio.run(serve(cluster.kafka_client(), cluster.topics, args.host, args.port))
+        asyncio.run(serve(cluster.kafka_client(), cluster.topics, cluster.group_id, args.host, args.port))
     except KeyboardInterrupt:
         pass
     return 0

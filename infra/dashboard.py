@@ -28,6 +28,7 @@ from typing import Any
 import structlog
 from aiohttp import web
 from aiokafka import AIOKafkaConsumer
+from aiokafka.errors import KafkaError
 from pydantic import BaseModel, ValidationError
 
 from connectors.http_server import HttpServer
@@ -38,6 +39,7 @@ from contracts.identifiers import check_dossier_code
 from contracts.redact import mask_identifiers
 from contracts.status import DossierStatus
 from contracts.topics import DLQ_HEADER_PREFIX, Topics
+from infra.lag import lag_report
 from infra.timeline import read_timeline
 from infra.topics import partitions_of
 
@@ -65,6 +67,7 @@ class Board:
         self.agencies: dict[str, AgencyHealth] = {}
         self.alerts: deque[Alert] = deque(maxlen=ALERTS_KEPT)
         self.dead_letters: Counter[tuple[str, str]] = Counter()  # (stage, code)
+        self.lag: list[tuple[str, int, int]] = []  # (topic, written, processed) the hub's group reads
         self.version = 0
         self._pairs: dict[tuple[str, DossierStatus], tuple[str, DossierStatus]] = {}  # shared by the dossiers
 
@@ -108,6 +111,13 @@ class Board:
         self.dead_letters[headers.get("stage", "?"), headers.get("code", "?")] += 1
         self.version += 1
 
+    def on_lag(self, rows: list[tuple[str, int, int]]) -> None:
+        """The hub's consumer group on each topic it has processed from: written, processed."""
+        rows = [row for row in rows if row[2] > 0]
+        if rows != self.lag:
+            self.lag = rows
+            self.version += 1
+
     def summary(self) -> dict[str, Any]:
         """Everything the page shows, as JSON-ready data: the overdue dossiers are counted, and
         only the ``OVERDUE_SHOWN`` oldest (by due date) are listed."""
@@ -127,6 +137,10 @@ class Board:
             "dead_letters": [
                 {"stage": stage, "code": code, "count": n, "replay": f"lienthong dlq replay --stage {stage}"}
                 for (stage, code), n in sorted(self.dead_letters.items())
+            ],
+            "lag": [
+                {"topic": topic, "written": written, "processed": done, "behind": max(written - done, 0)}
+                for topic, written, done in self.lag
             ],
         }
 
@@ -224,18 +238,41 @@ def dashboard_app(board: Board, client: KafkaClient, topics: Topics, tick_s: flo
     return app
 
 
-class Dashboard:
-    """The board following the monitoring streams and the page serving it, in this process."""
+async def watch_lag(client: KafkaClient, topics: Topics, group: str, board: Board, interval_s: float) -> None:
+    """Feed ``board`` the hub group's backlog every ``interval_s``, until cancelled."""
+    while True:
+        try:
+            board.on_lag(await lag_report(client, group, topics))
+        except (KafkaError, TimeoutError) as exc:
+            log.warning("consumer lag not read", group=group, error=str(exc))
+        await asyncio.sleep(interval_s)
 
-    def __init__(self, client: KafkaClient, topics: Topics, host: str = "127.0.0.1", tick_s: float = 1.0) -> None:
-        self.client, self.topics = client, topics
+
+class Dashboard:
+    """The board following the monitoring streams (and, given the hub's consumer ``group``, its
+    backlog every ``lag_interval_s``) and the page serving it, in this process."""
+
+    def __init__(
+        self,
+        client: KafkaClient,
+        topics: Topics,
+        group: str | None = None,
+        host: str = "127.0.0.1",
+        tick_s: float = 1.0,
+        lag_interval_s: float = 5.0,
+    ) -> None:
+        self.client, self.topics, self.group, self.lag_interval_s = client, topics, group, lag_interval_s
         self.board = Board()
         self.server = HttpServer(dashboard_app(self.board, client, topics, tick_s), host=host)
         self.reader: asyncio.Task[None] | None = None
+        self._lag: asyncio.Task[None] | None = None
 
     async def start(self, port: int = 0) -> None:
         """Follow the streams and serve the page on ``port`` (0: a free one)."""
         self.reader = asyncio.create_task(follow(self.client, self.topics, self.board), name="dashboard-reader")
+        if self.group is not None:
+            lag = watch_lag(self.client, self.topics, self.group, self.board, self.lag_interval_s)
+            self._lag = asyncio.create_task(lag, name="dashboard-lag")
         await self.server.start(port)
 
     @property
@@ -245,6 +282,9 @@ class Dashboard:
     async def stop(self) -> BaseException | None:
         """Stop serving and reading; returns what stopped the reader early, if something did."""
         await self.server.stop()
+        if self._lag is not None:
+            self._lag.cancel()
+            await asyncio.wait([self._lag])
         if self.reader is None:
             return None
         self.reader.cancel()
@@ -252,9 +292,9 @@ class Dashboard:
         return None if self.reader.cancelled() else self.reader.exception()
 
 
-async def serve(client: KafkaClient, topics: Topics, host: str, port: int) -> None:
-    """Run the dashboard until interrupted."""
-    dashboard = Dashboard(client, topics, host)
+async def serve(client: KafkaClient, topics: Topics, group: str, host: str, port: int) -> None:
+    """Run the dashboard (with the backlog of the hub's consumer ``group``) until interrupted."""
+    dashboard = Dashboard(client, topics, group, host)
     await dashboard.start(port)
     print(f"dashboard: {dashboard.url} (Ctrl-C to stop)", flush=True)
     try:

@@ -136,7 +136,7 @@ class Demo:
         gateway = FilingGateway(clients.client("onestop"), topics, builtin_catalog(), callers, keyring=sandbox.keyring)
         await gateway.start()
         out(f"• one-stop SOAP gateway up: {gateway.address} (callers must sign in with a WS-Security digest)")
-        dashboard = Dashboard(operator, topics)
+        dashboard = Dashboard(operator, topics, settings.group_id)
         try:
             await watcher.start()
             await dashboard.start(self.dashboard_port)

@@ -23,7 +23,7 @@ from tests.integration.conftest import Hub
 @asynccontextmanager
 async def running_dashboard(hub: Hub) -> AsyncIterator[tuple[Board, HttpServer]]:
     """The dashboard's board, following the shared hub's streams, and its server on a free port."""
-    dashboard = Dashboard(hub.operator, hub.topics, tick_s=0.2)
+    dashboard = Dashboard(hub.operator, hub.topics, hub.worker.settings.group_id, tick_s=0.2, lag_interval_s=1)
     await dashboard.start(free_port())
     try:
         yield dashboard.board, dashboard.server
@@ -56,6 +56,12 @@ async def test_the_dashboard_counts_the_dossiers_filed_and_shows_a_timeline(hub:
             finished = {(r["procedure"], r["status"]): r["count"] for r in summary["finished"]}
             assert finished[("birth_bundle", 10)] >= 1 and finished[("birth_bundle", 3)] >= 1
             assert summary["dossiers"] == len(board.dossiers) >= 2
+            while not board.lag:  # the hub group's backlog, read as the operator
+                assert time.monotonic() < deadline, "the dashboard never read the hub's consumer lag"
+                await asyncio.sleep(0.2)
+            lag = {row["topic"]: row for row in (await http.get("/api/summary")).json()["lag"]}
+            events = lag[hub.topics.dossier_events]
+            assert events["processed"] > 0 and events["behind"] == events["written"] - events["processed"] >= 0
 
             timeline = (await http.get(f"/api/dossiers/{done}")).json()["timeline"]
             assert [t["status"] for t in timeline if t["step"] is None] == [1, 2, 4, 9, 10]
