@@ -130,6 +130,7 @@ def build_hub(
         callbacks,
         dead_letter_alerts,
         faust_fixes,
+        fetch_batching,
         ingest,
         metrics,
         orchestrate,
@@ -138,6 +139,7 @@ def build_hub(
 
     faust_fixes.apply()
     app = faust_app(settings)
+    fetch_batching.apply(app, settings.fetch_min_bytes, settings.fetch_max_wait_ms)
     sagas = delivery.DurableTable(
         app,
         name="sagas",

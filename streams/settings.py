@@ -151,6 +151,10 @@ class HubSettings(ClusterSettings):
     )
     max_poll_records: int = Field(500, ge=1, description="records per consumer poll")
     producer_linger_ms: int = Field(5, ge=0, description="producer batching delay")
+    fetch_min_bytes: int = Field(
+        65_536, ge=1, description="the broker answers the worker's fetch once this many bytes are there"
+    )
+    fetch_max_wait_ms: int = Field(20, ge=0, description="...or once it held the fetch this long")
     producer_request_timeout_s: float = Field(30, gt=0, description="a send not acknowledged by then fails")
     commit_every: int = Field(1000, ge=1, description="commit offsets after this many events")
     commit_interval_s: float = Field(1.0, gt=0, description="commit offsets at least this often")

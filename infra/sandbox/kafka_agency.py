@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
+import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -28,6 +30,13 @@ from infra.sandbox.effects import EffectLog
 log = structlog.get_logger("lienthong.sandbox")
 SIGNATURE_WINDOW = timedelta(minutes=15)
 SEEN_IDS = 100_000
+_UNACKED: contextvars.ContextVar[list[asyncio.Future] | None] = contextvars.ContextVar("unacked", default=None)
+COMMIT_INTERVAL_S = 1.0
+"""Offsets are committed this often while busy, and when the inbox goes quiet; always once every
+reply to what was read is on the broker."""
+FETCH_MIN_BYTES, FETCH_MAX_WAIT_MS = 16_384, 20
+"""The broker answers a fetch once this much is there, or after this long: batches, not a request
+per record, as a real agency system would read."""
 
 
 class AgencyAnswer(Exception):
@@ -71,6 +80,8 @@ class KafkaAgency:
             group_id=self._topics.agency_group(self.agency, "sandbox"),
             auto_offset_reset="earliest",
             enable_auto_commit=False,
+            fetch_min_bytes=FETCH_MIN_BYTES,
+            fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
         )
         await self._consumer.start()
         self._task = asyncio.create_task(self._run(), name=f"sandbox-{self.agency}")
@@ -84,12 +95,17 @@ class KafkaAgency:
                 await client.stop()
 
     async def send_outbox(self, key: str, value: bytes, headers: Headers | None = None) -> None:
-        """Write one message to this agency's outbox, signed, and wait until the broker has it."""
+        """Write one message to this agency's outbox, signed, and wait until the broker has it (a
+        reply to an inbox batch: until the batch is done, before its offsets are committed)."""
         assert self._producer is not None, "agency not started"
         signed = [*(headers or []), *self._signer.headers(value)]
-        await self._producer.send_and_wait(
+        sent = await self._producer.send(
             self._topics.outbox(self.agency), key=key.encode(), value=value, headers=signed
         )
+        if (unacked := _UNACKED.get()) is None:
+            await sent
+        else:
+            unacked.append(sent)
 
     async def send_envelope(self, envelope: Envelope) -> None:
         """Write an envelope to this agency's outbox, keyed by its dossier, as the Kafka binding says."""
@@ -100,8 +116,11 @@ class KafkaAgency:
 
     async def _run(self) -> None:
         assert self._consumer is not None
+        committed_at, uncommitted = 0.0, False
         while True:
             batch = await self._consumer.getmany(timeout_ms=500)
+            unacked: list[asyncio.Future] = []
+            _UNACKED.set(unacked)  # this task's replies are awaited together, below
             for records in batch.values():
                 for record in records:
                     self.records_read += 1
@@ -124,8 +143,11 @@ class KafkaAgency:
                         log.exception(
                             "sandbox agency failed on a message", agency=self.agency, dossier_id=envelope.subject
                         )
-            if batch:
+            await asyncio.gather(*unacked)  # a reply that cannot be written stops the agency uncommitted
+            uncommitted |= bool(batch)
+            if uncommitted and (not batch or time.monotonic() - committed_at >= COMMIT_INTERVAL_S):
                 await self._consumer.commit()
+                committed_at, uncommitted = time.monotonic(), False
 
     def _first_sight(self, envelope_id: str) -> bool:
         """Whether this envelope id is new here (the last ``SEEN_IDS`` ids are remembered)."""

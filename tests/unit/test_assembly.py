@@ -166,3 +166,11 @@ def test_a_worker_above_info_does_not_turn_every_library_debug_call_into_a_recor
     finally:
         root.setLevel(level)
         root.handlers[:] = handlers
+
+
+async def test_the_workers_consumer_fetches_in_the_configured_batches(tmp_path):
+    hub = build_hub(settings(tmp_path, fetch_min_bytes=65536, fetch_max_wait_ms=25))
+    consumer = hub.app.consumer._thread._create_worker_consumer(hub.app.transport)  # what Faust starts
+    assert (consumer._fetch_min_bytes, consumer._fetch_max_wait_ms) == (65536, 25)
+    other = build_hub(settings(tmp_path / "other"))  # another app: its own settings (the defaults)
+    assert other.app.consumer._thread._create_worker_consumer(other.app.transport)._fetch_max_wait_ms == 20
