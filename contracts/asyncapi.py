@@ -56,7 +56,7 @@ PLAIN: dict[str, tuple[str, str, type[BaseModel]]] = {
         events.DossierSupplemented,
     ),
     "paymentNotified": ("A payment request was paid", events.PAYMENT_NOTIFIED, events.PaymentNotification),
-    "transition": ("A dossier or step changed state", events.TRANSITION, events.Transition),
+    "transitions": ("What one event changed: dossier and step transitions", events.TRANSITIONS, events.Transitions),
     "exchange": ("One exchange with an agency ended", events.EXCHANGE, events.Exchange),
 }
 INTERNAL_TYPES = [
@@ -273,7 +273,7 @@ class _Builder:
             "contentType": "application/json",
             "payload": self.refs[AuditEntry],
         }
-        transition, audit = self.plain("transition", hub), "auditEntry"
+        transition, audit = self.plain("transitions", hub), "auditEntry"
         exchange = self.plain("exchange", hub)
         self.schemas["AgencyKey"] = {
             "type": "string",

@@ -29,7 +29,7 @@ DOSSIER_WITHDRAWN = "vn.lienthong.dossier.withdrawn"
 DOSSIER_SUPPLEMENTED = "vn.lienthong.dossier.supplemented"
 PAYMENT_NOTIFIED = "vn.lienthong.payment.notified"
 DOSSIER_STATUS = "vn.lienthong.dossier.status"
-TRANSITION = "vn.lienthong.monitor.transition"
+TRANSITIONS = "vn.lienthong.monitor.transitions"
 EXCHANGE = "vn.lienthong.monitor.exchange"
 AGENCY_HEALTH = "vn.lienthong.monitor.agency_health"
 ALERT = "vn.lienthong.monitor.alert"
@@ -172,6 +172,13 @@ class Transition(_Model):
     reason: str | None = None
     at: datetime
     duration_ms: int | None = Field(default=None, description="Time the step took, when it ends")
+
+
+class Transitions(_Model):
+    """What one event changed, in order: one ``hub.monitor.transitions`` record per event the hub
+    applied, not one per transition."""
+
+    transitions: list[Transition] = Field(min_length=1)
 
 
 class Exchange(_Model):

@@ -34,7 +34,7 @@ from pydantic import BaseModel, ValidationError
 from connectors.http_server import HttpServer
 from connectors.kafka_client import KafkaClient
 from contracts.errors import IdentifierError
-from contracts.events import AgencyHealth, Alert, Transition
+from contracts.events import AgencyHealth, Alert, Transition, Transitions
 from contracts.identifiers import check_dossier_code
 from contracts.redact import mask_identifiers
 from contracts.status import DossierStatus
@@ -53,7 +53,7 @@ class MonitorRecord(BaseModel):
     """A record of ``hub.monitor.transitions`` as the board reads it: an :class:`Envelope` of which
     only ``data`` is validated (in one pass, half the CPU of the envelope and then its payload)."""
 
-    data: Transition
+    data: Transitions
 
 
 class Board:
@@ -168,7 +168,8 @@ async def follow(client: KafkaClient, topics: Topics, board: Board) -> None:
 def apply_record(board: Board, topics: Topics, topic: str, value: bytes, headers: Any) -> None:
     """Feed ``board`` one record of ``topic``."""
     if topic == topics.monitor:
-        board.on_transition(MonitorRecord.model_validate_json(value).data)
+        for transition in MonitorRecord.model_validate_json(value).data.transitions:
+            board.on_transition(transition)
     elif topic == topics.agencies:
         board.on_health(AgencyHealth.model_validate_json(value))
     elif topic == topics.alerts:

@@ -7,7 +7,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from connectors.kafka_client import KafkaClient, partition_for
 from contracts.envelope import Envelope
-from contracts.events import Transition
+from contracts.events import Transition, Transitions
 from contracts.redact import mask_identifiers
 from contracts.topics import Topics
 from infra.topics import partitions_of
@@ -36,7 +36,7 @@ async def read_timeline(client: KafkaClient, topics: Topics, dossier_id: str) ->
                 envelope = Envelope.from_bytes(record.value)
                 if envelope.id not in seen:
                     seen.add(envelope.id)
-                    timeline.append(envelope.payload(Transition))
+                    timeline += envelope.payload(Transitions).transitions
         return timeline
     finally:
         await consumer.stop()

@@ -16,7 +16,7 @@ from aiokafka import AIOKafkaConsumer
 
 from connectors.kafka_client import KafkaClient
 from contracts.envelope import Envelope
-from contracts.events import Transition
+from contracts.events import Transition, Transitions
 from contracts.topics import DLQ_HEADER_PREFIX, Topics
 from infra.topics import partitions_of
 
@@ -85,10 +85,10 @@ class HubWatcher:
                         if envelope.id in self._seen:
                             continue  # re-emitted by the hub after a restart
                         self._seen.add(envelope.id)
-                        transition = envelope.payload(Transition)
-                        self.transitions[transition.dossier_id].append(transition)
-                        if self._on_transition:
-                            self._on_transition(transition)
+                        for transition in envelope.payload(Transitions).transitions:
+                            self.transitions[transition.dossier_id].append(transition)
+                            if self._on_transition:
+                                self._on_transition(transition)
                     else:
                         letter = DeadLetter(
                             record.key,

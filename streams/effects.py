@@ -40,7 +40,7 @@ from contracts.events import (
     EXCHANGE,
     STEP_COMMAND,
     STEP_REPLY,
-    TRANSITION,
+    TRANSITIONS,
     Alert,
     AuditRecord,
     Exchange,
@@ -49,6 +49,7 @@ from contracts.events import (
     StepCommand,
     StepReply,
     Transition,
+    Transitions,
 )
 from contracts.topics import Topics
 from streams import saga
@@ -92,10 +93,10 @@ def records(
         )
         out.records.append(Record(topics.audit, out.key, record.model_dump_json().encode()))
 
+    changes: list[Transition] = []  # for operators: one record for all of them, at the end
+
     def monitor(**fields: Any) -> None:
-        out.emit(
-            topics.monitor, TRANSITION, Transition(dossier_id=cause.subject, procedure=procedure, at=now, **fields)
-        )
+        changes.append(Transition(dossier_id=cause.subject, procedure=procedure, at=now, **fields))
 
     if cause.type == STEP_REPLY:
         reply = cause.payload(StepReply)
@@ -203,6 +204,8 @@ def records(
                 reason=effect.reason,
                 duration_ms=effect.duration_ms,
             )
+    if changes:
+        out.emit(topics.monitor, TRANSITIONS, Transitions(transitions=changes))
     return out.records
 
 

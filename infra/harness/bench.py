@@ -320,11 +320,14 @@ async def hub_end_to_end(
         finals = {d: t for d in ids if (t := watcher.final_status(d)) is not None}
         latencies = sorted(t.at.timestamp() - filed_at[d] for d, t in finals.items())
         completed = sum(t.status is DossierStatus.RESULT_RETURNED for t in finals.values())
-        records = sum(written for _, written, _ in await lag_report(operator, settings.group_id, topics))
+        by_topic = {name: written for name, written, _ in await lag_report(operator, settings.group_id, topics)}
+        records = sum(by_topic.values())
+        by_topic |= await changelog_records(clients.client("admin"), settings.group_id)
         signatures = await signature_counts(operator, topics)
         return {
             **{name: count / (dossiers + 1) for name, count in signatures.items()},  # per dossier, warm-up too
             **cpu_ms,
+            **{f"records:{name.removeprefix(topics.namespace)}": n / (dossiers + 1) for name, n in by_topic.items()},
             "records_per_dossier": records / (dossiers + 1),
             "dossiers_per_s": dossiers / elapsed,
             "elapsed_s": elapsed,
@@ -337,6 +340,29 @@ async def hub_end_to_end(
         worker.stop()
         await watcher.stop()
         await sandbox.stop()
+
+
+async def changelog_records(client: KafkaClient, app_id: str) -> dict[str, int]:
+    """Records written to each changelog topic of the worker's tables (``<app id>-<table>-changelog``)."""
+    consumer = AIOKafkaConsumer(**client.aiokafka(), group_id=None)
+    await consumer.start()
+    try:
+        names = [t for t in await consumer.topics() if t.startswith(f"{app_id}-") and t.endswith("-changelog")]
+        counts = {}
+        for name in names:
+            tps = await partitions_of(consumer, name)
+            counts[name.removeprefix(f"{app_id}-")] = sum((await consumer.end_offsets(tps)).values())
+        return counts
+    finally:
+        await consumer.stop()
+
+
+def records_report(hub: dict[str, float]) -> str:
+    """Records per dossier by topic, the largest first (the warm-up dossier counted too)."""
+    rows = sorted(
+        ((k.removeprefix("records:"), v) for k, v in hub.items() if k.startswith("records:")), key=lambda r: -r[1]
+    )
+    return "records per dossier: " + ", ".join(f"{name} {n:.1f}" for name, n in rows if n >= 0.05)
 
 
 def cpu_report(hub: dict[str, float]) -> str:
@@ -395,6 +421,7 @@ def run(messages: int, dossiers: int, dashboard_dossiers: int = 100_000) -> int:
                 f"filing to final p50 {hub['p50_s']:.1f} s, p95 {hub['p95_s']:.1f} s"
             )
             _out(f"  {cpu_report(hub)}; {hub['records_per_dossier']:.0f} records per dossier on the hub's topics")
+            _out(f"  {records_report(hub)}")
             for line in signatures_report(crypto, hub):
                 _out(line)
             _out("• the same with Faust's processing_guarantee=exactly_once (transactions per partition)")

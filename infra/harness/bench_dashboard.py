@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from contracts.catalog import builtin_catalog
 from contracts.envelope import Envelope, envelope_headers
-from contracts.events import TRANSITION, Transition
+from contracts.events import TRANSITIONS, Transition, Transitions
 from contracts.record_signing import Signer
 from contracts.status import DossierStatus as S
 from contracts.topics import Topics
@@ -103,9 +103,8 @@ def monitor_records(dossiers: int) -> list[tuple[bytes, bytes]]:
         code = dossier_code(i)
         correlation = f"bench-{i}"
         for t in dossier_transitions(i, procedure, steps, at):
-            envelope = Envelope(
-                source=SOURCE, type=TRANSITION, subject=code, correlationid=correlation, data=t.model_dump(mode="json")
-            )
+            batch = Transitions(transitions=[t]).model_dump(mode="json")  # one per record: the most records
+            envelope = Envelope(source=SOURCE, type=TRANSITIONS, subject=code, correlationid=correlation, data=batch)
             out.append((code.encode(), envelope.to_bytes()))
     return out
 

@@ -36,6 +36,7 @@ from contracts.events import (
     SagaExpired,
     StepReply,
     StepTimeout,
+    Transitions,
 )
 from contracts.status import DossierStatus as S
 from contracts.topics import Topics
@@ -475,6 +476,15 @@ async def test_an_overdue_dossier_gets_one_apology_with_a_new_date_from_the_temp
     (alert,) = hub.alerts  # and operators are told, once, what to do
     assert (alert["kind"], alert["subject"]) == ("dossier_overdue", DOSSIER)
     assert notice["due_date"] in alert["message"] and "lienthong status" in alert["action"]
+
+
+async def test_operators_get_one_monitor_record_per_event_with_its_transitions_in_order():
+    hub = Hub()
+    await hub.file("criminal_record")
+    (record,) = hub.on(hub.topics.monitor)  # one event, one record
+    changes = Transitions.model_validate(record.data).transitions
+    assert len(changes) > 1 and changes[0].status is S.NEWLY_REGISTERED
+    assert all(t.dossier_id == DOSSIER for t in changes)
 
 
 async def test_a_step_without_a_reply_raises_one_step_stuck_alert_naming_the_agency():
