@@ -266,7 +266,8 @@ class _Builder:
         self.messages["auditEntry"] = {
             "name": "auditEntry",
             "title": "Audit chain entry",
-            "summary": "One exchange of personal data (field names, purpose, pseudonyms) or a signed checkpoint",
+            "summary": "The exchanges of personal data one event caused (field names, purpose, pseudonyms) "
+            "or a signed checkpoint",
             "description": "A link of the partition's hash chain, not an envelope: `prev` is the previous entry's "
             "`hash`, `hash` is SHA-256 over the canonical JSON of the rest; a checkpoint carries the hub's "
             "Ed25519 signature over the chain's head. `lienthong audit verify` checks every link.",

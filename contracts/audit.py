@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from contracts.events import AuditRecord
 from contracts.identifiers import check_personal_id
@@ -53,15 +53,15 @@ class Checkpoint(BaseModel):
 
 
 class AuditEntry(BaseModel):
-    """One link of a partition's chain: an audited exchange or a checkpoint."""
+    """One link of a partition's chain: the exchanges of personal data one event caused, or a checkpoint."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     seq: int
     prev: str
     hash: str
-    kind: Literal["exchange", "checkpoint"]
-    exchange: AuditRecord | None = None
+    kind: Literal["exchanges", "checkpoint"]
+    exchanges: list[AuditRecord] | None = Field(default=None, min_length=1)
     checkpoint: Checkpoint | None = None
 
 
@@ -170,7 +170,7 @@ class ChainCheck:
             entry = AuditEntry.model_validate(raw)
         except (ValueError, ValidationError) as exc:
             return f"not an audit entry ({type(exc).__name__})"
-        if (entry.kind == "checkpoint") != (entry.checkpoint is not None) or (entry.exchange is None) == (
+        if (entry.kind == "checkpoint") != (entry.checkpoint is not None) or (entry.exchanges is None) == (
             entry.checkpoint is None
         ):
             return f"a {entry.kind} entry must carry exactly its {entry.kind}"

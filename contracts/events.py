@@ -212,7 +212,10 @@ class AgencyHealth(_Model):
     no_reply: int = Field(ge=0)
     p50_ms: int = Field(ge=0, description="Median duration, to the upper bound of its histogram bucket")
     p95_ms: int = Field(ge=0)
-    failing: bool = Field(description="At least half the exchanges (and at least 3) failed or got no reply")
+    failing: bool = Field(
+        description="At least half the exchanges (and at least 3) failed or got no reply; right after a failing "
+        "window, also fewer exchanges that all failed"
+    )
 
 
 class Alert(_Model):

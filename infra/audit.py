@@ -90,6 +90,5 @@ def citizen_exchanges(records: list[Stored], audit_key: bytes, personal_id: str)
             entry = AuditEntry.model_validate(json.loads(record.value or b""))
         except ValueError:
             continue  # `lienthong audit verify` names it
-        if entry.exchange is not None and ref in entry.exchange.subjects:
-            found.append(entry.exchange)
+        found += [exchange for exchange in entry.exchanges or [] if ref in exchange.subjects]
     return sorted(found, key=lambda e: e.at)

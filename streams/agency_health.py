@@ -55,6 +55,7 @@ def add(window: Mapping[str, Any] | None, exchange: Exchange, size_s: float) -> 
     if window is None or closed is not None:
         window = {"start": start, "succeeded": 0, "refused": 0, "failed": 0, "no_reply": 0}
         window["buckets"] = [0] * (len(BUCKETS_MS) + 1)
+        window["after_failing"] = closed is not None and is_failing(closed)
     updated = dict(window, buckets=list(window["buckets"]))
     kind = {"rejected": "refused", "documents_requested": "refused"}.get(exchange.outcome, exchange.outcome)
     updated[kind] += 1
@@ -62,10 +63,18 @@ def add(window: Mapping[str, Any] | None, exchange: Exchange, size_s: float) -> 
     return updated, closed
 
 
+def is_failing(window: Mapping[str, Any]) -> bool:
+    """At least half of at least ``FAILING_MIN_CALLS`` exchanges broke; or, right after a failing
+    window, fewer exchanges than that and every one broke (a down agency's retries are sparse)."""
+    calls, broken = sum(window["buckets"]), window["failed"] + window["no_reply"]
+    if calls >= FAILING_MIN_CALLS:
+        return broken >= FAILING_SHARE * calls
+    return bool(window.get("after_failing")) and calls > 0 and broken == calls
+
+
 def health(agency: str, window: Mapping[str, Any], size_s: float) -> AgencyHealth:
     start = datetime.fromisoformat(window["start"])
     calls = sum(window["buckets"])
-    broken = window["failed"] + window["no_reply"]
     return AgencyHealth(
         agency=agency,
         window_start=start,
@@ -77,7 +86,7 @@ def health(agency: str, window: Mapping[str, Any], size_s: float) -> AgencyHealt
         no_reply=window["no_reply"],
         p50_ms=_percentile(window["buckets"], 0.5),
         p95_ms=_percentile(window["buckets"], 0.95),
-        failing=calls >= FAILING_MIN_CALLS and broken >= FAILING_SHARE * calls,
+        failing=is_failing(window),
     )
 
 

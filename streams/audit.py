@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -61,11 +61,13 @@ class AuditLog:
         self._chains: dict[int, _Chain] = {}
         self._locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
 
-    async def append(self, partition: int, key: bytes, record: bytes) -> None:
-        """Link ``record`` (AuditRecord JSON) after the partition's head; checkpoint when due."""
+    async def append(self, partition: int, key: bytes, records: Sequence[bytes]) -> None:
+        """Link one entry of ``records`` (AuditRecord JSON, what one event caused) after the
+        partition's head; checkpoint when due."""
         async with self._locks[partition]:
             chain = await self._chain(partition)
-            await self._write(partition, chain, key, {"kind": "exchange", "exchange": json.loads(record)})
+            body = {"kind": "exchanges", "exchanges": [json.loads(record) for record in records]}
+            await self._write(partition, chain, key, body)
             if chain.unsigned >= self._every:
                 await self._checkpoint(partition, chain)
 

@@ -4,7 +4,8 @@ Reads ``hub.dossier.events`` (filings, agency replies, citizens' requests, payme
 the sweeper's ticks, keyed by dossier code, so the table is co-partitioned with its input), lets
 :mod:`streams.router` pick and run the saga transition, writes the records
 :mod:`streams.effects` makes of its effects, then stores the new state. Audit records go to
-:class:`streams.audit.AuditLog`, on the partition number of the event (one writer per chain).
+:class:`streams.audit.AuditLog`, one entry per event, on the partition number of the event (one
+writer per chain).
 """
 
 from __future__ import annotations
@@ -89,11 +90,14 @@ class Orchestrator:
         if routed.state is None:
             bound.info("event changed nothing", type=envelope.type, reason=routed.unchanged)
             return
+        audited = []
         for record in effects.records(routed.effects, routed.state, envelope, ctx.now, self._topics, self._audit_key):
             if record.topic == self._topics.audit:
-                await self._audit.append(partition, record.key, record.value)
+                audited.append(record.value)
             else:
                 await (self._send_plain if record.plain else self._send)(record.topic, record.key, record.value)
+        if audited:  # one entry for what this event exchanged
+            await self._audit.append(partition, envelope.subject.encode(), audited)
         effects.log_effects(routed.effects, bound)
         self._sagas[envelope.subject] = routed.state.model_dump(mode="json")
 

@@ -32,7 +32,6 @@ from aiokafka.structs import ConsumerRecord
 from prometheus_client.parser import text_string_to_metric_families
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
-from selenium.webdriver.common.by import By
 
 from connectors.kafka_client import KafkaClient
 from contracts.envelope import Envelope
@@ -278,9 +277,14 @@ def browser() -> Iterator[webdriver.Chrome]:
 
 
 def cells(browser: webdriver.Chrome, table: str) -> list[list[str]]:
-    """The text of each cell of the page's table ``table``, row by row, without the header."""
-    rows = browser.find_elements(By.CSS_SELECTOR, f"#{table} tr")
-    return [[cell.text for cell in row.find_elements(By.TAG_NAME, "td")] for row in rows[1:]]
+    """The text of each cell of the page's table ``table``, row by row, without the header. Read in
+    one script: the page rewrites its tables on every update, so elements found one call earlier
+    may be gone (stale) by the next."""
+    script = (
+        "return Array.from(document.querySelectorAll(arguments[0] + ' tr')).slice(1)"
+        ".map(row => Array.from(row.querySelectorAll('td')).map(cell => cell.innerText.trim()));"
+    )
+    return browser.execute_script(script, f"#{table}")
 
 
 def screenshot(browser: webdriver.Chrome, name: str) -> None:

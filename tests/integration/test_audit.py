@@ -39,7 +39,7 @@ def leaves(params: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def exchanges(stored: list[Stored], dossier: str | None = None) -> list[tuple[Stored, AuditRecord]]:
     entries = [(s, AuditEntry.model_validate_json(s.value or b"")) for s in stored]
-    return [(s, e.exchange) for s, e in entries if e.exchange and (dossier is None or e.exchange.dossier_id == dossier)]
+    return [(s, x) for s, e in entries for x in e.exchanges or [] if dossier is None or x.dossier_id == dossier]
 
 
 async def file_birth(hub: Hub, rng: random.Random) -> dict[str, Any]:
@@ -140,10 +140,10 @@ async def test_audit_verify_passes_on_the_log_and_names_an_edited_deleted_or_swa
 
     def edited(value: bytes) -> bytes:
         entry = json.loads(value)
-        entry["exchange"]["purpose"] = "marketing"
+        entry["exchanges"][0]["purpose"] = "marketing"
         return json.dumps(entry).encode()
 
-    i = next(n for n, v in enumerate(chain) if n > 2 and json.loads(v)["kind"] == "exchange")
+    i = next(n for n, v in enumerate(chain) if n > 2 and json.loads(v)["kind"] == "exchanges")
     tampered = {
         "edited": ([*chain[:i], edited(chain[i]), *chain[i + 1 :]], "content does not match its hash"),
         "deleted": ([*chain[:i], *chain[i + 1 :]], "link broken"),

@@ -57,6 +57,19 @@ def test_an_agency_failing_half_its_exchanges_raises_an_alert_that_says_what_to_
     assert "resume by themselves" in alert.action
 
 
+def test_a_down_agency_stays_failing_while_its_sparse_retries_fail_and_recovers_with_a_success():
+    window = None
+    for outcome in ("failed", "failed", "failed"):
+        window, _ = add(window, exchange(outcome, T), 60)
+    assert health("population", window, 60).failing
+    window, _ = add(window, exchange("failed", T + timedelta(minutes=3)), 60)  # one retry, minutes later
+    assert health("population", window, 60).failing  # too few calls to judge alone: still failing
+    window, _ = add(window, exchange("succeeded", T + timedelta(minutes=9)), 60)
+    assert not health("population", window, 60).failing  # back
+    window, _ = add(window, exchange("failed", T + timedelta(minutes=12)), 60)
+    assert not health("population", window, 60).failing  # one failure after a good window: not failing
+
+
 def test_windows_are_aligned_on_the_epoch():
     assert window_start(T + timedelta(seconds=59, microseconds=999), 60) == T
     assert window_start(T + timedelta(seconds=7), 5) == T + timedelta(seconds=5)

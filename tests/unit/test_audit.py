@@ -72,15 +72,15 @@ def check(values: list[bytes], every: int = 4) -> Problem | None:
 async def chain_of(n: int, every: int = 1000) -> Partition:
     partition = Partition(every)
     for i in range(n):
-        await partition.log.append(0, b"k", record(i))
+        await partition.log.append(0, b"k", [record(i)])
     return partition
 
 
 async def test_each_entry_links_to_the_one_before_and_a_checkpoint_signs_every_n():
     partition = await chain_of(7, every=3)
     entries = partition.entries()
-    assert [e["kind"] for e in entries] == ["exchange"] * 3 + ["checkpoint"] + ["exchange"] * 3 + ["checkpoint"] + [
-        "exchange"
+    assert [e["kind"] for e in entries] == ["exchanges"] * 3 + ["checkpoint"] + ["exchanges"] * 3 + ["checkpoint"] + [
+        "exchanges"
     ]
     assert entries[0]["prev"] == GENESIS and [e["seq"] for e in entries] == list(range(9))
     assert all(e["prev"] == before["hash"] for before, e in itertools.pairwise(entries))
@@ -91,7 +91,7 @@ async def test_each_entry_links_to_the_one_before_and_a_checkpoint_signs_every_n
 
 def edited(value: bytes) -> bytes:
     entry = json.loads(value)
-    entry["exchange"]["agency"] = "tax"
+    entry["exchanges"][0]["agency"] = "tax"
     return json.dumps(entry).encode()
 
 
@@ -148,11 +148,11 @@ async def test_a_restarted_writer_continues_the_chain_from_the_log_and_a_redeliv
     partition = await chain_of(3)
     redelivered = record(2)
     partition.log = partition.writer()  # the worker crashed after writing record 2, before committing
-    await partition.log.append(0, b"k", redelivered)
-    await partition.log.append(0, b"k", record(3))
+    await partition.log.append(0, b"k", [redelivered])
+    await partition.log.append(0, b"k", [record(3)])
     assert check(partition.values, every=1000) is None
     entries = partition.entries()
-    assert [e["exchange"]["fields"] for e in entries if e["kind"] == "exchange"] == [
+    assert [e["exchanges"][0]["fields"] for e in entries if e["kind"] == "exchanges"] == [
         ["f0"],
         ["f1"],
         ["f2"],
@@ -160,14 +160,14 @@ async def test_a_restarted_writer_continues_the_chain_from_the_log_and_a_redeliv
         ["f3"],
     ]
     # it cannot know how many entries the last checkpoint is behind, so it signs at once
-    assert [e["kind"] for e in entries[3:]] == ["exchange", "checkpoint", "exchange"]
+    assert [e["kind"] for e in entries[3:]] == ["exchanges", "checkpoint", "exchanges"]
 
 
 async def test_a_writer_that_forgets_its_heads_on_a_rebalance_rereads_the_log():
     partition = await chain_of(2)
     partition.values += await _foreign_entries(partition)  # another worker owned the partition meanwhile
     partition.log.forget()
-    await partition.log.append(0, b"k", record(9))
+    await partition.log.append(0, b"k", [record(9)])
     assert check(partition.values) is None
 
 
@@ -175,7 +175,7 @@ async def _foreign_entries(partition: Partition) -> list[bytes]:
     other = Partition()
     other.values = list(partition.values)
     other.log = other.writer()
-    await other.log.append(0, b"k", record(5))
+    await other.log.append(0, b"k", [record(5)])
     return other.values[len(partition.values) :]
 
 
@@ -183,7 +183,7 @@ async def test_the_timer_signs_only_partitions_with_unsigned_entries():
     partition = await chain_of(2, every=1000)
     await partition.log.checkpoint()
     await partition.log.checkpoint()
-    assert [e["kind"] for e in partition.entries()] == ["exchange", "exchange", "checkpoint"]
+    assert [e["kind"] for e in partition.entries()] == ["exchanges", "exchanges", "checkpoint"]
     assert check(partition.values) is None
 
 
