@@ -1,7 +1,8 @@
 """``lienthong bench``: throughput figures on a real local broker.
 
-1. **Bare relay**: an aiokafka consume → produce loop (no Faust, no validation) moving
-   ``--messages`` records of ~600 bytes from one topic to another: the ceiling the hub is compared
+1. **Bare relay**: Kafka's own ``ProducerPerformance`` and ``ConsumerPerformance`` (the physical
+   ceiling), then an aiokafka consume → produce loop (no Faust, no validation) moving
+   ``--messages`` records of ~600 bytes from one topic to another: what the hub is compared
    against.
 2. **Hub, end to end**: ``--dossiers`` birth dossiers filed at once on the justice outbox and run
    through one hub worker and the sandbox agencies (7 steps, REST, SOAP and Kafka agencies each);
@@ -104,6 +105,50 @@ async def bare_relay(client: KafkaClient, messages: int, partitions: int = 4) ->
     await consumer.stop()
     await producer.stop()
     return messages / elapsed
+
+
+KAFKA_LIBS = Path(__file__).resolve().parents[1] / "kafka" / "target" / "libs"
+CEILING_RECORDS = 200_000
+"""Enough for the tools' own JVM start-up not to dominate (at 20,000 it did: 14,124 against 56,054
+records/s produced)."""
+
+
+async def kafka_ceiling(clients: ClientFiles, records: int, partitions: int = 4) -> tuple[float, float]:
+    """Records per second Kafka's own ProducerPerformance (acks=all) and ConsumerPerformance move
+    through a fresh topic of 600-byte records, over the same TLS and SASL, as admin: the physical
+    ceiling the relay and the hub are compared against."""
+    topic = f"bench.perf.{os.getpid()}-{int(time.time())}"
+    admin = AIOKafkaAdminClient(**clients.client("admin").aiokafka())
+    await admin.start()
+    await admin.create_topics([NewTopic(topic, partitions, 1)])
+    await admin.close()
+    config = str(clients.file("admin"))
+    produced = await _java_tool(
+        "ProducerPerformance", "--topic", topic, "--num-records", str(records), "--record-size", "600",
+        "--throughput", "-1", "--command-config", config, "--command-property", "acks=all",
+    )  # fmt: skip
+    # "N records sent, R records/sec (M MB/sec), ..." is its last line
+    produce_rate = float(produced.strip().splitlines()[-1].split(" records/sec")[0].split(", ")[-1])
+    bootstrap = clients.client("admin").bootstrap_servers
+    consumed = await _java_tool(
+        "ConsumerPerformance", "--bootstrap-server", bootstrap, "--topic", topic, "--num-records", str(records),
+        "--command-config", config, "--group", f"{topic}.perf", "--hide-header",
+    )  # fmt: skip
+    # start.time, end.time, data.consumed.in.MB, MB.sec, data.consumed.in.nMsg, nMsg.sec, ...
+    consume_rate = float(consumed.strip().splitlines()[-1].split(",")[5])
+    return produce_rate, consume_rate
+
+
+async def _java_tool(tool: str, *args: str) -> str:
+    """Run org.apache.kafka.tools.``tool`` from the broker's jars; its standard output."""
+    process = await asyncio.create_subprocess_exec(
+        "java", "-Xmx512m", "-cp", f"{KAFKA_LIBS}/*", f"org.apache.kafka.tools.{tool}", *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    output, _ = await process.communicate()
+    if process.returncode != 0:
+        raise RuntimeError(f"{tool} exited {process.returncode}: {output.decode(errors='replace')[-2000:]}")
+    return output.decode(errors="replace")
 
 
 def step_command() -> Envelope:
@@ -408,6 +453,10 @@ def run(messages: int, dossiers: int, dashboard_dossiers: int = 100_000) -> int:
             broker = LocalBroker(free_port(), run_dir / "kafka", free_port()).start()
             clients = broker.clients
         try:
+            _out(f"• Kafka's own tools, {CEILING_RECORDS:,} records of 600 bytes, 4 partitions, SASL_SSL: the ceiling")
+            produce_rate, consume_rate = asyncio.run(kafka_ceiling(clients, CEILING_RECORDS))
+            _out(f"  ProducerPerformance (acks=all) {produce_rate:,.0f} records/s")
+            _out(f"  ConsumerPerformance {consume_rate:,.0f} records/s")
             _out(f"• bare aiokafka relay, {messages} records of ~600 bytes, 4 partitions, SASL_SSL")
             relay = asyncio.run(bare_relay(clients.client("admin"), messages))
             _out(f"  {relay:,.0f} records/s")
