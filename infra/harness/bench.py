@@ -7,7 +7,8 @@
 2. **Hub, end to end**: ``--dossiers`` birth dossiers filed at once on the justice outbox and run
    through one hub worker and the sandbox agencies (7 steps, REST, SOAP and Kafka agencies each);
    dossiers per second, Kafka records per second through the hub's topics, and the filing-to-final
-   latency percentiles.
+   latency percentiles, the CPU per dossier of each process and the records per dossier by topic;
+   then the same with two workers in the group.
 3. **Signing and verification**: the CPU time of :meth:`Signer.headers` and :meth:`TrustStore.verify`
    on one step-command envelope (in this process, no broker), and how many records the hub and
    the agencies signed and verified per dossier in run 2 (counted from its topics' headers).
@@ -36,6 +37,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from cryptography import x509
@@ -314,16 +316,35 @@ def cpu_s(pid: int | None) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
 
 
+async def all_ready(workers: list[WorkerProcess], timeout_s: float = 120) -> None:
+    """Wait until every worker says it is ready (partitions assigned, tables recovered): with two
+    or more, the group's rebalance is over before anything is timed."""
+    deadline = time.monotonic() + timeout_s
+    async with httpx.AsyncClient(timeout=2) as http:
+        for worker in workers:
+            url = f"http://{worker.settings.metrics_host}:{worker.settings.metrics_port}/readyz"
+            while True:
+                try:
+                    if (await http.get(url)).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline or not worker.running:
+                    raise TimeoutError(f"a worker was not ready within {timeout_s:.0f} s ({worker.log_path})")
+                await asyncio.sleep(0.5)
+
+
 async def hub_end_to_end(
     clients: ClientFiles,
     dossiers: int,
     run_dir: Path,
     guarantee: str = "at_least_once",
     broker_pid: int | None = None,
+    workers: int = 1,
 ) -> dict[str, float]:
-    """Birth dossiers through one worker (Faust's ``guarantee``) and the sandbox agencies; with
-    ``broker_pid``, the broker's CPU per dossier too."""
-    topics = Topics(namespace=f"bench-{guarantee}-{os.getpid()}-{int(time.time())}.")
+    """Birth dossiers through ``workers`` workers (Faust's ``guarantee``) and the sandbox agencies;
+    with ``broker_pid``, the broker's CPU per dossier too."""
+    topics = Topics(namespace=f"bench-{guarantee}-{workers}-{os.getpid()}-{int(time.time())}.")
     connection = {"kafka_client_properties": clients.file("hub"), "bootstrap_servers": clients.bootstrap_servers}
     hub_group = ClusterSettings.from_env(**connection, topic_namespace=topics.namespace).group_id
     await provision(clients.client("admin"), topics, hub_group)
@@ -332,19 +353,27 @@ async def hub_end_to_end(
     operator = clients.client("operator")
     watcher = HubWatcher(operator, topics)
     await watcher.start()
-    settings = HubSettings.from_env(
-        **connection,
-        topic_namespace=topics.namespace,
-        **sandbox.hub_settings(),
-        callback_port=free_port(),
-        metrics_port=free_port(),
-        log_level="warning",
-        processing_guarantee=guarantee,
-        data_dir=run_dir / f"hub-{guarantee}",
-    )
-    worker = WorkerProcess(settings, run_dir / f"worker-{guarantee}.log")
-    worker.start()
+    hubs = [
+        WorkerProcess(
+            HubSettings.from_env(
+                **connection,
+                topic_namespace=topics.namespace,
+                **sandbox.hub_settings(),
+                callback_port=free_port(),
+                metrics_port=free_port(),
+                log_level="warning",
+                processing_guarantee=guarantee,
+                data_dir=run_dir / f"hub-{guarantee}-{workers}-{n}",
+            ),
+            run_dir / f"worker-{guarantee}-{workers}-{n}.log",
+        )
+        for n in range(workers)
+    ]
+    settings = hubs[0].settings
+    for worker in hubs:
+        worker.start()
     try:
+        await all_ready(hubs)
         # Warm up: one dossier, so worker start-up is not counted.
         rng = random.Random(1)
         warm = birth_filing(sandbox.population, rng, 1)
@@ -352,7 +381,8 @@ async def hub_end_to_end(
         await watcher.wait_for(lambda: watcher.final_status(warm["ma_ho_so"]) is not None, 120, "the warm-up dossier")
         filings = [birth_filing(sandbox.population, rng, 100 + i) for i in range(dossiers)]
         filed_at: dict[str, float] = {}
-        processes = {"worker": worker.pid, "bench": None} | ({"broker": broker_pid} if broker_pid else {})
+        processes = {f"worker{n}": w.pid for n, w in enumerate(hubs)} | {"bench": None}
+        processes |= {"broker": broker_pid} if broker_pid else {}
         cpu_before = {name: cpu_s(pid) for name, pid in processes.items()}
         started = time.monotonic()
         for filing in filings:
@@ -361,7 +391,9 @@ async def hub_end_to_end(
         ids = list(filed_at)
         await watcher.wait_for(lambda: all(watcher.final_status(d) for d in ids), 600, f"{dossiers} dossiers")
         elapsed = time.monotonic() - started
-        cpu_ms = {f"{name}_cpu_ms": (cpu_s(pid) - cpu_before[name]) * 1e3 / dossiers for name, pid in processes.items()}
+        used = {name: (cpu_s(pid) - cpu_before[name]) * 1e3 / dossiers for name, pid in processes.items()}
+        cpu_ms = {f"{name}_cpu_ms": ms for name, ms in used.items() if not name.startswith("worker")}
+        cpu_ms["worker_cpu_ms"] = sum(ms for name, ms in used.items() if name.startswith("worker"))
         finals = {d: t for d in ids if (t := watcher.final_status(d)) is not None}
         latencies = sorted(t.at.timestamp() - filed_at[d] for d, t in finals.items())
         completed = sum(t.status is DossierStatus.RESULT_RETURNED for t in finals.values())
@@ -382,7 +414,8 @@ async def hub_end_to_end(
             "p95_s": latencies[int(0.95 * (len(latencies) - 1))],
         }
     finally:
-        worker.stop()
+        for worker in hubs:
+            worker.stop()
         await watcher.stop()
         await sandbox.stop()
 
@@ -412,7 +445,7 @@ def records_report(hub: dict[str, float]) -> str:
 
 def cpu_report(hub: dict[str, float]) -> str:
     """CPU per dossier of each measured process, from /proc over the timed run."""
-    names = {"worker": "the hub worker", "broker": "the broker", "bench": "sandbox agencies and bench clients"}
+    names = {"worker": "the hub's workers", "broker": "the broker", "bench": "sandbox agencies and bench clients"}
     measured = [f"{names[name]} {hub[f'{name}_cpu_ms']:.1f} ms" for name in names if f"{name}_cpu_ms" in hub]
     return "CPU per dossier: " + ", ".join(measured)
 
@@ -473,6 +506,14 @@ def run(messages: int, dossiers: int, dashboard_dossiers: int = 100_000) -> int:
             _out(f"  {records_report(hub)}")
             for line in signatures_report(crypto, hub):
                 _out(line)
+            _out(f"• the same with two workers in the group, {dossiers} dossiers")
+            two = asyncio.run(hub_end_to_end(clients, dossiers, run_dir, broker_pid=broker_pid, workers=2))
+            _out(
+                f"  {two['completed']:.0f}/{dossiers} completed in {two['elapsed_s']:.1f} s: "
+                f"{two['dossiers_per_s']:.1f} dossiers/s ({two['dossiers_per_s'] / hub['dossiers_per_s']:.0%} of one "
+                f"worker); filing to final p50 {two['p50_s']:.1f} s, p95 {two['p95_s']:.1f} s"
+            )
+            _out(f"  {cpu_report(two)}")
             _out("• the same with Faust's processing_guarantee=exactly_once (transactions per partition)")
             exactly = asyncio.run(hub_end_to_end(clients, dossiers, run_dir, "exactly_once"))
             _out(
@@ -495,7 +536,7 @@ def run(messages: int, dossiers: int, dashboard_dossiers: int = 100_000) -> int:
                 f"per dossier, {hub['records_per_dossier']:.0f} records per dossier, "
                 f"{hub['records_per_s'] / relay:.1%} of bare relay"
             )
-            return 0 if hub["completed"] == exactly["completed"] == dossiers else 1
+            return 0 if hub["completed"] == two["completed"] == exactly["completed"] == dossiers else 1
         finally:
             if broker is not None:
                 broker.stop()
