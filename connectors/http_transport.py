@@ -1,7 +1,7 @@
 """The transport under the bridges' httpx clients: aiohttp's, through ``httpx-aiohttp``.
 
 httpx stays the client API; its default transport (httpcore) spends about 2.4 times the CPU of
-aiohttp's on a small JSON POST to a local server (docs/benchmarks.md, "HTTP transport"), and the
+aiohttp's on a small JSON POST to a local server (docs/benchmarks.md, "Cost per dossier"), and the
 REST and SOAP calls are a large share of a worker's CPU. httpx-aiohttp maps aiohttp's errors onto
 httpx's; :data:`TRANSPORT_ERRORS` adds aiohttp's base error for any it leaves unmapped, so a
 network failure is always retried, never mistaken for a bug.

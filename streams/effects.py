@@ -12,6 +12,9 @@ without Kafka. For each effect:
 * ``Exchanged`` → an exchange record on ``hub.monitor.exchanges``, keyed by the agency's code;
 * ``Stuck`` → a ``step_stuck`` alert for operators.
 
+The transitions for operators that one event caused go into one ``hub.monitor.transitions``
+record (:class:`~contracts.events.Transitions`), in order, after the event's other records.
+
 A reply that changed the saga is audited too (who answered, the outcome, the result's field
 names), and so is every status update or notice sent (one audit record per recipient). Each
 audit record names the people whose personal IDs are in the data only by pseudonym
