@@ -4,9 +4,10 @@ It reads (as the operator principal) ``hub.monitor.transitions``, ``hub.monitor.
 ``hub.monitor.alerts`` and ``hub.deadletter`` from their beginning and keeps only what the page
 shows (:class:`Board`): per dossier its procedure, status and overdue flag, counts by procedure
 and status, each agency's latest health window, the latest alerts and dead letters by reason;
-:class:`Dashboard` also reads the hub consumer group's backlog every few seconds. A hundred thousand dossiers cost about 14 MiB, and its summary lists only the longest overdue of
-them, so it stays about 11 kB (docs/benchmarks.md, "The dashboard at scale"). A dossier's timeline
-is read from Kafka when it is asked for (:mod:`infra.timeline`), like ``lienthong status``.
+:class:`Dashboard` also reads the hub consumer group's backlog every few seconds. A hundred
+thousand dossiers cost about 14 MiB, and its summary lists only the longest overdue of them, so it
+stays about 11 kB (docs/benchmarks.md, "The dashboard at scale"). A dossier's timeline is read from
+Kafka when it is asked for (:mod:`infra.timeline`), like ``lienthong status``.
 
 The page (``infra/dashboard.html``, Vietnamese labels with English) follows ``GET /events``, a
 server-sent-events stream of the board's summary whenever it changed; ``GET /api/summary`` is the
