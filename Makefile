@@ -72,31 +72,26 @@ $(JARS): infra/kafka/pom.xml | prereqs
 	cd infra/kafka && mvn -q -B dependency:copy-dependencies
 	@touch $@
 
-prereqs:  ## make sure Java 17+ and Maven are installed (apt-get when root)
+# $(call ensure,<command>:<Debian package> ...,<apt-get flags>,<what needs them>): install what is
+# missing with apt-get when root, or say what to install.
+define ensure
 	@missing=""; \
-	command -v java >/dev/null || missing="$$missing openjdk-17-jre-headless"; \
-	command -v mvn  >/dev/null || missing="$$missing maven"; \
+	for need in $(1); do command -v $${need%%:*} >/dev/null || missing="$$missing $${need#*:}"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    echo "installing$$missing with apt-get"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	    echo "installing$$missing with apt-get ($(3))"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(2) $$missing; \
 	  else \
-	    echo "lienthong needs Java 17+ and Maven to run Apache Kafka; please install:$$missing" >&2; exit 1; \
+	    echo "$(3); please install:$$missing" >&2; exit 1; \
 	  fi; \
 	fi
+endef
+
+prereqs:  ## make sure Java 17+ and Maven are installed (apt-get when root)
+	$(call ensure,java:openjdk-17-jre-headless mvn:maven,,lienthong needs Java 17+ and Maven to run Apache Kafka)
 
 browser:  ## make sure Debian's chromium and chromium-driver are installed (apt-get when root), for the dashboard test
-	@missing=""; \
-	command -v chromium >/dev/null || missing="$$missing chromium"; \
-	command -v chromedriver >/dev/null || missing="$$missing chromium-driver"; \
-	if [ -n "$$missing" ]; then \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    echo "installing$$missing with apt-get (the dashboard's browser test drives Debian's chromium)"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
-	  else \
-	    echo "the dashboard's browser test needs chromium and chromium-driver; please install:$$missing" >&2; exit 1; \
-	  fi; \
-	fi
+	$(call ensure,chromium:chromium chromedriver:chromium-driver,--no-install-recommends,the dashboard's browser test drives Debian's chromium and chromium-driver)
 
 broker-start: $(STAMP) $(JARS)  ## start (or reuse) the local broker on 127.0.0.1:9092 (client files in infra/kafka/run/clients)
 	infra/kafka/kafka.sh start

@@ -7,7 +7,7 @@ connectors and the sandbox agencies only name topics through a :class:`Topics`.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
 from contracts.agencies import AGENCIES
@@ -18,6 +18,15 @@ Send = Callable[[str, bytes, bytes], Awaitable[None]]
 can hand them a list instead."""
 DLQ_HEADER_PREFIX = "lienthong.dlq."
 """Dead letters keep their original key and value; why they failed travels in these headers."""
+
+
+def dlq_fields(headers: Iterable[tuple[str, bytes]]) -> dict[str, str]:
+    """A dead letter's own headers (``lienthong.dlq.*``), by name without the prefix, as text."""
+    return {
+        k.removeprefix(DLQ_HEADER_PREFIX): v.decode(errors="replace")
+        for k, v in headers
+        if k.startswith(DLQ_HEADER_PREFIX)
+    }
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,7 @@ from contracts.events import AgencyHealth, Alert, Transition, Transitions
 from contracts.identifiers import check_dossier_code
 from contracts.redact import mask_identifiers
 from contracts.status import DossierStatus
-from contracts.topics import DLQ_HEADER_PREFIX, Topics
+from contracts.topics import Topics, dlq_fields
 from infra.lag import lag_report
 from infra.timeline import read_timeline
 from infra.topics import partitions_of
@@ -176,9 +176,7 @@ def apply_record(board: Board, topics: Topics, topic: str, value: bytes, headers
     elif topic == topics.alerts:
         board.on_alert(Alert.model_validate_json(value))
     else:
-        board.on_dead_letter(
-            {k.removeprefix(DLQ_HEADER_PREFIX): v.decode() for k, v in headers if k.startswith(DLQ_HEADER_PREFIX)}
-        )
+        board.on_dead_letter(dlq_fields(headers))
 
 
 def dashboard_app(board: Board, client: KafkaClient, topics: Topics, tick_s: float = 1.0) -> web.Application:

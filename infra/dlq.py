@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from connectors.kafka_client import KafkaClient
-from contracts.topics import DLQ_HEADER_PREFIX, Topics
+from contracts.topics import DLQ_HEADER_PREFIX, Topics, dlq_fields
 from infra.topics import partitions_of
 
 
@@ -41,11 +41,7 @@ async def read_all(client: KafkaClient, topics: Topics) -> list[StoredLetter]:
                         r.offset,
                         r.key,
                         r.value,
-                        {
-                            k.removeprefix(DLQ_HEADER_PREFIX): v.decode()
-                            for k, v in r.headers
-                            if k.startswith(DLQ_HEADER_PREFIX)
-                        },
+                        dlq_fields(r.headers),
                         [(k, v) for k, v in r.headers if not k.startswith(DLQ_HEADER_PREFIX)],
                     )
                     for r in records

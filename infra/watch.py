@@ -17,7 +17,7 @@ from aiokafka import AIOKafkaConsumer
 from connectors.kafka_client import KafkaClient
 from contracts.envelope import Envelope
 from contracts.events import Transition, Transitions
-from contracts.topics import DLQ_HEADER_PREFIX, Topics
+from contracts.topics import Topics, dlq_fields
 from infra.topics import partitions_of
 
 
@@ -90,15 +90,7 @@ class HubWatcher:
                             if self._on_transition:
                                 self._on_transition(transition)
                     else:
-                        letter = DeadLetter(
-                            record.key,
-                            record.value,
-                            {
-                                k.removeprefix(DLQ_HEADER_PREFIX): v.decode()
-                                for k, v in record.headers
-                                if k.startswith(DLQ_HEADER_PREFIX)
-                            },
-                        )
+                        letter = DeadLetter(record.key, record.value, dlq_fields(record.headers))
                         self.dead_letters.append(letter)
                         if self._on_dead_letter:
                             self._on_dead_letter(letter)

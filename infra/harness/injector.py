@@ -45,7 +45,7 @@ from contracts.events import (
     StepReply,
 )
 from contracts.record_signing import Signer
-from contracts.topics import DLQ_HEADER_PREFIX, Topics
+from contracts.topics import Topics, dlq_fields
 from infra.harness.broker import ClientFiles
 from infra.topics import partitions_of
 from streams.settings import HubSettings
@@ -396,11 +396,7 @@ async def check_dead_letters(
                         report.found[kind.name] += 1
                     else:
                         report.duplicates += 1
-                    dlq = {
-                        k.removeprefix(DLQ_HEADER_PREFIX): v.decode(errors="replace")
-                        for k, v in record.headers
-                        if k.startswith(DLQ_HEADER_PREFIX)
-                    }
+                    dlq = dlq_fields(record.headers)
                     code, stage, reason = dlq.get("code"), dlq.get("stage"), dlq.get("reason")
                     if (
                         code != kind.code
