@@ -10,12 +10,11 @@ dead-lettered with its original bytes instead of being dropped by Faust's decode
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 import faust
+from faust.serializers import codecs
 
 from connectors.base import Connector
 from contracts.catalog import Procedure, builtin_catalog, load_catalog
@@ -26,6 +25,7 @@ from contracts.working_days import WorkingCalendar, load_calendar
 from streams import delivery
 from streams.clock import Clock
 from streams.metrics import HubMetrics
+from streams.saga_state import SagaState
 from streams.settings import HubSettings
 
 ConnectorFactory = Callable[[], Connector]
@@ -46,7 +46,6 @@ class Hub:
     trust: TrustStore
     metrics: HubMetrics
     _raw: dict[str, faust.types.TopicT] = field(default_factory=dict)
-    _background: set[asyncio.Future[None]] = field(default_factory=set)
 
     def topic(self, name: str) -> faust.types.TopicT:
         """A topic of undecoded bytes (keys are dossier codes, values JSON)."""
@@ -74,11 +73,17 @@ class Hub:
         """The partitions of ``topic`` this worker is assigned (a table may hold others' keys too)."""
         return {tp.partition for tp in self.app.assignor.assigned_actives() if tp.topic == topic}
 
-    def spawn(self, work: Coroutine[Any, Any, None]) -> None:
-        """Run ``work`` in the background, keeping a reference until it is done."""
-        task = asyncio.ensure_future(work)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+
+class SagaCodec(codecs.Codec):
+    """The saga table's values: :class:`SagaState` objects in memory (states are frozen, so the
+    table can hold the one a transition built, with no copy and no validation on the next read),
+    their JSON in the changelog."""
+
+    def _dumps(self, state: SagaState) -> bytes:
+        return state.model_dump_json().encode()
+
+    def _loads(self, data: bytes) -> SagaState:
+        return SagaState.model_validate_json(data)
 
 
 def load_procedures(settings: HubSettings) -> dict[str, Procedure]:
@@ -146,9 +151,12 @@ def build_hub(
         default=None,
         beacon=app.tables.beacon,
         partitions=settings.partitions,
-        schema=faust.Schema(key_serializer="json", value_serializer="json"),
+        schema=faust.Schema(key_serializer="json", value_serializer=SagaCodec()),
         help="Saga state per dossier code",
     )
+    # Faust writes a table's changelog with its value_serializer (from the value type, JSON by
+    # default), not its schema's; the changelog topic, made on first use, reads with the same.
+    sagas.value_serializer = SagaCodec()
     app.tables.add(sagas)
     hub = Hub(
         settings=settings,

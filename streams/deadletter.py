@@ -7,6 +7,7 @@ source topic byte for byte (see docs/operations.md).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, cast
@@ -18,7 +19,7 @@ from faust.types import EventT, StreamT
 from contracts.errors import Refused
 from contracts.redact import redact
 from contracts.topics import DLQ_HEADER_PREFIX
-from streams.delivery import Deliveries, stop_undelivered
+from streams.delivery import Deliveries, InOrderAcks, stop_undelivered
 
 if TYPE_CHECKING:
     from streams.app import Hub
@@ -69,16 +70,6 @@ async def dead_letter(hub: Hub, event: EventT, stage: str, reason: str, code: st
     )
 
 
-async def _ack_when_delivered(
-    stream: StreamT, event: EventT, caused: Deliveries, timeout_s: float, where: dict
-) -> None:
-    try:
-        await caused.all_delivered(timeout_s)
-    except Exception as exc:
-        stop_undelivered("a record the event caused", exc, **where)
-    await stream.ack(event)
-
-
 def guarded_agent(
     hub: Hub, topic: str, name: str, stage: str, handle: Callable[[EventT], Awaitable[None]], *, concurrency: int = 1
 ) -> None:
@@ -94,7 +85,16 @@ def guarded_agent(
     events = hub.metrics.events
 
     async def agent(stream: StreamT) -> None:
-        acking = cast(Stream, stream).noack()  # acked below, once what the event caused is on the broker
+        acking = cast(Stream, stream).noack()  # acked once what the event caused is on the broker
+        acks = InOrderAcks(acking, settled_s)
+        acker, watchdog = asyncio.ensure_future(acks.run()), asyncio.ensure_future(acks.watch())
+        try:
+            await handle_each(acking, acks)
+        finally:
+            acker.cancel()
+            watchdog.cancel()
+
+    async def handle_each(acking: StreamT, acks: InOrderAcks) -> None:
         async for event in acking.events():
             where = {"agent": name, "partition": event.message.partition, "offset": event.message.offset}
             with Deliveries() as caused:
@@ -112,6 +112,6 @@ def guarded_agent(
                     events.labels(name, outcome).inc()
                 except Exception as exc:  # not even the dead letter could be written
                     stop_undelivered("dead letter", exc, **where)
-            hub.spawn(_ack_when_delivered(acking, event, caused, settled_s, where))
+            acks.ack_when_delivered(event, caused, where)
 
     hub.app.agent(hub.topic(topic), name=name, concurrency=concurrency)(agent)

@@ -3,10 +3,10 @@
 The hub's agents read ``noack()`` streams. While an event is handled, :meth:`streams.app.Hub.send`
 adds the delivery of each record it writes to the event's :class:`Deliveries` (a context
 variable, so concurrent agents never mix theirs), and so does the saga table's changelog write
-(:class:`DurableTable`); the agent acks the event once they have all
-been acknowledged by the broker, without holding up the next event. Faust commits an offset only
-when every event before it was acked, so an event whose records were not all delivered is read
-again after a restart rather than lost.
+(:class:`DurableTable`); the agent hands the event to its :class:`InOrderAcks`, which acks it once
+they have all been acknowledged by the broker, without holding up the next event. Faust commits an
+offset only when every event before it was acked, so an event whose records were not all delivered
+is read again after a restart rather than lost.
 """
 
 from __future__ import annotations
@@ -46,10 +46,50 @@ class Deliveries:
     def __exit__(self, *_: object) -> None:
         _CURRENT.reset(self._token)
 
-    async def all_delivered(self, timeout_s: float) -> None:
-        """Wait until the broker acknowledged every record; raise the first failure, or TimeoutError
-        if the producer has not settled them all within ``timeout_s`` (it is wedged)."""
-        await asyncio.wait_for(asyncio.gather(*self.pending), timeout_s)
+
+class InOrderAcks:
+    """Acks one stream's events in the order they were handled, each once the broker has every
+    record it caused. One task per agent awaits the deliveries in turn (most are done by then, so
+    an event costs a queue entry, not a task of its own); a watchdog stops the worker if one is
+    still pending after ``settle_s`` (every send fails within the producer's request timeout, so
+    the producer is wedged) or failed: acking its cause would lose it."""
+
+    def __init__(self, stream: faust.types.StreamT, settle_s: float) -> None:
+        self._stream, self._settle_s = stream, settle_s
+        self._queue: asyncio.Queue[tuple[faust.types.EventT, list[Awaitable[object]], dict[str, object]]]
+        self._queue = asyncio.Queue()
+        self._waiting: tuple[float, dict[str, object]] | None = None
+
+    def ack_when_delivered(self, event: faust.types.EventT, caused: Deliveries, where: dict[str, object]) -> None:
+        self._queue.put_nowait((event, caused.pending, where))
+
+    async def run(self) -> None:
+        """Ack the events handed in, in order, as their deliveries complete (until cancelled)."""
+        loop = asyncio.get_running_loop()
+        while True:
+            event, pending, where = await self._queue.get()
+            for sent in pending:
+                self._waiting = (loop.time(), where)
+                try:
+                    await sent
+                except Exception as exc:
+                    stop_undelivered("a record the event caused", exc, **where)
+            self._waiting = None
+            try:
+                await self._stream.ack(event)
+            except Exception as exc:  # acks would stop here unseen: start again from the last commit
+                stop_undelivered("the ack of a handled event", exc, **where)
+
+    async def watch(self) -> None:
+        """Stop the worker if a delivery stays pending longer than ``settle_s`` (until cancelled)."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self._settle_s / 4)
+            waiting = self._waiting
+            if waiting is not None and loop.time() - waiting[0] > self._settle_s:
+                stop_undelivered(
+                    "a record the event caused", TimeoutError("the producer never settled it"), **waiting[1]
+                )
 
 
 class DurableTable(faust.Table):

@@ -1,4 +1,4 @@
-"""A fix to Faust that nothing-lost depends on, applied once by :func:`streams.app.build_hub`.
+"""Fixes to Faust that nothing-lost depends on, applied once by :func:`streams.app.build_hub`.
 
 **A message skipped at a rebalance must not be acked.** Faust's stream iterator skips a message
 fetched in an older consumer generation, or while flow control is paused for a rebalance, and
@@ -10,11 +10,24 @@ rebalance of two workers (faust-streaming issues #216, #221 and #606 describe th
 The fix: :meth:`Consumer.ack` counts only messages a stream actually handed on (``tracked``, set
 just before a message is yielded). A skipped message stays unacked, so the commit stops before it
 and it is fetched again from the committed offset: at-least-once, as Faust intends.
+
+**After a rebalance every partition an agent reads starts again from its committed offset, or
+from the log's start when nothing was committed yet.** A rebalance also empties each stream's
+queue (Faust's channels clear on resume): what was fetched but not yet handed on is fetched again
+only because Faust then seeks every partition to its committed offset. aiokafka's
+``seek_to_committed`` seeks only where an offset above 0 was committed; on a partition with no
+commit yet the position stayed where the emptied queue's messages had been fetched, and they were
+never read again. The chaos run lost a filing made during the first rebalance of two workers
+this way.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from faust.transport.consumer import Consumer
+from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.types import Message
 
 _original_ack = Consumer.ack
@@ -26,6 +39,18 @@ def _ack_only_handed_on(self: Consumer, message: Message) -> bool:
     return _original_ack(self, message)
 
 
+async def _seek_to_committed_or_start(self: AIOKafkaConsumerThread) -> Mapping[Any, int]:
+    consumer = self._ensure_consumer()
+    committed: Mapping[Any, int] = await self.call_thread(consumer.seek_to_committed)
+    # aiokafka seeks only where something above 0 was committed; elsewhere the position stays
+    # wherever the previous generation's fetches left it, past what was dropped at the rebalance.
+    fresh = [tp for tp, offset in committed.items() if not offset and self.app.topics.acks_enabled_for(tp.topic)]
+    if fresh:
+        await self.call_thread(consumer.seek_to_beginning, *fresh)
+    return committed
+
+
 def apply() -> None:
-    """Install the fix (idempotent)."""
+    """Install the fixes (idempotent)."""
     Consumer.ack = _ack_only_handed_on  # type: ignore[method-assign]
+    AIOKafkaConsumerThread.seek_to_committed = _seek_to_committed_or_start  # type: ignore[method-assign]

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from circuitbreaker import CircuitBreaker
 
     from streams.app import Hub
+    from streams.saga_state import SagaState
 
 log = structlog.get_logger("lienthong.metrics")
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -74,18 +75,18 @@ class WorkerState:
 
     def __init__(
         self,
-        sagas: Iterable[Mapping[str, Any]],
+        sagas: Iterable[SagaState],
         lag: Mapping[tuple[str, int], int],
         circuits: Mapping[str, CircuitBreaker],
     ) -> None:
         self.in_flight: Tally[tuple[str, int]] = Tally()
         self.overdue: Tally[str] = Tally()
         for saga in sagas:
-            if saga.get("done"):
+            if saga.done:
                 continue
-            self.in_flight[saga["procedure"], int(saga["status"])] += 1
-            if saga.get("overdue"):
-                self.overdue[saga["procedure"]] += 1
+            self.in_flight[saga.procedure, int(saga.status)] += 1
+            if saga.overdue:
+                self.overdue[saga.procedure] += 1
         self.lag = lag
         self.circuits = {agency: CIRCUIT_STATES[breaker.state] for agency, breaker in circuits.items()}
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, MutableMapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import structlog
 from faust.types import EventT
@@ -55,7 +55,7 @@ class Orchestrator:
 
     def __init__(
         self,
-        sagas: MutableMapping[str, Any],
+        sagas: MutableMapping[str, SagaState],
         catalog: Mapping[str, Procedure],
         calendar: WorkingCalendar,
         clock: Clock,
@@ -81,8 +81,7 @@ class Orchestrator:
             raise Unprocessable(f"invalid envelope: {describe_error(exc)}") from None
         ctx = saga_context(self._settings, self._retry, self._calendar, self._clock.now())
         bound = log.bind(dossier_id=envelope.subject, correlation_id=envelope.correlationid)
-        stored = self._sagas.get(envelope.subject)
-        routed = route(envelope, None if stored is None else SagaState.model_validate(stored), self._catalog, ctx)
+        routed = route(envelope, self._sagas.get(envelope.subject), self._catalog, ctx)
         if routed.forget:
             del self._sagas[envelope.subject]  # a tombstone in the changelog
             bound.info("finished saga forgotten after its retention period")
@@ -99,7 +98,7 @@ class Orchestrator:
         if audited:  # one entry for what this event exchanged
             await self._audit.append(partition, envelope.subject.encode(), audited)
         effects.log_effects(routed.effects, bound)
-        self._sagas[envelope.subject] = routed.state.model_dump(mode="json")
+        self._sagas[envelope.subject] = routed.state
 
 
 def register(hub: Hub) -> None:

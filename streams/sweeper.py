@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from connectors.kafka_client import partition_for
 from contracts.catalog import Procedure
@@ -55,13 +55,12 @@ def due_events(
     return events
 
 
-def _compensating(stored: Mapping[str, Any]) -> bool:
-    return any(c.get("status") == StepStatus.RUNNING for c in stored.get("compensations", {}).values())
+def _compensating(state: SagaState) -> bool:
+    return any(c.status is StepStatus.RUNNING for c in state.compensations.values())
 
 
-def _finished_before(stored: Mapping[str, object], moment: str) -> bool:
-    finished = stored.get("finished_at")
-    return isinstance(finished, str) and datetime.fromisoformat(finished) <= datetime.fromisoformat(moment)
+def _finished_before(state: SagaState, moment: datetime) -> bool:
+    return state.finished_at is not None and state.finished_at <= moment
 
 
 def register(hub: Hub) -> None:
@@ -70,16 +69,15 @@ def register(hub: Hub) -> None:
 
     async def sweep() -> None:
         ctx = saga_context(settings, retry, hub.calendar, hub.clock.now())
-        forget_before = (ctx.now - timedelta(days=ctx.saga_retention_days)).isoformat()
-        # A finished saga has nothing due but its compensations and its expiry: skip the others
-        # before paying for validation.
+        forget_before = ctx.now - timedelta(days=ctx.saga_retention_days)
+        # A finished saga has nothing due but its compensations and its expiry: skip the others.
         owned = hub.owned_partitions(hub.topics.dossier_events)
         stored = [
-            SagaState.model_validate(v)
+            v
             for k, v in list(hub.sagas.items())
             if v is not None
             and partition_for(k.encode(), hub.topics.partitions) in owned  # the table may hold sagas it no longer owns
-            and (not v["done"] or _compensating(v) or _finished_before(v, forget_before))
+            and (not v.done or _compensating(v) or _finished_before(v, forget_before))
         ]
         for event in due_events(stored, hub.catalog, ctx, settings.step_timeout_s):
             await hub.send(hub.topics.dossier_events, event.subject.encode(), event.to_bytes())

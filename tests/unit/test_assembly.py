@@ -17,7 +17,7 @@ from contracts.errors import SettingsError
 from contracts.events import DEADLINE_PASSED, SAGA_EXPIRED, STEP_TIMEOUT
 from contracts.working_days import load_calendar
 from streams import saga
-from streams.app import build_hub
+from streams.app import SagaCodec, build_hub
 from streams.clock import Clock
 from streams.settings import HubSettings, environment_markdown, environment_table
 from streams.sweeper import due_events
@@ -156,6 +156,34 @@ def test_a_message_skipped_at_a_rebalance_is_not_acked_so_it_is_fetched_again(tm
     assert consumer._acked[TP(topic, 0)] == [6]  # 5 stays unacked: nothing is committed past it
 
 
+async def test_after_a_rebalance_a_partition_with_no_commit_is_read_again_from_its_start(tmp_path):
+    """streams/faust_fixes.py: a rebalance empties the streams' queues; what they held is read again
+    only because every partition is sought to its committed offset, which aiokafka skips where
+    nothing (or 0) was committed. Those partitions now go back to their start."""
+    hub = build_hub(settings(tmp_path))
+    outbox, events, changelog = (
+        hub.topics.outbox("portal"),
+        hub.topics.dossier_events,
+        "t.lienthong-hub-sagas-changelog",
+    )
+    hub.app.topics._acking_topics.update({outbox, events})  # as the conductor does once agents subscribe
+    committed = {TP(outbox, 0): None, TP(outbox, 1): 0, TP(events, 0): 7, TP(changelog, 0): None}
+    sought: list[tuple] = []
+
+    class Aiokafka:
+        async def seek_to_committed(self):
+            return committed
+
+        async def seek_to_beginning(self, *tps):
+            sought.extend(tps)
+
+    thread = hub.app.consumer._thread
+    thread._ensure_consumer = Aiokafka
+    thread.call_thread = lambda fun, *args: fun(*args)
+    assert await thread.seek_to_committed() == committed
+    assert sorted(sought) == [TP(outbox, 0), TP(outbox, 1)]  # not the table's changelog: recovery reads it
+
+
 def test_a_worker_above_info_does_not_turn_every_library_debug_call_into_a_record(tmp_path):
     root = logging.getLogger()
     level, handlers = root.level, list(root.handlers)
@@ -174,3 +202,9 @@ async def test_the_workers_consumer_fetches_in_the_configured_batches(tmp_path):
     assert (consumer._fetch_min_bytes, consumer._fetch_max_wait_ms) == (65536, 25)
     other = build_hub(settings(tmp_path / "other"))  # another app: its own settings (the defaults)
     assert other.app.consumer._thread._create_worker_consumer(other.app.transport)._fetch_max_wait_ms == 20
+
+
+def test_the_saga_table_writes_and_restores_states_with_the_saga_codec(tmp_path):
+    hub = build_hub(settings(tmp_path))
+    assert isinstance(hub.sagas.value_serializer, SagaCodec)  # what send_changelog writes with
+    assert isinstance(hub.sagas.changelog_topic.value_serializer, SagaCodec)  # what recovery reads with

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from aiohttp.test_utils import TestClient, TestServer
 from circuitbreaker import CircuitBreaker
 from prometheus_client.parser import text_string_to_metric_families
@@ -32,9 +34,9 @@ async def test_metrics_count_what_happened_and_show_the_state_of_the_worker():
     metrics.dead_letters.labels("ingest.justice", "signature").inc()
     metrics.agency_calls.labels("population", "verify_citizen", "succeeded").observe(0.02)
     sagas = [
-        {"procedure": "birth_bundle", "status": 4, "done": False, "overdue": True},
-        {"procedure": "birth_bundle", "status": 4, "done": False},
-        {"procedure": "birth_bundle", "status": 10, "done": True},  # final: not in flight
+        SimpleNamespace(procedure="birth_bundle", status=4, done=False, overdue=True),
+        SimpleNamespace(procedure="birth_bundle", status=4, done=False, overdue=False),
+        SimpleNamespace(procedure="birth_bundle", status=10, done=True, overdue=False),  # final: not in flight
     ]
     metrics.watch(
         lambda: WorkerState(

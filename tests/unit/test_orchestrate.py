@@ -41,6 +41,7 @@ from contracts.events import (
 from contracts.status import DossierStatus as S
 from contracts.topics import Topics
 from contracts.working_days import WorkingCalendar, load_calendar
+from streams.app import SagaCodec
 from streams.audit import AuditLog
 from streams.orchestrate import Orchestrator
 from streams.saga_state import SagaState, StepStatus
@@ -778,3 +779,13 @@ async def test_every_exchange_with_an_agency_is_recorded_by_agency_without_perso
     assert (no_reply["duration_ms"], no_reply["response_bytes"]) == (68_000, 0)
     assert succeeded["request_bytes"] > 0 and succeeded["response_bytes"] > 0
     assert MOTHER[0] not in str(exchanges) and "Trần" not in str(exchanges)
+
+
+async def test_a_saga_reads_back_from_its_changelog_record_as_the_state_the_worker_held():
+    hub = Hub()
+    await hub.file("land_transfer")
+    await hub.answer("verify_transferor")
+    held = hub.sagas[DOSSIER]
+    record = SagaCodec().dumps(held)  # what the saga table writes to its changelog
+    assert json.loads(record)["steps"]["verify_transferor"]["status"] == "succeeded"
+    assert SagaCodec().loads(record) == held  # what a worker taking the partition over restores
