@@ -8,7 +8,8 @@
    through one hub worker and the sandbox agencies (7 steps, REST, SOAP and Kafka agencies each);
    dossiers per second, Kafka records per second through the hub's topics, and the filing-to-final
    latency percentiles, the CPU per dossier of each process and the records per dossier by topic;
-   then the same with two workers in the group.
+   then the same with two workers in the group, and with one worker at a constant rate of half
+   the burst's, timing every hop from its records (:mod:`infra.harness.bench_hops`).
 3. **Signing and verification**: the CPU time of :meth:`Signer.headers` and :meth:`TrustStore.verify`
    on one step-command envelope (in this process, no broker), and how many records the hub and
    the agencies signed and verified per dossier in run 2 (counted from its topics' headers).
@@ -36,6 +37,7 @@ from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -53,7 +55,7 @@ from contracts.events import STEP_COMMAND, StepCommand
 from contracts.record_signing import KEYID_HEADER, Signer, TrustStore
 from contracts.status import DossierStatus
 from contracts.topics import Topics
-from infra.harness import bench_dashboard
+from infra.harness import bench_dashboard, bench_hops
 from infra.harness.broker import ClientFiles, LocalBroker
 from infra.harness.net import free_port
 from infra.harness.worker_process import WorkerProcess
@@ -341,9 +343,11 @@ async def hub_end_to_end(
     guarantee: str = "at_least_once",
     broker_pid: int | None = None,
     workers: int = 1,
-) -> dict[str, float]:
-    """Birth dossiers through ``workers`` workers (Faust's ``guarantee``) and the sandbox agencies;
-    with ``broker_pid``, the broker's CPU per dossier too."""
+    rate: float | None = None,
+) -> dict[str, Any]:
+    """Birth dossiers through ``workers`` workers (Faust's ``guarantee``) and the sandbox agencies,
+    all at once or, given ``rate``, that many a second (then with the latency of every hop, see
+    :mod:`infra.harness.bench_hops`); with ``broker_pid``, the broker's CPU per dossier too."""
     topics = Topics(namespace=f"bench-{guarantee}-{workers}-{os.getpid()}-{int(time.time())}.")
     connection = {"kafka_client_properties": clients.file("hub"), "bootstrap_servers": clients.bootstrap_servers}
     hub_group = ClusterSettings.from_env(**connection, topic_namespace=topics.namespace).group_id
@@ -385,7 +389,9 @@ async def hub_end_to_end(
         processes |= {"broker": broker_pid} if broker_pid else {}
         cpu_before = {name: cpu_s(pid) for name, pid in processes.items()}
         started = time.monotonic()
-        for filing in filings:
+        for n, filing in enumerate(filings):
+            if rate:
+                await asyncio.sleep(max(0.0, started + n / rate - time.monotonic()))
             await sandbox.justice.file_birth(filing)
             filed_at[filing["ma_ho_so"]] = time.time()
         ids = list(filed_at)
@@ -401,7 +407,9 @@ async def hub_end_to_end(
         records = sum(by_topic.values())
         by_topic |= await changelog_records(clients.client("admin"), settings.group_id)
         signatures = await signature_counts(operator, topics)
+        timed = await bench_hops.run_hops(operator, topics, set(ids)) if rate else {}
         return {
+            "hops": timed,
             **{name: count / (dossiers + 1) for name, count in signatures.items()},  # per dossier, warm-up too
             **cpu_ms,
             **{f"records:{name.removeprefix(topics.namespace)}": n / (dossiers + 1) for name, n in by_topic.items()},
@@ -412,6 +420,7 @@ async def hub_end_to_end(
             "records_per_s": records / elapsed,
             "p50_s": statistics.median(latencies),
             "p95_s": latencies[int(0.95 * (len(latencies) - 1))],
+            "p99_s": bench_hops.percentile(latencies, 0.99),
         }
     finally:
         for worker in hubs:
@@ -435,7 +444,7 @@ async def changelog_records(client: KafkaClient, app_id: str) -> dict[str, int]:
         await consumer.stop()
 
 
-def records_report(hub: dict[str, float]) -> str:
+def records_report(hub: dict[str, Any]) -> str:
     """Records per dossier by topic, the largest first (the warm-up dossier counted too)."""
     rows = sorted(
         ((k.removeprefix("records:"), v) for k, v in hub.items() if k.startswith("records:")), key=lambda r: -r[1]
@@ -443,14 +452,14 @@ def records_report(hub: dict[str, float]) -> str:
     return "records per dossier: " + ", ".join(f"{name} {n:.1f}" for name, n in rows if n >= 0.05)
 
 
-def cpu_report(hub: dict[str, float]) -> str:
+def cpu_report(hub: dict[str, Any]) -> str:
     """CPU per dossier of each measured process, from /proc over the timed run."""
     names = {"worker": "the hub's workers", "broker": "the broker", "bench": "sandbox agencies and bench clients"}
     measured = [f"{names[name]} {hub[f'{name}_cpu_ms']:.1f} ms" for name in names if f"{name}_cpu_ms" in hub]
     return "CPU per dossier: " + ", ".join(measured)
 
 
-def signatures_report(crypto: dict[str, list[float]], hub: dict[str, float]) -> list[str]:
+def signatures_report(crypto: dict[str, list[float]], hub: dict[str, Any]) -> list[str]:
     """The signing section of the output: CPU per record, and per dossier from the run's counts."""
     cost = {name: statistics.median(rounds) for name, rounds in crypto.items()}
     lines = [f"• Ed25519 signatures, CPU per record on a {len(step_command().to_bytes())}-byte step command"]
@@ -514,6 +523,14 @@ def run(messages: int, dossiers: int, dashboard_dossiers: int = 100_000) -> int:
                 f"worker); filing to final p50 {two['p50_s']:.1f} s, p95 {two['p95_s']:.1f} s"
             )
             _out(f"  {cpu_report(two)}")
+            rate = hub["dossiers_per_s"] / 2
+            _out(f"• one worker at a constant rate, half the burst's: {dossiers} dossiers at {rate:.1f} a second")
+            steady = asyncio.run(hub_end_to_end(clients, dossiers, run_dir, broker_pid=broker_pid, rate=rate))
+            _out(
+                f"  {steady['completed']:.0f}/{dossiers} completed: filing to final p50 {steady['p50_s']:.2f} s, "
+                f"p99 {steady['p99_s']:.2f} s; {cpu_report(steady)}"
+            )
+            _out(f"  {bench_hops.report(steady['hops'])}")
             _out("• the same with Faust's processing_guarantee=exactly_once (transactions per partition)")
             exactly = asyncio.run(hub_end_to_end(clients, dossiers, run_dir, "exactly_once"))
             _out(
@@ -534,9 +551,11 @@ def run(messages: int, dossiers: int, dashboard_dossiers: int = 100_000) -> int:
             _out(
                 f"bench: {hub['dossiers_per_s']:.1f} dossiers/s end to end, {hub['worker_cpu_ms']:.1f} ms worker CPU "
                 f"per dossier, {hub['records_per_dossier']:.0f} records per dossier, "
-                f"{hub['records_per_s'] / relay:.1%} of bare relay"
+                f"{hub['records_per_s'] / relay:.1%} of bare relay, "
+                f"p99 hop {bench_hops.p99_hub_hop(steady['hops']):.0f} ms"
             )
-            return 0 if hub["completed"] == two["completed"] == exactly["completed"] == dossiers else 1
+            runs = (hub, two, steady, exactly)
+            return 0 if all(r["completed"] == dossiers for r in runs) else 1
         finally:
             if broker is not None:
                 broker.stop()
