@@ -66,16 +66,19 @@ class DeadLetterWatch:
 
     def __init__(self, metric: PromCounter, size_s: float, now: datetime) -> None:
         self._metric, self._size_s = metric, size_s
-        self._window, self._counts = window_start(now, size_s), counts(metric)
+        self._window, self._since, self._counts = window_start(now, size_s), now, counts(metric)
 
     def ended(self, now: datetime) -> list[Alert]:
-        """The alerts of the window(s) that ended before ``now``; none while the window runs."""
+        """Once a window has ended, the alerts for what was dead-lettered since the last report;
+        none while the window runs. They span the two counts actually compared, so an alert never
+        says "between" times that leave out a dead letter it counts (the count is taken when the
+        timer runs, a little after the window's end)."""
         start = window_start(now, self._size_s)
         if start <= self._window:
             return []
         current = counts(self._metric)
-        grown = list(alerts(current - self._counts, self._window, start))
-        self._window, self._counts = start, current
+        grown = list(alerts(current - self._counts, self._since, now))
+        self._window, self._since, self._counts = start, now, current
         return grown
 
 

@@ -19,6 +19,14 @@ only because Faust then seeks every partition to its committed offset. aiokafka'
 commit yet the position stayed where the emptied queue's messages had been fetched, and they were
 never read again. The chaos run lost a filing made during the first rebalance of two workers
 this way.
+
+**What arrives after that seek is kept.** Faust empties the streams' queues when it resumes flow,
+which it does *after* the seek: a message fetched from the sought position in between (the seek
+waits on the consumer thread, so the fetcher and the drain loop run meanwhile) was dropped from the
+queue, and the next fetch started past it. The queues are now emptied when the seek starts, and
+the resume that follows it keeps what arrived since. The chaos run lost a filing and an injected
+record written while a killed worker restarted this way (commit stuck below them, the next record
+handled).
 """
 
 from __future__ import annotations
@@ -29,8 +37,11 @@ from typing import Any
 from faust.transport.consumer import Consumer
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.types import Message
+from mode.utils.queues import FlowControlEvent
 
 _original_ack = Consumer.ack
+_original_perform_seek = Consumer.perform_seek
+_original_resume = FlowControlEvent.resume
 
 
 def _ack_only_handed_on(self: Consumer, message: Message) -> bool:
@@ -50,7 +61,28 @@ async def _seek_to_committed_or_start(self: AIOKafkaConsumerThread) -> Mapping[A
     return committed
 
 
+async def _perform_seek_emptying_first(self: Consumer) -> None:
+    flow = self.app.flow_control
+    flow.clear()  # fetched before the seek: read again from where it puts the positions
+    await _original_perform_seek(self)
+    flow._lienthong_sought = True  # type: ignore[attr-defined]
+
+
+def _resume_keeping_what_came_after_the_seek(self: FlowControlEvent) -> None:
+    if not getattr(self, "_lienthong_sought", False):
+        _original_resume(self)
+        return
+    self._lienthong_sought = False  # type: ignore[attr-defined]
+    queues, self._queues = self._queues, type(self._queues)()
+    try:
+        _original_resume(self)  # resumes, emptying no queue
+    finally:
+        self._queues = queues
+
+
 def apply() -> None:
     """Install the fixes (idempotent)."""
     Consumer.ack = _ack_only_handed_on  # type: ignore[method-assign]
     AIOKafkaConsumerThread.seek_to_committed = _seek_to_committed_or_start  # type: ignore[method-assign]
+    Consumer.perform_seek = _perform_seek_emptying_first  # type: ignore[method-assign]
+    FlowControlEvent.resume = _resume_keeping_what_came_after_the_seek  # type: ignore[method-assign]

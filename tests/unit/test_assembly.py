@@ -184,6 +184,30 @@ async def test_after_a_rebalance_a_partition_with_no_commit_is_read_again_from_i
     assert sorted(sought) == [TP(outbox, 0), TP(outbox, 1)]  # not the table's changelog: recovery reads it
 
 
+async def test_what_arrives_after_the_seek_of_a_rebalance_is_kept_when_flow_resumes(tmp_path):
+    """streams/faust_fixes.py: Faust emptied the streams' queues when it resumed flow, after seeking
+    to the committed offsets, so a message fetched from the sought position in between was lost.
+    The queues are now emptied when the seek starts."""
+    hub = build_hub(settings(tmp_path))
+    flow, consumer = hub.app.flow_control, hub.app.consumer
+    queue = hub.app.FlowControlQueue(maxsize=10, clear_on_resume=True)  # a stream's queue
+    flow.suspend()  # a rebalance
+    queue.put_nowait("fetched before the rebalance")
+
+    async def seek_to_committed() -> dict:
+        queue.put_nowait("fetched from the committed offset")  # the fetcher runs while the seek waits
+        return {}
+
+    consumer.seek_to_committed = seek_to_committed
+    await consumer.perform_seek()
+    flow.resume()
+    assert [queue.get_nowait() for _ in range(queue.qsize())] == ["fetched from the committed offset"]
+    queue.put_nowait("later")
+    flow.suspend()
+    flow.resume()  # a resume with no seek before it empties the queues as Faust always did
+    assert queue.qsize() == 0
+
+
 def test_a_worker_above_info_does_not_turn_every_library_debug_call_into_a_record(tmp_path):
     root = logging.getLogger()
     level, handlers = root.level, list(root.handlers)

@@ -19,11 +19,12 @@ def test_a_window_with_dead_letters_ends_in_one_alert_per_stage_and_a_quiet_one_
     metrics.dead_letters.labels("orchestrate", "unprocessable").inc()
     assert watch.ended(T0 + timedelta(seconds=30)) == []  # the window still runs
 
-    tax, orchestrate = watch.ended(T0 + timedelta(seconds=55))
+    tax, orchestrate = watch.ended(T0 + timedelta(seconds=51))  # the timer runs a second after the window
     assert (tax.kind, tax.subject) == ("dead_letters", "ingest.tax")
     assert tax.message == (
-        "3 messages dead-lettered at stage ingest.tax between 09:00:00 and 09:01:00 UTC (rejected ×1, signature ×2)"
+        "3 messages dead-lettered at stage ingest.tax between 09:00:10 and 09:01:01 UTC (rejected ×1, signature ×2)"
     )
+    assert tax.at == T0 + timedelta(seconds=51)  # after every dead letter it counts (the trust test relies on it)
     assert "lienthong dlq replay --stage ingest.tax" in tax.action and "forged" in tax.action
     assert orchestrate.subject == "orchestrate" and "forged" not in orchestrate.action
     assert watch.ended(T0 + timedelta(minutes=2)) == []  # nothing new in the next window
