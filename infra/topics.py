@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator, Iterable
 
 import structlog
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
@@ -66,3 +67,29 @@ async def partitions_of(consumer: AIOKafkaConsumer, name: str) -> list[TopicPart
         await consumer._client.force_metadata_update()
         parts = consumer.partitions_for_topic(name) or set()
     return [TopicPartition(name, p) for p in sorted(parts)]
+
+
+async def read_to_end(
+    client: KafkaClient, names: Iterable[str], timeout_s: float = 120
+) -> AsyncIterator[ConsumerRecord]:
+    """Every record on the topics ``names``, from their start to the end each partition has when
+    reading begins; TimeoutError naming the topics if that end is not reached within ``timeout_s``."""
+    consumer = AIOKafkaConsumer(**client.aiokafka(), group_id=None, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        tps = [tp for name in names for tp in await partitions_of(consumer, name)]
+        consumer.assign(tps)
+        ends = await consumer.end_offsets(tps)
+        await consumer.seek_to_beginning(*tps)
+        left = {tp for tp in tps if ends[tp] > 0}
+        deadline = time.monotonic() + timeout_s
+        while left and time.monotonic() < deadline:
+            for batch in (await consumer.getmany(*left, timeout_ms=1000)).values():
+                for record in batch:
+                    yield record
+            left = {tp for tp in left if await consumer.position(tp) < ends[tp]}
+        if left:
+            unread = ", ".join(sorted({tp.topic for tp in left}))
+            raise TimeoutError(f"could not read {len(left)} partitions of {unread} to their end in {timeout_s:.0f} s")
+    finally:
+        await consumer.stop()

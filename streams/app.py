@@ -150,18 +150,19 @@ def build_hub(
     faust_fixes.apply()
     app = faust_app(settings)
     fetch_batching.apply(app, settings.fetch_min_bytes, settings.fetch_max_wait_ms)
+    codec = SagaCodec()
     sagas = delivery.DurableTable(
         app,
         name="sagas",
         default=None,
         beacon=app.tables.beacon,
         partitions=settings.partitions,
-        schema=faust.Schema(key_serializer="json", value_serializer=SagaCodec()),
+        schema=faust.Schema(key_serializer="json", value_serializer=codec),
         help="Saga state per dossier code",
     )
     # Faust writes a table's changelog with its value_serializer (from the value type, JSON by
     # default), not its schema's; the changelog topic, made on first use, reads with the same.
-    sagas.value_serializer = SagaCodec()
+    sagas.value_serializer = codec
     app.tables.add(sagas)
     hub = Hub(
         settings=settings,

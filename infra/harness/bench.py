@@ -62,7 +62,7 @@ from infra.harness.worker_process import WorkerProcess
 from infra.lag import lag_report
 from infra.sandbox.agencies import SandboxAgencies
 from infra.sandbox.samples import birth_filing
-from infra.topics import partitions_of, provision
+from infra.topics import partitions_of, provision, read_to_end
 from infra.watch import HubWatcher
 from streams.settings import ClusterSettings, HubSettings
 
@@ -275,38 +275,19 @@ async def signature_counts(client: KafkaClient, topics: Topics, timeout_s: float
     outboxes = {topics.outbox(code) for code in AGENCIES}
     verifying_inboxes = {topics.inbox(code) for code, a in AGENCIES.items() if a.transport is Transport.KAFKA}
     names = [spec.name for spec in topics.specs() if spec.name != topics.deadletter]
-    consumer = AIOKafkaConsumer(
-        **client.aiokafka(), group_id=None, enable_auto_commit=False, auto_offset_reset="earliest"
-    )
-    await consumer.start()
     counts: Counter[str] = Counter()
-    try:
-        tps = [tp for name in names for tp in await partitions_of(consumer, name)]
-        consumer.assign(tps)
-        ends = await consumer.end_offsets(tps)
-        await consumer.seek_to_beginning(*tps)
-        left = {tp for tp in tps if ends[tp] > 0}
-        deadline = time.monotonic() + timeout_s
-        while left and time.monotonic() < deadline:
-            for tp, records in (await consumer.getmany(*left, timeout_ms=1000)).items():
-                for record in records:
-                    keyid = dict(record.headers).get(KEYID_HEADER, b"").decode()
-                    if keyid:
-                        counts["hub signs" if keyid in REGISTRY.hub.keys else "agencies sign"] += 1
-                        counts["signed bytes"] += len(record.value or b"")
-                    elif tp.topic == topics.audit and json.loads(record.value or b"{}").get("kind") == "checkpoint":
-                        counts["hub signs"] += 1
-                        counts["audit checkpoints"] += 1
-                    if tp.topic in outboxes:
-                        counts["hub verifies"] += 1
-                    elif tp.topic in verifying_inboxes:
-                        counts["agencies verify"] += 1
-            left = {tp for tp in left if await consumer.position(tp) < ends[tp]}
-        if left:
-            unread = ", ".join(sorted({tp.topic for tp in left}))
-            raise TimeoutError(f"could not read {len(left)} partitions of {unread} to their end in {timeout_s:.0f} s")
-    finally:
-        await consumer.stop()
+    async for record in read_to_end(client, names, timeout_s):
+        keyid = dict(record.headers).get(KEYID_HEADER, b"").decode()
+        if keyid:
+            counts["hub signs" if keyid in REGISTRY.hub.keys else "agencies sign"] += 1
+            counts["signed bytes"] += len(record.value or b"")
+        elif record.topic == topics.audit and json.loads(record.value or b"{}").get("kind") == "checkpoint":
+            counts["hub signs"] += 1
+            counts["audit checkpoints"] += 1
+        if record.topic in outboxes:
+            counts["hub verifies"] += 1
+        elif record.topic in verifying_inboxes:
+            counts["agencies verify"] += 1
     return counts
 
 

@@ -15,19 +15,16 @@ from the topics alone, for any number of workers:
 from __future__ import annotations
 
 import statistics
-import time
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-
-from aiokafka import AIOKafkaConsumer
 
 from connectors.kafka_client import KafkaClient
 from contracts.agencies import AGENCIES
 from contracts.envelope import Envelope
 from contracts.events import DOSSIER_FILED, STEP_COMMAND, STEP_REPLY
 from contracts.topics import Topics
-from infra.topics import partitions_of
+from infra.topics import read_to_end
 
 HUB_HOPS = ("filing → first command", "reply → next record")
 AGENCY_HOP = "command → reply"
@@ -76,24 +73,11 @@ async def run_hops(
     """Every hop of ``dossiers``, read back from every agency's inbox and outbox."""
     boxes = {topics.inbox(code): "inbox" for code in AGENCIES} | {topics.outbox(code): "outbox" for code in AGENCIES}
     per_dossier: dict[str, list[Stamped]] = defaultdict(list)
-    consumer = AIOKafkaConsumer(**client.aiokafka(), group_id=None, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        tps = [tp for topic in boxes for tp in await partitions_of(consumer, topic)]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        end = {tp: offset for tp, offset in (await consumer.end_offsets(tps)).items() if offset > 0}
-        deadline = time.monotonic() + timeout_s
-        while end and time.monotonic() < deadline:
-            for tp, batch in (await consumer.getmany(*end, timeout_ms=1000)).items():
-                for record in batch:
-                    key = (record.key or b"").decode(errors="replace")
-                    if key in dossiers and record.value:
-                        envelope = Envelope.from_bytes(record.value) if b'"specversion"' in record.value else None
-                        per_dossier[key].append(Stamped(boxes[tp.topic], record.timestamp, envelope))
-            end = {tp: offset for tp, offset in end.items() if await consumer.position(tp) < offset}
-    finally:
-        await consumer.stop()
+    async for record in read_to_end(client, boxes, timeout_s):
+        key = (record.key or b"").decode(errors="replace")
+        if key in dossiers and record.value:
+            envelope = Envelope.from_bytes(record.value) if b'"specversion"' in record.value else None
+            per_dossier[key].append(Stamped(boxes[record.topic], record.timestamp, envelope))
     out: dict[str, list[float]] = defaultdict(list)
     for records in per_dossier.values():
         for hop, values in hops(records).items():

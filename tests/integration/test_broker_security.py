@@ -23,7 +23,7 @@ from aiokafka.errors import (
 from connectors.kafka_client import KafkaClient
 from contracts.topics import Topics
 from infra.harness.broker import KAFKA_SH, ClientFiles
-from infra.topics import provision
+from infra.topics import provision, read_to_end
 
 REFUSAL_S = 20  # a refused client gives up well within this
 
@@ -120,3 +120,19 @@ async def test_an_operator_reads_with_kafka_console_consumer_and_its_client_file
     result = await asyncio.to_thread(subprocess.run, command, capture_output=True, text=True, timeout=90)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "k\tv" in result.stdout.splitlines()
+
+
+async def test_read_to_end_returns_every_record_there_when_it_began_and_then_stops(kafka: ClientFiles, topics: Topics):
+    """infra.topics.read_to_end, which the bench reads its topics back with (empty partitions too)."""
+    admin, written = kafka.client("admin"), {topics.inbox("tax"): 5, topics.outbox("tax"): 3}
+    producer = AIOKafkaProducer(**admin.aiokafka())
+    await producer.start()
+    try:
+        for topic, n in written.items():
+            for i in range(n):
+                await producer.send_and_wait(topic, key=f"k{i}".encode(), value=b"v")
+    finally:
+        await producer.stop()
+    names = [*written, topics.inbox("portal")]  # nothing on the last one
+    read = [record.topic async for record in read_to_end(admin, names, timeout_s=30)]
+    assert sorted(read) == sorted(topic for topic, n in written.items() for _ in range(n))
