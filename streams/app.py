@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import faust
 from faust.serializers import codecs
+from faust.types import TP
 
 from connectors.base import Connector
 from contracts.catalog import Procedure, builtin_catalog, load_catalog
@@ -46,14 +47,17 @@ class Hub:
     trust: TrustStore
     metrics: HubMetrics
     _raw: dict[str, faust.types.TopicT] = field(default_factory=dict)
+    _actives: frozenset[TP] | None = None
 
-    def topic(self, name: str) -> faust.types.TopicT:
-        """A topic of undecoded bytes (keys are dossier codes, values JSON)."""
-        if name not in self._raw:
-            self._raw[name] = self.app.topic(
-                name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
+    def topic(self, *names: str) -> faust.types.TopicT:
+        """A topic (or, for an agent reading several, topics) of undecoded bytes (keys are dossier
+        codes, values JSON)."""
+        key = ",".join(names)
+        if key not in self._raw:
+            self._raw[key] = self.app.topic(
+                *names, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
             )
-        return self._raw[name]
+        return self._raw[key]
 
     async def send(
         self, topic: str, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]] | None = None
@@ -73,6 +77,16 @@ class Hub:
     async def send_json(self, topic: str, key: bytes, value: bytes) -> None:
         """Write one signed JSON record that is not an envelope (about an agency, not a dossier)."""
         await self.send(topic, key, value, [("content-type", b"application/json"), *self.signer.headers(value)])
+
+    def owns(self, topic: str, partition: int) -> bool:
+        """Whether this worker is the active owner of ``partition`` of ``topic`` (cached until the
+        next rebalance: this is asked for every event)."""
+        if self._actives is None:
+            self._actives = frozenset(self.app.assignor.assigned_actives())
+        return TP(topic, partition) in self._actives
+
+    async def _forget_assignment(self, *_: object, **__: object) -> None:
+        self._actives = None
 
     def owned_partitions(self, topic: str) -> set[int]:
         """The partitions of ``topic`` this worker is assigned (a table may hold others' keys too)."""
@@ -141,7 +155,6 @@ def build_hub(
         dead_letter_alerts,
         faust_fixes,
         fetch_batching,
-        ingest,
         metrics,
         orchestrate,
         sweeper,
@@ -176,7 +189,8 @@ def build_hub(
         trust=TrustStore.load(settings.keyring),
         metrics=HubMetrics(),
     )
-    ingest.register(hub)
+    for changed in (app.on_partitions_revoked, app.on_partitions_assigned):
+        changed.connect(hub._forget_assignment)
     orchestrate.register(hub)
     sweeper.register(hub)
     agency_health.register(hub)

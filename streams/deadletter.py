@@ -8,7 +8,7 @@ source topic byte for byte (see docs/operations.md).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, cast
 
@@ -71,18 +71,26 @@ async def dead_letter(hub: Hub, event: EventT, stage: str, reason: str, code: st
 
 
 def guarded_agent(
-    hub: Hub, topic: str, name: str, stage: str, handle: Callable[[EventT], Awaitable[None]], *, concurrency: int = 1
+    hub: Hub,
+    topics: str | Sequence[str],
+    name: str,
+    stage: str | Callable[[], str],
+    handle: Callable[[EventT], Awaitable[None]],
+    *,
+    concurrency: int = 1,
 ) -> None:
-    """Register an agent that handles each event of ``topic`` and never loses one to an error:
+    """Register an agent that handles each event of ``topics`` and never loses one to an error:
     a :class:`~streams.errors.Refused` is dead-lettered with its message, any other exception as
-    an internal error. The event is acked only once every record it caused is on the broker
-    (:mod:`streams.delivery`); if that, or the dead letter, cannot be written, the worker stops
-    without acking it."""
+    an internal error, both under ``stage`` (or what ``stage()`` says when the event failed, for an
+    agent whose events pass through more than one stage). The event is acked only once every record
+    it caused is on the broker (:mod:`streams.delivery`); if that, or the dead letter, cannot be
+    written, the worker stops without acking it."""
 
     # Every send fails within the producer's request timeout; a delivery still pending after twice
     # that means the producer is wedged: stop rather than wait forever without acking.
     settled_s = 2 * hub.settings.producer_request_timeout_s + 5
     events = hub.metrics.events
+    stage_now = stage if callable(stage) else lambda: stage
 
     async def agent(stream: StreamT) -> None:
         acking = cast(Stream, stream).noack()  # acked once what the event caused is on the broker
@@ -104,14 +112,15 @@ def guarded_agent(
                         await handle(event)
                         outcome = "handled"
                     except Refused as exc:
-                        await dead_letter(hub, event, stage, str(exc), exc.code)
+                        await dead_letter(hub, event, stage_now(), str(exc), exc.code)
                     except Exception as exc:
                         log.exception("agent failed on a message", agent=name)
                         reason = f"internal error: {type(exc).__name__}: {exc}"
-                        await dead_letter(hub, event, stage, reason, "internal")
+                        await dead_letter(hub, event, stage_now(), reason, "internal")
                     events.labels(name, outcome).inc()
                 except Exception as exc:  # not even the dead letter could be written
                     stop_undelivered("dead letter", exc, **where)
             acks.ack_when_delivered(event, caused, where)
 
-    hub.app.agent(hub.topic(topic), name=name, concurrency=concurrency)(agent)
+    names = [topics] if isinstance(topics, str) else list(topics)
+    hub.app.agent(hub.topic(*names), name=name, concurrency=concurrency)(agent)

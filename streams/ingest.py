@@ -1,4 +1,7 @@
-"""Ingest: agency outboxes → canonical events on ``hub.dossier.events``, keyed by dossier code.
+"""Ingest: an agency outbox's record → the canonical event the saga applies, or a dead letter.
+
+The orchestrate agent (:mod:`streams.orchestrate`) reads every outbox and admits each record here
+before applying it; a record it cannot apply where it is goes on to ``hub.dossier.events``.
 
 Every message must be signed by one of the sender's keys (:mod:`contracts.record_signing`;
 the registry says whose keys sign which outbox) within the signature window, or it is
@@ -46,7 +49,6 @@ from contracts.events import (
     StepReply,
 )
 from streams import normalize
-from streams.deadletter import guarded_agent
 
 if TYPE_CHECKING:
     from streams.app import Hub
@@ -136,21 +138,15 @@ def _filing(agency: str, envelope: Envelope, catalog: Mapping[str, Procedure]) -
     return envelope.model_copy(update={"data": normalised.model_dump(mode="json")})
 
 
-def register(hub: Hub) -> None:
-    """One agent per agency outbox: each message becomes a canonical event or a dead letter."""
-    window, limit = timedelta(seconds=hub.settings.signature_window_s), hub.settings.max_record_bytes
-    for agency in AGENCIES:
-
-        async def ingest_one(event: EventT, agency: str = agency) -> None:
-            if len(event.value or b"") > limit:  # what the hub forwards must fit what the broker takes
-                raise Rejected(f"record of {len(event.value)} bytes is over the {limit}-byte limit")
-            # Refused (dead-lettered) unless signed by one of the sender's keys, recently.
-            hub.trust.verify(event.value, event.message.headers, REGISTRY.outbox_keys(agency), window)
-            envelope = to_canonical(agency, event.value, hub.catalog)  # Rejected: dead-lettered
-            await hub.send(hub.topics.dossier_events, envelope.subject.encode(), envelope.to_bytes())
-            if envelope.type == DOSSIER_FILED:
-                log.info(
-                    "dossier filed", agency=agency, dossier_id=envelope.subject, correlation_id=envelope.correlationid
-                )
-
-        guarded_agent(hub, hub.topics.outbox(agency), f"ingest-{agency}", f"ingest.{agency}", ingest_one)
+def admit(hub: Hub, agency: str, event: EventT) -> Envelope:
+    """The canonical event a record on ``agency``'s outbox stands for; raises Rejected (the record is
+    dead-lettered) if it is too big, not signed by one of the agency's keys recently, or invalid."""
+    value, limit = event.value or b"", hub.settings.max_record_bytes
+    if len(value) > limit:  # what the hub forwards must fit what the broker takes
+        raise Rejected(f"record of {len(value)} bytes is over the {limit}-byte limit")
+    window = timedelta(seconds=hub.settings.signature_window_s)
+    hub.trust.verify(value, event.message.headers, REGISTRY.outbox_keys(agency), window)
+    envelope = to_canonical(agency, value, hub.catalog)
+    if envelope.type == DOSSIER_FILED:
+        log.info("dossier filed", agency=agency, dossier_id=envelope.subject, correlation_id=envelope.correlationid)
+    return envelope

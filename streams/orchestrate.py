@@ -1,11 +1,17 @@
 """Orchestrate: one saga per dossier, its state in a changelog-backed Faust table.
 
-Reads ``hub.dossier.events`` (filings, agency replies, citizens' requests, payment notices and
-the sweeper's ticks, keyed by dossier code, so the table is co-partitioned with its input), lets
-:mod:`streams.router` pick and run the saga transition, writes the records
-:mod:`streams.effects` makes of its effects, then stores the new state. Audit records go to
-:class:`streams.audit.AuditLog`, one entry per event, on the partition number of the event (one
-writer per chain).
+One agent reads every agency outbox and ``hub.dossier.events``. An outbox record is admitted by
+:mod:`streams.ingest` (signature, contract, normalisation) and applied at once when it sits where
+its saga does: keyed by its dossier code, on the partition that code hashes to, which this worker
+owns on ``hub.dossier.events`` too (and so the saga table's partition). Any other admitted record
+(keyed otherwise, or an outbox with another partition count) goes on to ``hub.dossier.events``,
+keyed by its dossier code, and is applied from there, as are the sweeper's ticks and the
+callbacks' events. One agent, so a dossier's events are applied one at a time.
+
+Applying an event: :mod:`streams.router` picks and runs the saga transition, the records
+:mod:`streams.effects` makes of its effects are written, then the new state is stored. Audit
+records go to :class:`streams.audit.AuditLog`, one entry per event, on the partition number of the
+event (one writer per chain).
 """
 
 from __future__ import annotations
@@ -18,13 +24,15 @@ import structlog
 from faust.types import EventT
 from pydantic import ValidationError
 
+from connectors.kafka_client import partition_for
+from contracts.agencies import AGENCIES
 from contracts.catalog import Procedure
 from contracts.envelope import Envelope, describe_error
 from contracts.errors import Unprocessable
 from contracts.retry import RetryPolicy
 from contracts.topics import Send, Topics
 from contracts.working_days import WorkingCalendar
-from streams import audit, effects, saga
+from streams import audit, effects, ingest, saga
 from streams.clock import Clock
 from streams.deadletter import guarded_agent
 from streams.router import route
@@ -72,13 +80,17 @@ class Orchestrator:
         self._retry = settings.retry_policies()
 
     async def handle(self, raw: bytes, partition: int) -> None:
-        """Route the event, write the records its effects make, then store the new state.
-
-        Raises Unprocessable for what no saga can apply (the agent dead-letters it)."""
+        """Apply the event in ``raw`` (a record of ``hub.dossier.events``); see :meth:`apply`."""
         try:
             envelope = Envelope.from_bytes(raw)
         except ValidationError as exc:
             raise Unprocessable(f"invalid envelope: {describe_error(exc)}") from None
+        await self.apply(envelope, partition)
+
+    async def apply(self, envelope: Envelope, partition: int) -> None:
+        """Route the event, write the records its effects make, then store the new state.
+
+        Raises Unprocessable for what no saga can apply (the agent dead-letters it)."""
         ctx = saga_context(self._settings, self._retry, self._calendar, self._clock.now())
         bound = log.bind(dossier_id=envelope.subject, correlation_id=envelope.correlationid)
         routed = route(envelope, self._sagas.get(envelope.subject), self._catalog, ctx)
@@ -101,6 +113,16 @@ class Orchestrator:
         self._sagas[envelope.subject] = routed.state
 
 
+class _Stage:
+    """Where the agent's current event is, for its dead letter: ``ingest.<agency>`` until the record
+    is admitted, then ``orchestrate``."""
+
+    name = "orchestrate"
+
+    def __call__(self) -> str:
+        return self.name
+
+
 def register(hub: Hub) -> None:
     orchestrator = Orchestrator(
         hub.sagas,
@@ -113,8 +135,25 @@ def register(hub: Hub) -> None:
         audit.register(hub),
         hub.send_json,
     )
+    events, partitions = hub.topics.dossier_events, hub.settings.partitions
+    outboxes = {hub.topics.outbox(code): code for code in AGENCIES}
+    stage = _Stage()
 
     async def handle(event: EventT) -> None:
-        await orchestrator.handle(event.value, event.message.partition)
+        message = event.message
+        agency = outboxes.get(message.topic)
+        if agency is None:  # hub.dossier.events
+            stage.name = "orchestrate"
+            await orchestrator.handle(event.value, message.partition)
+            return
+        stage.name = f"ingest.{agency}"
+        envelope = ingest.admit(hub, agency, event)
+        key = envelope.subject.encode()
+        p = message.partition
+        if message.key != key or p != partition_for(key, partitions) or not hub.owns(events, p):
+            await hub.send(events, key, envelope.to_bytes())  # applied from there, by its owner
+            return
+        stage.name = "orchestrate"
+        await orchestrator.apply(envelope, p)
 
-    guarded_agent(hub, hub.topics.dossier_events, "orchestrate", "orchestrate", handle)
+    guarded_agent(hub, [events, *outboxes], "orchestrate", stage, handle)

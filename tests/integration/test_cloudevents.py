@@ -78,7 +78,6 @@ async def test_a_cloudevents_consumer_reads_the_hubs_records(hub: Hub, rng: rand
         hub.topics.outbox("justice"),  # the native filing, then justice's reply (sandbox)
         hub.topics.outbox("population"),  # written by the hub's REST bridge
         hub.topics.outbox("portal"),
-        hub.topics.dossier_events,
         hub.topics.monitor,
         hub.topics.audit,
     ):

@@ -55,7 +55,7 @@ async def test_a_worker_counts_events_calls_and_dead_letters_and_says_it_is_read
         await asyncio.sleep(0.5)
         now = await hub.metrics()
     assert grew("lienthong_events_total", agent="orchestrate", outcome="handled") >= 7  # a filing and 6+ replies
-    assert grew("lienthong_events_total", agent="ingest-justice", outcome="dead_lettered") == 1
+    assert grew("lienthong_events_total", agent="orchestrate", outcome="dead_lettered") == 1
     calls = dict(agency="population", action="verify_citizen", outcome="succeeded")
     assert grew("lienthong_agency_call_seconds_count", **calls) >= 1
     assert now[("lienthong_circuit_state", labels(agency="population"))] == 0

@@ -46,12 +46,12 @@ def settings(tmp_path: Path, **extra) -> HubSettings:
     )
 
 
-def test_build_hub_registers_one_ingest_agent_per_agency_the_saga_and_a_bridge_per_bridged_agency(tmp_path):
+def test_build_hub_registers_the_saga_on_every_outbox_and_the_events_and_a_bridge_per_bridged_agency(tmp_path):
     hub = build_hub(settings(tmp_path))
     agents = set(hub.app.agents)
-    assert {f"ingest-{code}" for code in AGENCIES} <= agents
     assert {f"bridge-{code}" for code, agency in AGENCIES.items() if agency.bridged} <= agents
-    assert "orchestrate" in agents
+    read = set(hub.app.agents["orchestrate"].channel.topics)
+    assert read == {hub.topics.dossier_events} | {hub.topics.outbox(code) for code in AGENCIES}
     assert hub.topics.inbox("tax") == "t.agency.tax.inbox"
     assert hub.app.conf.id == "t.lienthong-hub"
 
