@@ -2,11 +2,12 @@
 
 One agent reads every agency outbox and ``hub.dossier.events``. An outbox record is admitted by
 :mod:`streams.ingest` (signature, contract, normalisation) and applied at once when it sits where
-its saga does: keyed by its dossier code, on the partition that code hashes to, which this worker
-owns on ``hub.dossier.events`` too (and so the saga table's partition). Any other admitted record
-(keyed otherwise, or an outbox with another partition count) goes on to ``hub.dossier.events``,
-keyed by its dossier code, and is applied from there, as are the sweeper's ticks and the
-callbacks' events. One agent, so a dossier's events are applied one at a time.
+its saga does: on the partition its dossier code hashes to (where it lands when keyed by that
+code), which this worker owns on ``hub.dossier.events`` too (and so the saga table's partition).
+Any other admitted record (keyed otherwise, or read during a rebalance by a worker that no longer
+owns its saga) goes on to ``hub.dossier.events``, keyed by its dossier code, and is applied from
+there by its saga's owner, as are the sweeper's ticks and the callbacks' events. One agent, so a
+dossier's events are applied one at a time.
 
 Applying an event: :mod:`streams.router` picks and runs the saga transition, the records
 :mod:`streams.effects` makes of its effects are written, then the new state is stored. Audit
@@ -148,9 +149,8 @@ def register(hub: Hub) -> None:
             return
         stage.name = f"ingest.{agency}"
         envelope = ingest.admit(hub, agency, event)
-        key = envelope.subject.encode()
-        p = message.partition
-        if message.key != key or p != partition_for(key, partitions) or not hub.owns(events, p):
+        key, p = envelope.subject.encode(), message.partition
+        if p != partition_for(key, partitions) or not hub.owns(events, p):
             await hub.send(events, key, envelope.to_bytes())  # applied from there, by its owner
             return
         stage.name = "orchestrate"

@@ -5,9 +5,12 @@ from __future__ import annotations
 import random
 import re
 
+from connectors.kafka_client import partition_for
+from contracts.envelope import Envelope
+from contracts.events import DOSSIER_FILED
 from contracts.status import DossierStatus as S
 from infra.sandbox.samples import birth_filing, dossier_code, unknown_mother_id
-from tests.integration.conftest import Hub, wait_until
+from tests.integration.conftest import Hub, read_topic, wait_until
 
 HAPPY_TIMELINE = [S.NEWLY_REGISTERED, S.ACCEPTED, S.PROCESSING, S.PROCESSED, S.RESULT_RETURNED]
 BIRTH_BUNDLE_EFFECTS = {  # agency -> step -> effects it leaves (the verifications only read)
@@ -145,6 +148,23 @@ async def test_a_dossier_filed_twice_is_processed_once(hub: Hub, rng: random.Ran
         assert {step: len(sent[step]) for step in steps} == {
             step: 1 + redispatches(hub, dossier, step) for step in steps
         }
+
+
+async def test_a_filing_keyed_otherwise_reaches_its_saga_through_the_dossier_events_topic(hub: Hub, rng: random.Random):
+    filing = birth_filing(hub.sandbox.population, rng, hub.seq())
+    dossier = filing["ma_ho_so"]
+    saga_partition = partition_for(dossier.encode(), hub.topics.partitions)
+    key = next(
+        k
+        for k in (f"batch-{n}" for n in range(100))
+        if partition_for(k.encode(), hub.topics.partitions) != saga_partition
+    )
+    await hub.sandbox.justice.send_json(key, filing)  # on another partition than its saga's
+
+    assert await hub.wait_final(dossier) is S.RESULT_RETURNED
+    assert timeline(hub, dossier) == HAPPY_TIMELINE
+    forwarded = await read_topic(hub.operator, hub.topics.dossier_events, dossier)
+    assert [Envelope.from_bytes(r.value).type for r in forwarded] == [DOSSIER_FILED]
 
 
 async def test_a_lost_reply_makes_the_hub_send_again_and_the_agency_answers_from_its_record(
