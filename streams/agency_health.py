@@ -2,11 +2,13 @@
 
 An agent reads ``hub.monitor.exchanges`` (keyed by agency, so one agency's exchanges reach one
 partition in order) and keeps each agency's current window in a changelog-backed table: calls,
-business refusals, technical failures, missing replies and a duration histogram. When an exchange
-falls in a later window, the previous one is closed: its :class:`~contracts.events.AgencyHealth`
-goes to ``hub.monitor.agencies``, and, if the agency was failing, an ``agency_failing`` alert to
-``hub.monitor.alerts``. A timer closes the windows of agencies that went quiet. Closing is keyed by
-(agency, window start), so a window closed again after a restart is recognisably the same record.
+business refusals, technical failures, missing replies and a duration histogram (the changed
+windows go to the changelog together every ``WRITE_EVERY_S``, not once per exchange). When an
+exchange falls in a later window, the previous one is closed: its
+:class:`~contracts.events.AgencyHealth` goes to ``hub.monitor.agencies``, and, if the agency was
+failing, an ``agency_failing`` alert to ``hub.monitor.alerts``. A timer closes the windows of
+agencies that went quiet. Closing is keyed by (agency, window start), so a window closed again
+after a restart is recognisably the same record.
 
 Why not Faust's windowed tables: their window-close callback misses keys (``_del_old_keys`` looks
 up windows under the wrong key, as its own comment says, and skips a window start already closed
@@ -38,6 +40,8 @@ log = structlog.get_logger("lienthong.agency_health")
 BUCKETS_MS = (50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 30_000, 60_000, 300_000)
 """Upper bounds of the duration histogram; a last bucket holds what is longer."""
 FAILING_SHARE, FAILING_MIN_CALLS = 0.5, 3
+WRITE_EVERY_S = 0.25
+"""How often the changed windows go to the table's changelog (each exchange is acked after)."""
 
 
 def window_start(at: datetime, size_s: float) -> datetime:
@@ -131,6 +135,7 @@ def register(hub: Hub) -> None:
         help="Each agency's current health window",
     )
     hub.app.tables.add(windows)
+    written = delivery.CoalescedChangelog(windows, WRITE_EVERY_S)  # a record per agency, not per exchange
     reported: dict[str, str] = {}  # agency -> start of the last window this worker reported
 
     async def close(agency: str, window: Mapping[str, Any]) -> None:
@@ -151,7 +156,7 @@ def register(hub: Hub) -> None:
         current, ended = add(windows.get(exchange.agency), exchange, size_s)
         if ended is not None:
             await close(exchange.agency, ended)
-        windows[exchange.agency] = current
+        written.put(exchange.agency, current, event.message.partition)
 
     guarded_agent(hub, hub.topics.exchanges, "agency-health", "agency_health", handle)
 

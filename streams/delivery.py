@@ -12,10 +12,12 @@ is read again after a restart rather than lost.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import os
 import sys
 from collections.abc import Awaitable
 from contextvars import ContextVar
+from functools import partial
 from typing import Any
 
 import faust
@@ -100,6 +102,47 @@ class DurableTable(faust.Table):
         sent = super().send_changelog(*args, **kwargs)
         track(sent)
         return sent
+
+
+class CoalescedChangelog:
+    """Writes a table's changed keys to its changelog together, at most every ``every_s``, instead
+    of once per change: a burst of events that change a few keys costs one record per key, not one
+    per event. :meth:`put` changes the worker's copy at once, and the event being handled counts
+    the next write towards its ack (:func:`track`): it is still acked only once its change is on
+    the broker, and a failed write stops the worker like any other undelivered record."""
+
+    def __init__(self, table: faust.Table, every_s: float) -> None:
+        self._table, self._every_s = table, every_s
+        self._changed: dict[Any, tuple[int, Any]] = {}
+        self._written: asyncio.Future[None] | None = None
+
+    def put(self, key: Any, value: Any, partition: int) -> None:
+        """Set ``key`` to ``value`` (on changelog ``partition``, the event's) with the next write."""
+        self._table.data[key] = value  # the worker's copy, without a changelog record of its own
+        self._changed[key] = (partition, value)
+        if self._written is None:
+            loop = asyncio.get_running_loop()
+            self._written = loop.create_future()
+            loop.call_later(self._every_s, self._write, context=contextvars.Context())  # no event's
+        track(self._written)
+
+    def _write(self) -> None:
+        changed, written = self._changed, self._written
+        self._changed, self._written = {}, None
+        if written is None:
+            return
+        sends = [self._table.send_changelog(p, key, value) for key, (p, value) in changed.items()]
+        asyncio.gather(*sends).add_done_callback(partial(_settle, written))
+
+
+def _settle(written: asyncio.Future[None], sends: asyncio.Future[list[object]]) -> None:
+    """Settle ``written`` as the changelog writes behind it did."""
+    if sends.cancelled():
+        written.set_exception(RuntimeError("the changelog writes were cancelled"))
+    elif (exc := sends.exception()) is not None:
+        written.set_exception(exc)
+    else:
+        written.set_result(None)
 
 
 def stop_undelivered(what: str, exc: BaseException, **context: object) -> None:
