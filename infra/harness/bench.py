@@ -117,6 +117,7 @@ KAFKA_LIBS = Path(__file__).resolve().parents[1] / "kafka" / "target" / "libs"
 CEILING_RECORDS = 200_000
 """Enough for the tools' own JVM start-up not to dominate (at 20,000 it did: 14,124 against 56,054
 records/s produced)."""
+OFFSETS_TOPIC = "__consumer_offsets"
 WARM_UP_DOSSIERS = 300
 """Dossiers run through the hub before the timed runs, to warm the broker up (not counted)."""
 
@@ -373,6 +374,7 @@ async def hub_end_to_end(
         processes = {f"worker{n}": w.pid for n, w in enumerate(hubs)} | {"bench": None}
         processes |= {"broker": broker_pid} if broker_pid else {}
         cpu_before = {name: cpu_s(pid) for name, pid in processes.items()}
+        commits_before = await offset_commit_records(clients.client("admin"))
         started = time.monotonic()
         for n, filing in enumerate(filings):
             if rate:
@@ -383,6 +385,7 @@ async def hub_end_to_end(
         await watcher.wait_for(lambda: all(watcher.final_status(d) for d in ids), 600, f"{dossiers} dossiers")
         elapsed = time.monotonic() - started
         used = {name: (cpu_s(pid) - cpu_before[name]) * 1e3 / dossiers for name, pid in processes.items()}
+        commits = await offset_commit_records(clients.client("admin")) - commits_before
         cpu_ms = {f"{name}_cpu_ms": ms for name, ms in used.items() if not name.startswith("worker")}
         cpu_ms["worker_cpu_ms"] = sum(ms for name, ms in used.items() if name.startswith("worker"))
         finals = {d: t for d in ids if (t := watcher.final_status(d)) is not None}
@@ -399,6 +402,7 @@ async def hub_end_to_end(
             **cpu_ms,
             **{f"records:{name.removeprefix(topics.namespace)}": n / (dossiers + 1) for name, n in by_topic.items()},
             "records_per_dossier": records / (dossiers + 1),
+            f"records:{OFFSETS_TOPIC} (offset commits, every group)": commits / dossiers,
             "dossiers_per_s": dossiers / elapsed,
             "elapsed_s": elapsed,
             "completed": completed,
@@ -420,13 +424,25 @@ async def changelog_records(client: KafkaClient, app_id: str) -> dict[str, int]:
     await consumer.start()
     try:
         names = [t for t in await consumer.topics() if t.startswith(f"{app_id}-") and t.endswith("-changelog")]
-        counts = {}
-        for name in names:
-            tps = await partitions_of(consumer, name)
-            counts[name.removeprefix(f"{app_id}-")] = sum((await consumer.end_offsets(tps)).values())
-        return counts
+        return {name.removeprefix(f"{app_id}-"): await _written(consumer, name) for name in names}
     finally:
         await consumer.stop()
+
+
+async def offset_commit_records(client: KafkaClient) -> int:
+    """Records the broker has written to ``__consumer_offsets``: every group's offset commits (one
+    record per partition committed) and group changes; on the bench's own broker, all of them
+    come from the bench's workers and agencies."""
+    consumer = AIOKafkaConsumer(**client.aiokafka(), group_id=None)
+    await consumer.start()
+    try:
+        return await _written(consumer, OFFSETS_TOPIC)
+    finally:
+        await consumer.stop()
+
+
+async def _written(consumer: AIOKafkaConsumer, topic: str) -> int:
+    return sum((await consumer.end_offsets(await partitions_of(consumer, topic))).values())
 
 
 def records_report(hub: dict[str, Any]) -> str:
