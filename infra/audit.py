@@ -11,7 +11,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from aiokafka import AIOKafkaConsumer
 from cryptography.exceptions import InvalidSignature
 
 from connectors.kafka_client import KafkaClient
@@ -19,7 +18,7 @@ from contracts.agencies import REGISTRY
 from contracts.audit import AuditEntry, ChainCheck, Verifier, subject_ref
 from contracts.events import AuditRecord
 from contracts.record_signing import TrustStore
-from infra.topics import partitions_of
+from infra.topics import partitions_of, reader
 
 Progress = Callable[[int, int], None]
 """Told (records read, records to read) now and then during a long read."""
@@ -34,7 +33,7 @@ class Stored:
 
 async def read_audit(client: KafkaClient, topic: str, progress: Progress | None = None) -> list[Stored]:
     """Every record now on ``topic``, in offset order per partition."""
-    consumer = AIOKafkaConsumer(**client.aiokafka(), group_id=None, enable_auto_commit=False)
+    consumer = reader(client)
     await consumer.start()
     try:
         tps = await partitions_of(consumer, topic)

@@ -28,7 +28,6 @@ from typing import Any
 
 import structlog
 from aiohttp import web
-from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
 from pydantic import BaseModel, ValidationError
 
@@ -42,7 +41,7 @@ from contracts.status import DossierStatus
 from contracts.topics import Topics, dlq_fields
 from infra.lag import lag_report
 from infra.timeline import read_timeline
-from infra.topics import partitions_of
+from infra.topics import partitions_of, reader
 
 log = structlog.get_logger("lienthong.dashboard")
 PAGE = Path(__file__).with_name("dashboard.html")
@@ -148,7 +147,7 @@ class Board:
 
 async def follow(client: KafkaClient, topics: Topics, board: Board) -> None:
     """Feed ``board`` from the monitoring streams, from their beginning, until cancelled."""
-    consumer = AIOKafkaConsumer(**client.aiokafka(), group_id=None, enable_auto_commit=False)
+    consumer = reader(client)
     await consumer.start()
     try:
         names = [topics.monitor, topics.agencies, topics.alerts, topics.deadletter]

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 
 from connectors.kafka_client import KafkaClient
 from contracts.topics import DLQ_HEADER_PREFIX, Topics, dlq_fields
-from infra.topics import partitions_of
+from infra.topics import partitions_of, reader
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,7 @@ class StoredLetter:
 
 async def read_all(client: KafkaClient, topics: Topics) -> list[StoredLetter]:
     """Every record now on the dead-letter topic, oldest first per partition."""
-    consumer = AIOKafkaConsumer(**client.aiokafka(), group_id=None, enable_auto_commit=False)
+    consumer = reader(client)
     await consumer.start()
     try:
         tps = await partitions_of(consumer, topics.deadletter)

@@ -3,21 +3,21 @@ per change (``lienthong status``, and the demo's timelines)."""
 
 from __future__ import annotations
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 
 from connectors.kafka_client import KafkaClient, partition_for
 from contracts.envelope import Envelope
 from contracts.events import Transition, Transitions
 from contracts.redact import mask_identifiers
 from contracts.topics import Topics
-from infra.topics import partitions_of
+from infra.topics import partitions_of, reader
 
 
 async def read_timeline(client: KafkaClient, topics: Topics, dossier_id: str) -> list[Transition]:
     """Every transition of ``dossier_id`` on the monitoring topic now, oldest first. Only the
     dossier's own partition is read (the records are keyed by its code); a record the hub wrote
     twice (the same id, after a restart) counts once."""
-    consumer = AIOKafkaConsumer(**client.aiokafka(), group_id=None, enable_auto_commit=False)
+    consumer = reader(client)
     await consumer.start()
     try:
         partitions = await partitions_of(consumer, topics.monitor)

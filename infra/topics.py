@@ -60,6 +60,17 @@ async def _wait_for_leaders(admin: AIOKafkaAdminClient, names: list[str], timeou
         await asyncio.sleep(0.2)
 
 
+def reader(client: KafkaClient) -> AIOKafkaConsumer:
+    """A group-less consumer for reading topics from their start (``seek_to_beginning``).
+
+    Its reset strategy is ``earliest``, not aiokafka's ``latest``: a partition just assigned is
+    reset to the default strategy by the fetcher, and a ``seek_to_beginning`` issued while that
+    reset is in flight is answered by it (aiokafka's fetcher applies the in-flight reset to a
+    partition still awaiting one, whichever strategy it awaits). With ``latest`` the reader then
+    starts at the end and reads nothing; this made a test read nothing about once in ten runs."""
+    return AIOKafkaConsumer(**client.aiokafka(), group_id=None, enable_auto_commit=False, auto_offset_reset="earliest")
+
+
 async def partitions_of(consumer: AIOKafkaConsumer, name: str) -> list[TopicPartition]:
     """The partitions of topic ``name``, fetching metadata first if the consumer lacks it."""
     parts = consumer.partitions_for_topic(name)
@@ -74,7 +85,7 @@ async def read_to_end(
 ) -> AsyncIterator[ConsumerRecord]:
     """Every record on the topics ``names``, from their start to the end each partition has when
     reading begins; TimeoutError naming the topics if that end is not reached within ``timeout_s``."""
-    consumer = AIOKafkaConsumer(**client.aiokafka(), group_id=None, enable_auto_commit=False)
+    consumer = reader(client)
     await consumer.start()
     try:
         tps = [tp for name in names for tp in await partitions_of(consumer, name)]

@@ -29,7 +29,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 from pydantic import BaseModel
 
 from contracts.agencies import AGENCIES, Transport
@@ -47,7 +47,7 @@ from contracts.events import (
 from contracts.record_signing import Signer
 from contracts.topics import Topics, dlq_fields
 from infra.harness.broker import ClientFiles
-from infra.topics import partitions_of
+from infra.topics import partitions_of, reader
 from streams.settings import HubSettings
 
 OUTBOX_WRITERS = tuple(code for code, agency in AGENCIES.items() if agency.transport is Transport.KAFKA)
@@ -378,7 +378,7 @@ async def check_dead_letters(
     pending = set(range(total))
     report = InjectionReport(run_id, dict(expected), dict.fromkeys(expected, 0))
     started = time.monotonic()
-    consumer = AIOKafkaConsumer(**clients.client("operator").aiokafka(), group_id=None, enable_auto_commit=False)
+    consumer = reader(clients.client("operator"))
     await consumer.start()
     try:
         tps = await partitions_of(consumer, topics.deadletter)

@@ -27,7 +27,6 @@ from typing import Any
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import ConsumerRecord
 from prometheus_client.parser import text_string_to_metric_families
 from selenium import webdriver
@@ -42,7 +41,7 @@ from infra.harness.broker import ClientFiles, LocalBroker
 from infra.harness.net import free_port
 from infra.harness.worker_process import WorkerProcess
 from infra.sandbox.agencies import SandboxAgencies
-from infra.topics import partitions_of, provision
+from infra.topics import partitions_of, provision, reader
 from infra.watch import HubWatcher
 from streams.settings import ClusterSettings, HubSettings
 
@@ -71,7 +70,7 @@ def kafka(tmp_path_factory) -> ClientFiles:
 
 async def read_topic(client: KafkaClient, topic: str, key: str) -> list[ConsumerRecord]:
     """Every record on ``topic`` keyed ``key``, from the start to the end the topic has now."""
-    consumer = AIOKafkaConsumer(**client.aiokafka(), group_id=None, enable_auto_commit=False)
+    consumer = reader(client)
     await consumer.start()
     try:
         tps = await partitions_of(consumer, topic)

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError
@@ -23,7 +23,7 @@ from connectors.kafka_client import KafkaClient
 from contracts.topics import Topics
 from infra.harness.broker import LocalCluster
 from infra.harness.net import free_port
-from infra.topics import partitions_of, provision
+from infra.topics import partitions_of, provision, reader
 
 pytestmark = pytest.mark.integration
 
@@ -85,7 +85,7 @@ async def produce(client: KafkaClient, topic: str, values: list[bytes]) -> None:
 
 
 async def read_all(client: KafkaClient, topic: str) -> list[bytes]:
-    consumer = AIOKafkaConsumer(**client.aiokafka(), group_id=None, enable_auto_commit=False)
+    consumer = reader(client)
     await consumer.start()
     try:
         tps = await partitions_of(consumer, topic)
