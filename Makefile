@@ -53,7 +53,7 @@ venv: $(STAMP)  ## create .venv with the pinned dependencies
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required")'
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -e '.[test]'
+	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -e '.[test,testing]'
 	@touch $@
 
 asyncapi: $(STAMP)  ## regenerate docs/asyncapi.yaml from the agency registry and the contracts

@@ -23,7 +23,7 @@ from connectors.kafka_client import KafkaClient
 from contracts.topics import Topics
 from infra.harness.broker import LocalCluster
 from infra.harness.net import free_port
-from infra.topics import partitions_of, provision, reader
+from infra.topics import provision, read_to_end
 
 pytestmark = pytest.mark.integration
 
@@ -85,21 +85,7 @@ async def produce(client: KafkaClient, topic: str, values: list[bytes]) -> None:
 
 
 async def read_all(client: KafkaClient, topic: str) -> list[bytes]:
-    consumer = reader(client)
-    await consumer.start()
-    try:
-        tps = await partitions_of(consumer, topic)
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        end = await consumer.end_offsets(tps)
-        values = []
-        for tp in tps:
-            while await consumer.position(tp) < end[tp]:
-                batch = await consumer.getmany(tp, timeout_ms=1000)
-                values += [r.value for r in batch.get(tp, [])]
-        return values
-    finally:
-        await consumer.stop()
+    return [record.value async for record in read_to_end(client, [topic])]
 
 
 async def wait_for_isr(admin: AIOKafkaAdminClient, topic: str, size: int, timeout_s: float) -> None:
