@@ -9,8 +9,8 @@ entry point, so a test only names the fixtures:
   cluster; otherwise one broker is started on free ports in a temporary folder and stopped after
   the session (it needs Java 17 and the Kafka jars: ``make jars`` in a source checkout, Maven
   otherwise).
-* ``lienthong_agency``: the code of the agency under test (``None`` by default: every sandbox
-  agency runs). Override it in the test module or a ``conftest.py``.
+* ``lienthong_agency`` (module): the code of the agency under test (``None`` by default: every
+  sandbox agency runs). Override it, module-scoped, in the test module or a ``conftest.py``.
 * ``lienthong_hub`` (module): topics of their own, a hub worker, and the sandbox agencies except
   the one under test; its ``agency`` holds that agency's credentials, signing key and topics
   (:class:`AgencyUnderTest`).
@@ -73,19 +73,20 @@ def lienthong_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Client
         broker.stop()
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def lienthong_agency() -> str | None:
-    """The agency under test: the sandbox does not run it (override this fixture to name it)."""
+    """The agency under test: the sandbox does not run it (override this module-scoped fixture to
+    name it)."""
     return None
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def lienthong_hub(
-    lienthong_kafka: ClientFiles, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+    lienthong_kafka: ClientFiles, lienthong_agency: str | None, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[Hub]:
     """A hub worker and the sandbox agencies, except the agency under test, on topics of their own."""
-    agency = request.getfixturevalue("lienthong_agency")
-    async with running_hub(lienthong_kafka, tmp_path_factory.mktemp("lienthong-hub"), "plugin", without=agency) as hub:
+    run_dir = tmp_path_factory.mktemp("lienthong-hub")
+    async with running_hub(lienthong_kafka, run_dir, "plugin", without=lienthong_agency) as hub:
         yield hub
 
 
