@@ -49,25 +49,9 @@ def _topics(args: argparse.Namespace) -> int:
     return 0
 
 
-class HarnessMissing(Exception):
-    """A harness command (demo, bench, sandbox) run where only the production package is installed."""
-
-
-def _harness(module: str):
-    """Import a harness module (``infra.harness.*``, ``infra.sandbox.*``); they are not in the wheel."""
-    import importlib
-
-    try:
-        return importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if (exc.name or "").startswith(("infra.harness", "infra.sandbox")):
-            raise HarnessMissing from exc
-        raise
-
-
 def _sandbox(args: argparse.Namespace) -> int:
-    agencies = _harness("infra.sandbox.agencies")
-    broker = _harness("infra.harness.broker")
+    from infra.harness import broker
+    from infra.sandbox import agencies
 
     async def serve() -> None:
         cluster = _cluster(args)
@@ -171,16 +155,21 @@ def _keys(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    demo = _harness("infra.harness.demo")
+    from infra.harness import demo
+
     return demo.run(timeout_s=args.timeout, port=args.port, dashboard_port=args.dashboard_port, keep=args.keep)
 
 
 def _bench(args: argparse.Namespace) -> int:
-    return _harness("infra.harness.bench").run(args.messages, args.dossiers, args.dashboard_dossiers)
+    from infra.harness import bench
+
+    return bench.run(args.messages, args.dossiers, args.dashboard_dossiers)
 
 
 def _chaos(args: argparse.Namespace) -> int:
-    return _harness("infra.harness.chaos").run(small=args.small, dossiers=args.dossiers)
+    from infra.harness import chaos
+
+    return chaos.run(small=args.small, dossiers=args.dossiers)
 
 
 def _catalog(args: argparse.Namespace) -> int:
@@ -609,13 +598,6 @@ def main(argv: list[str] | None = None) -> int:
     except KafkaError as exc:  # refused (authentication, ACLs) or unreachable
         print(f"lienthong {args.command}: Kafka: {exc}", file=sys.stderr)
         return 1
-    except HarnessMissing:
-        print(
-            f"lienthong {args.command}: needs the test harness (infra/harness, infra/sandbox), which the "
-            "installed package leaves out; run it from a source checkout (pip install -e .)",
-            file=sys.stderr,
-        )
-        return 2
 
 
 if __name__ == "__main__":

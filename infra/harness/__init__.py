@@ -1,5 +1,5 @@
 """The harness: a local broker, a hub worker in a child process, the demo and the benchmark.
 
-Like the sandbox agencies (``infra.sandbox``), it runs from a source checkout and is left out of
-the production wheel (pyproject.toml, ``[tool.setuptools.packages.find]``).
+Like the sandbox agencies (``infra.sandbox``), it ships with the package: the pytest plugin
+(:mod:`infra.pytest_plugin`) runs the broker, the worker and the sandbox for agencies' own tests.
 """
