@@ -172,6 +172,30 @@ def _chaos(args: argparse.Namespace) -> int:
     return chaos.run(small=args.small, dossiers=args.dossiers)
 
 
+def _agency_list(args: argparse.Namespace) -> int:
+    from contracts.agencies import REGISTRY
+    from contracts.topics import Topics
+
+    topics = Topics(namespace=args.namespace)
+    for agency in REGISTRY.agencies.values():
+        print(f"{agency.code}: {agency.name} — {agency.system}")
+        if agency.bridged:
+            print(
+                f"  transport {agency.transport.value}: the hub's bridge calls it and writes its outbox "
+                f"(signed with the hub's keys {', '.join(REGISTRY.hub.keys)})"
+            )
+        else:
+            print(
+                f"  transport {agency.transport.value}: connects as User:{agency.principal}, "
+                f"signs with {', '.join(agency.keys)}, consumer groups {topics.agency_group(agency.code, '*')}"
+            )
+        print(f"  inbox {topics.inbox(agency.code)}, outbox {topics.outbox(agency.code)}")
+        for label, values in (("serves", agency.serves), ("files", agency.file)):
+            if values:
+                print(f"  {label} {', '.join(sorted(values))}")
+    return 0
+
+
 def _catalog(args: argparse.Namespace) -> int:
     from contracts.catalog import CatalogError, builtin_catalog, load_catalog
 
@@ -490,6 +514,22 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--small", action="store_true", help="one of each fault and a few dozen dossiers (as in make test)")
     p.add_argument("--dossiers", type=int, help="dossiers to file (default 2000; 30 with --small)")
     p.set_defaults(func=_chaos)
+
+    p = sub.add_parser(
+        "agency",
+        help="the agencies in the registry (contracts/agencies.toml) and how each connects",
+        description="For each agency in the registry: its transport, the principal it connects as and the "
+        "keys it signs with (or, for a REST or SOAP agency, the hub's bridge that plays its part), its "
+        "topics, the actions it serves and the procedures it may file.",
+    )
+    agency = p.add_subparsers(dest="agency_command", required=True, metavar="agency-command")
+    q = agency.add_parser("list", help="every agency, its transport, topics and key ids")
+    q.add_argument(
+        "--namespace",
+        default=os.environ.get("LIENTHONG_TOPIC_NAMESPACE", ""),
+        help="topic namespace (default $LIENTHONG_TOPIC_NAMESPACE, else none)",
+    )
+    q.set_defaults(func=_agency_list)
 
     p = sub.add_parser("catalog", help="validate and list procedures")
     p.add_argument("--dir", help="a folder of procedure files (default: the shipped catalog)")

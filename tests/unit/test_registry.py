@@ -8,6 +8,7 @@ from contracts.actions import ACTIONS
 from contracts.agencies import AGENCIES, REGISTRY, REGISTRY_FILE, load_registry
 from contracts.errors import CatalogError
 from contracts.redact import personal_values, redact
+from infra.cli import main
 
 
 def test_every_action_is_served_by_exactly_the_agency_the_registry_names():
@@ -51,3 +52,15 @@ def test_redaction_masks_the_dossiers_people_identifiers_and_dates():
     text = "TRẦN THỊ LAN (093195000123), born 05/05/1995; card HC4920123456789; ID 093١٩٥٠٠٠١٢٣"
     assert redact(text, known) == "*** (***), born ***; card HC4*********789; ID 093******١٢٣"
     assert redact("due 2026-12-03 for 079201000999") == "due **/**/**** for 079******999"
+
+
+def test_agency_list_shows_how_each_agency_connects_and_its_topics(capsys):
+    assert main(["agency", "list", "--namespace", "prov93."]) == 0
+    out = capsys.readouterr().out
+    for code, agency in AGENCIES.items():
+        assert f"inbox prov93.agency.{code}.inbox, outbox prov93.agency.{code}.outbox" in out
+        block = out[out.index(f"{code}: ") :]
+        if agency.bridged:
+            assert "the hub's bridge calls it" in block.splitlines()[1]
+        else:
+            assert f"connects as User:{agency.principal}, signs with {', '.join(agency.keys)}" in block.splitlines()[1]
