@@ -48,6 +48,7 @@ class Hub:
     metrics: HubMetrics
     _raw: dict[str, faust.types.TopicT] = field(default_factory=dict)
     _actives: frozenset[TP] | None = None
+    _co_partitioned: dict[str, bool] = field(default_factory=dict)
 
     def topic(self, *names: str) -> faust.types.TopicT:
         """A topic (or, for an agent reading several, topics) of undecoded bytes (keys are dossier
@@ -85,8 +86,18 @@ class Hub:
             self._actives = frozenset(self.app.assignor.assigned_actives())
         return TP(topic, partition) in self._actives
 
+    def co_partitioned(self, topic: str) -> bool:
+        """Whether ``topic`` has the partition count of the hub's tables, so its partition p holds
+        the keys of their partition p (cached until the next rebalance, which a change of count
+        causes). A topic the worker has no metadata for is not."""
+        if topic not in self._co_partitioned:
+            count = self.app.consumer.topic_partitions(topic)
+            self._co_partitioned[topic] = count == self.settings.partitions
+        return self._co_partitioned[topic]
+
     async def _forget_assignment(self, *_: object, **__: object) -> None:
         self._actives = None
+        self._co_partitioned.clear()
 
     def owned_partitions(self, topic: str) -> set[int]:
         """The partitions of ``topic`` this worker is assigned (a table may hold others' keys too)."""

@@ -4,10 +4,10 @@ One agent reads every agency outbox and ``hub.dossier.events``. An outbox record
 :mod:`streams.ingest` (signature, contract, normalisation) and applied at once when it sits where
 its saga does: on the partition its dossier code hashes to (where it lands when keyed by that
 code), which this worker owns on ``hub.dossier.events`` too (and so the saga table's partition).
-Any other admitted record (keyed otherwise, or read during a rebalance by a worker that no longer
-owns its saga) goes on to ``hub.dossier.events``, keyed by its dossier code, and is applied from
-there by its saga's owner, as are the sweeper's ticks and the callbacks' events. One agent, so a
-dossier's events are applied one at a time.
+Any other admitted record (keyed otherwise, on an outbox with another partition count, or read
+during a rebalance by a worker that no longer owns its saga) goes on to ``hub.dossier.events``,
+keyed by its dossier code, and is applied from there by its saga's owner, as are the sweeper's
+ticks and the callbacks' events. One agent, so a dossier's events are applied one at a time.
 
 Applying an event: :mod:`streams.router` picks and runs the saga transition, the records
 :mod:`streams.effects` makes of its effects are written, then the new state is stored. Audit
@@ -150,7 +150,7 @@ def register(hub: Hub) -> None:
         stage.name = f"ingest.{agency}"
         envelope = ingest.admit(hub, agency, event)
         key, p = envelope.subject.encode(), message.partition
-        if p != partition_for(key, partitions) or not hub.owns(events, p):
+        if p != partition_for(key, partitions) or not hub.owns(events, p) or not hub.co_partitioned(message.topic):
             await hub.send(events, key, envelope.to_bytes())  # applied from there, by its owner
             return
         stage.name = "orchestrate"

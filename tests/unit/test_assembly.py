@@ -56,6 +56,18 @@ def test_build_hub_registers_the_saga_on_every_outbox_and_the_events_and_a_bridg
     assert hub.app.conf.id == "t.lienthong-hub"
 
 
+async def test_only_a_topic_with_the_tables_partition_count_is_co_partitioned_with_them(tmp_path, monkeypatch):
+    hub = build_hub(settings(tmp_path, partitions=4))
+    counts = {"t.agency.tax.outbox": 4, "t.agency.portal.outbox": 6}
+    monkeypatch.setattr(hub.app.consumer, "topic_partitions", counts.get)
+    assert hub.co_partitioned("t.agency.tax.outbox")
+    assert not hub.co_partitioned("t.agency.portal.outbox")
+    assert not hub.co_partitioned("t.agency.justice.outbox")  # no metadata for it: not
+    counts["t.agency.portal.outbox"] = 4  # a new count comes with a rebalance
+    await hub._forget_assignment()
+    assert hub.co_partitioned("t.agency.portal.outbox")
+
+
 def test_two_hubs_in_one_process_do_not_share_state(tmp_path):
     one = build_hub(settings(tmp_path / "one"))
     two = build_hub(
