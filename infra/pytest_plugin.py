@@ -11,9 +11,11 @@ entry point, so a test only names the fixtures:
   otherwise).
 * ``lienthong_agency`` (module): the code of the agency under test (``None`` by default: every
   sandbox agency runs). Override it, module-scoped, in the test module or a ``conftest.py``.
+* ``lienthong_agency_endpoint`` (module): for a REST or SOAP agency under test (population,
+  insurance), the base URL or SOAP address of the team's own server, which the hub's bridge calls.
 * ``lienthong_hub`` (module): topics of their own, a hub worker, and the sandbox agencies except
   the one under test; its ``agency`` holds that agency's credentials, signing key and topics
-  (:class:`AgencyUnderTest`).
+  (:class:`AgencyUnderTest`), or the endpoint the hub calls (:class:`BridgedAgencyUnderTest`).
 
 The helpers on :class:`Hub` file dossiers, read topics as any principal would and wait for a
 dossier's final status. docs/agencies.md has a complete example test.
@@ -80,13 +82,28 @@ def lienthong_agency() -> str | None:
     return None
 
 
+@pytest.fixture(scope="module")
+def lienthong_agency_endpoint() -> str | None:
+    """Where the hub's bridge reaches the agency under test when it is a REST or SOAP agency: its
+    REST base URL or its SOAP address (override this module-scoped fixture to give it)."""
+    return None
+
+
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def lienthong_hub(
-    lienthong_kafka: ClientFiles, lienthong_agency: str | None, tmp_path_factory: pytest.TempPathFactory
+    lienthong_kafka: ClientFiles,
+    lienthong_agency: str | None,
+    lienthong_agency_endpoint: str | None,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[Hub]:
     """A hub worker and the sandbox agencies, except the agency under test, on topics of their own."""
+    from infra.sandbox.agencies import BRIDGE_URL_SETTINGS
+
     run_dir = tmp_path_factory.mktemp("lienthong-hub")
-    async with running_hub(lienthong_kafka, run_dir, "plugin", without=lienthong_agency) as hub:
+    endpoint = {}
+    if lienthong_agency in BRIDGE_URL_SETTINGS and lienthong_agency_endpoint:
+        endpoint[BRIDGE_URL_SETTINGS[lienthong_agency]] = lienthong_agency_endpoint
+    async with running_hub(lienthong_kafka, run_dir, "plugin", without=lienthong_agency, **endpoint) as hub:
         yield hub
 
 
@@ -103,6 +120,15 @@ class AgencyUnderTest:
     inbox: str
     outbox: str
     group: str  # a consumer group its principal may join (any name under agency.<code>.)
+
+
+@dataclass(frozen=True)
+class BridgedAgencyUnderTest:
+    """A REST or SOAP agency under test: the hub's bridge calls its ``endpoint`` and plays its part
+    on Kafka."""
+
+    code: str
+    endpoint: str
 
 
 async def read_topic(client: KafkaClient, topic: str, key: str) -> list[ConsumerRecord]:
@@ -144,7 +170,7 @@ class Hub:
     sandbox: SandboxAgencies
     watcher: HubWatcher
     worker: WorkerProcess
-    agency: AgencyUnderTest | None = None  # the agency the sandbox does not run
+    agency: AgencyUnderTest | BridgedAgencyUnderTest | None = None  # the agency the sandbox does not run
     clock_offset_file: Path | None = None  # None: this hub's clock cannot be moved
     next_seq: int = 1
 
@@ -249,11 +275,13 @@ async def running_hub(
     ``overrides`` of :data:`HUB_TEST_SETTINGS` and any other :class:`HubSettings` field."""
     from infra.harness.net import free_port
     from infra.harness.worker_process import WorkerProcess
-    from infra.sandbox.agencies import SandboxAgencies
+    from infra.sandbox.agencies import BRIDGE_URL_SETTINGS, SandboxAgencies
     from infra.topics import provision
     from infra.watch import HubWatcher
     from streams.settings import ClusterSettings, HubSettings
 
+    if (setting := BRIDGE_URL_SETTINGS.get(without or "")) and setting not in overrides:
+        raise ValueError(f"{without} is reached through the hub's bridge: give its endpoint ({setting})")
     topics = Topics(namespace=f"it-{name}-{os.getpid()}-{int(time.time())}.")
     await provision(kafka.client("admin"), topics, ClusterSettings(topic_namespace=topics.namespace).group_id)
     sandbox = SandboxAgencies(kafka, topics, effects_dir=run_dir / "effects", without=without)
@@ -283,7 +311,7 @@ async def running_hub(
             sandbox,
             watcher,
             worker,
-            _under_test(kafka, sandbox, topics, without),
+            _under_test(kafka, sandbox, topics, without, settings),
             settings.get("clock_offset_file"),
         )
     finally:
@@ -294,10 +322,14 @@ async def running_hub(
 
 
 def _under_test(
-    kafka: ClientFiles, sandbox: SandboxAgencies, topics: Topics, code: str | None
-) -> AgencyUnderTest | None:
+    kafka: ClientFiles, sandbox: SandboxAgencies, topics: Topics, code: str | None, settings: dict[str, Any]
+) -> AgencyUnderTest | BridgedAgencyUnderTest | None:
+    from infra.sandbox.agencies import BRIDGE_URL_SETTINGS
+
     if code is None:
         return None
+    if code in BRIDGE_URL_SETTINGS:
+        return BridgedAgencyUnderTest(code, str(settings[BRIDGE_URL_SETTINGS[code]]))
     agency = AGENCIES[code]
     assert agency.principal is not None and agency.keys, f"{code} is not a Kafka-native agency"
     return AgencyUnderTest(

@@ -18,6 +18,11 @@ from infra.sandbox.population import PopulationRegistry
 from infra.sandbox.portal import PortalAgency
 from infra.sandbox.tax import TaxAuthority
 
+LEAVABLE = ("justice", "tax", "portal", "population", "insurance")
+"""The agencies the sandbox can leave out for a team to run its own (:class:`SandboxAgencies`)."""
+BRIDGE_URL_SETTINGS = {"population": "population_url", "insurance": "insurance_url"}
+"""For a bridged agency left out: the hub setting that points its bridge at the team's endpoint."""
+
 
 class SandboxAgencies:
     """justice, tax and portal on Kafka, population and payment over REST, insurance over SOAP."""
@@ -58,13 +63,15 @@ class SandboxAgencies:
         # A fresh secret per run unless given: the hub learns it from hub_settings().
         self.payment = PaymentGateway(payment_secret or secrets.token_hex(16).encode(), path("payment"))
         self.audit_key = secrets.token_hex(32)  # the key of the audit's pseudonyms, fresh per run
-        if without is not None and without not in {"justice", "tax", "portal"}:
-            raise ValueError(f"the sandbox runs {without!r} itself (only a Kafka-native agency can be left out)")
+        if without is not None and without not in LEAVABLE:
+            raise ValueError(f"the sandbox cannot leave {without!r} out (it can leave out {', '.join(LEAVABLE)})")
         self.without = without
 
     async def start(self, population_port: int = 0, insurance_port: int = 0, payment_port: int = 0) -> None:
-        await self.population.start(population_port)
-        await self.insurance.start(insurance_port)
+        if self.without != "population":
+            await self.population.start(population_port)
+        if self.without != "insurance":
+            await self.insurance.start(insurance_port)
         await self.payment.start(payment_port)
         for agency in (self.justice, self.tax, self.portal):
             if agency.agency != self.without:
@@ -74,8 +81,11 @@ class SandboxAgencies:
         for agency in (self.portal, self.tax, self.justice):
             if agency.agency != self.without:
                 await agency.stop()
-        for server in (self.payment, self.insurance, self.population):
-            await server.stop()
+        await self.payment.stop()
+        if self.without != "insurance":
+            await self.insurance.stop()
+        if self.without != "population":
+            await self.population.stop()
 
     @property
     def population_url(self) -> str:
@@ -86,12 +96,16 @@ class SandboxAgencies:
         return self.insurance.address
 
     def hub_settings(self) -> dict[str, str]:
-        """The worker settings (HubSettings fields) that point a hub at these agencies."""
-        return {
-            "population_url": self.population_url,
-            "insurance_url": self.insurance_address,
+        """The worker settings (HubSettings fields) that point a hub at these agencies (not at the
+        one left out: the caller points the hub at that one's endpoint)."""
+        settings = {
             "payment_url": self.payment.base_url,
             "payment_secret": self.payment.secret.decode(),
             "audit_key": self.audit_key,
             "keyring": str(self.keyring),
         }
+        if self.without != "population":
+            settings["population_url"] = self.population_url
+        if self.without != "insurance":
+            settings["insurance_url"] = self.insurance_address
+        return settings
