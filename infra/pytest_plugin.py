@@ -1,6 +1,6 @@
 """lienthong's pytest plugin: a real local hub to test an agency's integration against.
 
-Installed with ``pip install 'lienthong[testing]'`` and loaded by pytest through the ``pytest11``
+Installed with the package's ``testing`` extra and loaded by pytest through the ``pytest11``
 entry point, so a test only names the fixtures:
 
 * ``lienthong_kafka`` (session): the client files of every principal on a real broker with
