@@ -132,24 +132,11 @@ class BridgedAgencyUnderTest:
 
 
 async def read_topic(client: KafkaClient, topic: str, key: str) -> list[ConsumerRecord]:
-    """Every record on ``topic`` keyed ``key``, from the start to the end the topic has now."""
-    from infra.topics import partitions_of, reader
+    """Every record on ``topic`` keyed ``key``, from the start to the end the topic has now (in
+    order: a key's records are on one partition)."""
+    from infra.topics import read_to_end
 
-    consumer = reader(client)
-    await consumer.start()
-    try:
-        tps = await partitions_of(consumer, topic)
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        end = await consumer.end_offsets(tps)
-        records = []
-        for tp in tps:
-            while await consumer.position(tp) < end[tp]:
-                batch = await consumer.getmany(tp, timeout_ms=500)
-                records += [r for r in batch.get(tp, []) if r.key == key.encode()]
-        return records
-    finally:
-        await consumer.stop()
+    return [record async for record in read_to_end(client, [topic]) if record.key == key.encode()]
 
 
 async def wait_until(condition: Any, timeout_s: float, what: str) -> None:

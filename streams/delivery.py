@@ -123,14 +123,11 @@ class CoalescedChangelog:
         if self._written is None:
             loop = asyncio.get_running_loop()
             self._written = loop.create_future()
-            loop.call_later(self._every_s, self._write, context=contextvars.Context())  # no event's
+            loop.call_later(self._every_s, self._write, self._written, context=contextvars.Context())  # no event's
         track(self._written)
 
-    def _write(self) -> None:
-        changed, written = self._changed, self._written
-        self._changed, self._written = {}, None
-        if written is None:
-            return
+    def _write(self, written: asyncio.Future[None]) -> None:
+        changed, self._changed, self._written = self._changed, {}, None
         sends = [self._table.send_changelog(p, key, value) for key, (p, value) in changed.items()]
         asyncio.gather(*sends).add_done_callback(partial(_settle, written))
 

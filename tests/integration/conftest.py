@@ -26,9 +26,8 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 
 from infra.harness.broker import ClientFiles
-from infra.pytest_plugin import Hub, read_topic, running_hub, wait_until
+from infra.pytest_plugin import Hub, running_hub
 
-__all__ = ["Hub", "read_topic", "running_hub", "wait_until"]  # what the test modules import from here
 FIXTURE_PROCEDURES = Path(__file__).parent / "procedures"
 CLOCK_HUB_STEP_TIMEOUT_S = 30
 """``clock_hub`` re-sends an unanswered step only after this long, unless the step sets its own

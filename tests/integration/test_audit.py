@@ -25,8 +25,8 @@ from contracts.status import DossierStatus as S
 from contracts.topics import Topics
 from infra.audit import Stored, citizen_exchanges, read_audit
 from infra.harness.broker import ClientFiles
+from infra.pytest_plugin import Hub, read_topic
 from infra.sandbox.samples import birth_filing
-from tests.integration.conftest import Hub, read_topic
 
 
 def leaves(params: dict[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -9,8 +9,8 @@ from connectors.kafka_client import partition_for
 from contracts.envelope import Envelope
 from contracts.events import DOSSIER_FILED
 from contracts.status import DossierStatus as S
+from infra.pytest_plugin import Hub, read_topic, wait_until
 from infra.sandbox.samples import birth_filing, dossier_code, unknown_mother_id
-from tests.integration.conftest import Hub, read_topic, wait_until
 
 HAPPY_TIMELINE = [S.NEWLY_REGISTERED, S.ACCEPTED, S.PROCESSING, S.PROCESSED, S.RESULT_RETURNED]
 BIRTH_BUNDLE_EFFECTS = {  # agency -> step -> effects it leaves (the verifications only read)

@@ -6,8 +6,8 @@ import random
 
 from contracts.identifiers import check_tax_code
 from contracts.status import DossierStatus as S
+from infra.pytest_plugin import Hub
 from infra.sandbox.samples import business_filing, dossier_code
-from tests.integration.conftest import Hub
 
 
 async def test_business_registration_issues_one_enterprise_code_and_registers_the_insurance_unit(

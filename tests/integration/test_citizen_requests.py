@@ -5,8 +5,8 @@ from __future__ import annotations
 import random
 
 from contracts.status import DossierStatus as S
+from infra.pytest_plugin import Hub, wait_until
 from infra.sandbox.samples import birth_filing
-from tests.integration.conftest import Hub, wait_until
 
 
 def statuses(hub: Hub, dossier: str) -> list[S]:

@@ -15,8 +15,8 @@ from cloudevents.core.bindings.kafka import KafkaMessage, from_kafka_event, from
 from contracts.envelope import CONTENT_TYPE_HEADER, STRUCTURED_CONTENT_TYPE, Envelope
 from contracts.events import DOSSIER_STATUS, STEP_COMMAND, STEP_REPLY
 from contracts.status import DossierStatus as S
+from infra.pytest_plugin import Hub, read_topic
 from infra.sandbox.samples import birth_filing
-from tests.integration.conftest import Hub, read_topic
 
 EXTENSIONS = ("correlationid", "causationid", "idempotencykey")
 

@@ -16,8 +16,8 @@ from connectors.http_server import HttpServer
 from contracts.status import DossierStatus as S
 from infra.dashboard import Board, Dashboard
 from infra.harness.net import free_port
+from infra.pytest_plugin import Hub
 from infra.sandbox.samples import birth_filing, unknown_mother_id
-from tests.integration.conftest import Hub
 
 
 @asynccontextmanager

@@ -12,7 +12,8 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from contracts.status import DossierStatus as S
-from tests.integration.conftest import Hub, cells, screenshot
+from infra.pytest_plugin import Hub
+from tests.integration.conftest import cells, screenshot
 from tests.integration.test_dashboard import file_done_and_refused, running_dashboard
 
 

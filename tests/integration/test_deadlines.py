@@ -14,9 +14,10 @@ from itertools import pairwise
 
 from contracts.status import DossierStatus as S
 from infra.harness.broker import ClientFiles
+from infra.pytest_plugin import Hub, read_topic, wait_until
 from infra.sandbox.samples import birth_filing
 from streams.normalize import justice_birth
-from tests.integration.conftest import CLOCK_HUB_STEP_TIMEOUT_S, Hub, read_topic, wait_until
+from tests.integration.conftest import CLOCK_HUB_STEP_TIMEOUT_S
 
 
 def redispatches(hub: Hub, dossier_id: str, step: str) -> int:

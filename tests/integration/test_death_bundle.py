@@ -5,9 +5,9 @@ from __future__ import annotations
 import random
 
 from contracts.status import DossierStatus as S
+from infra.pytest_plugin import Hub
 from infra.sandbox.insurance import FUNERAL_ALLOWANCE_VND
 from infra.sandbox.samples import death_filing, dossier_code
-from tests.integration.conftest import Hub
 
 
 async def test_all_linked_steps_for_an_insured_deceased(hub: Hub, rng: random.Random):

@@ -9,8 +9,8 @@ import uuid
 from contracts.status import DossierStatus as S
 from infra.harness.broker import ClientFiles
 from infra.harness.injector import KINDS, check_dead_letters, inject
+from infra.pytest_plugin import Hub, wait_until
 from infra.sandbox.samples import birth_filing, dossier_code, land_transfer_filing
-from tests.integration.conftest import Hub, wait_until
 
 
 async def test_every_injected_record_is_dead_lettered_with_its_reason_and_the_hub_carries_on(

@@ -12,8 +12,8 @@ import httpx
 from contracts.envelope import Envelope
 from contracts.events import Exchange
 from contracts.status import DossierStatus as S
+from infra.pytest_plugin import Hub, read_topic
 from infra.sandbox.samples import birth_filing, dossier_code
-from tests.integration.conftest import Hub, read_topic
 
 
 def labels(**pairs: str) -> frozenset[tuple[str, str]]:

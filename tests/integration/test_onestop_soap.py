@@ -26,8 +26,8 @@ from contracts.catalog import builtin_catalog
 from contracts.dates import VIETNAM_TIME
 from contracts.record_signing import Signer
 from infra.harness.broker import ClientFiles
+from infra.pytest_plugin import Hub, read_topic
 from infra.sandbox.samples import business_filing, death_filing
-from tests.integration.conftest import Hub, read_topic
 
 PREFIX, OTHER_PREFIX = "000.00.41.H26", "000.00.42.H26"
 """Prefixes no other test files under: the portal's and the civil-status system's sample codes use

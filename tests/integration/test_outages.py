@@ -20,8 +20,9 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from contracts.events import AgencyHealth, Alert
 from contracts.status import DossierStatus as S
+from infra.pytest_plugin import Hub, read_topic
 from infra.sandbox.samples import birth_filing
-from tests.integration.conftest import Hub, cells, read_topic, screenshot
+from tests.integration.conftest import cells, screenshot
 from tests.integration.test_birth_bundle import BIRTH_BUNDLE_EFFECTS
 from tests.integration.test_dashboard import running_dashboard
 

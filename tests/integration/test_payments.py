@@ -10,8 +10,8 @@ import time
 from contracts.envelope import Envelope
 from contracts.events import PAYMENT_NOTIFIED
 from contracts.status import DossierStatus as S
+from infra.pytest_plugin import Hub, read_topic, wait_until
 from infra.sandbox.samples import criminal_record_filing, dossier_code, land_transfer_filing
-from tests.integration.conftest import Hub, read_topic, wait_until
 
 
 def statuses(hub: Hub, dossier: str) -> list[S]:

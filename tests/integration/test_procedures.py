@@ -6,10 +6,10 @@ from __future__ import annotations
 import random
 
 from contracts.status import DossierStatus as S
+from infra.pytest_plugin import Hub
 from infra.sandbox.population import Gate
 from infra.sandbox.samples import birth_filing
 from streams.normalize import justice_birth
-from tests.integration.conftest import Hub
 
 
 def canonical_birth(hub: Hub, rng: random.Random) -> tuple[str, dict]:

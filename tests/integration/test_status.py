@@ -8,8 +8,8 @@ import random
 
 from contracts.status import DossierStatus as S
 from infra.harness.broker import ClientFiles
+from infra.pytest_plugin import Hub
 from infra.sandbox.samples import birth_filing, dossier_code
-from tests.integration.conftest import Hub
 from tests.integration.test_audit import lienthong
 
 BIRTH_BUNDLE_STEPS = (

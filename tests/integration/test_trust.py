@@ -17,9 +17,9 @@ from contracts.events import DOSSIER_WITHDRAWN, STEP_REPLY, Alert, DossierWithdr
 from contracts.record_signing import Signer, generate_keyring
 from contracts.status import DossierStatus as S
 from infra.harness.broker import ClientFiles
+from infra.pytest_plugin import Hub, read_topic, wait_until
 from infra.sandbox.samples import dossier_code, land_transfer_filing
 from infra.watch import DeadLetter
-from tests.integration.conftest import Hub, read_topic, wait_until
 
 
 async def write(kafka: ClientFiles, principal: str, topic: str, key: str, value: bytes, headers) -> None:

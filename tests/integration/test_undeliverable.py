@@ -16,11 +16,11 @@ from contracts.status import DossierStatus as S
 from contracts.topics import Topics
 from infra.acls import Operation, Pattern, Resource
 from infra.harness.broker import ClientFiles
+from infra.pytest_plugin import read_topic, running_hub, wait_until
 from infra.sandbox.samples import birth_filing, dossier_code
 from infra.topics import provision
 from streams.delivery import EXIT_UNDELIVERABLE
 from streams.settings import ClusterSettings
-from tests.integration.conftest import read_topic, running_hub, wait_until
 
 
 async def delete_topic(kafka: ClientFiles, topic: str) -> None:

@@ -10,8 +10,8 @@ from aiokafka import AIOKafkaProducer
 
 from contracts.status import DossierStatus as S
 from infra.harness.broker import ClientFiles
+from infra.pytest_plugin import Hub, read_topic, wait_until
 from infra.sandbox.samples import birth_filing
-from tests.integration.conftest import Hub, read_topic, wait_until
 from tests.integration.test_birth_bundle import BIRTH_BUNDLE_EFFECTS
 
 
