@@ -196,6 +196,38 @@ def _agency_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _conformance(args: argparse.Namespace) -> int:
+    from contracts.agencies import AGENCIES
+    from infra.conformance import Reach, Row, conform, load_cases
+
+    agency = AGENCIES.get(args.agency)
+    if agency is None:
+        print(f"lienthong conformance: --agency: no agency {args.agency!r} in the registry", file=sys.stderr)
+        return 2
+    if args.cases:
+        cases = load_cases(Path(args.cases))
+    else:
+        from infra.sandbox.conformance_cases import sandbox_cases
+
+        print(
+            f"cases: the sandbox's synthetic data (seed {args.seed}); give your system's with --cases", file=sys.stderr
+        )
+        cases = sandbox_cases(args.seed)
+    if agency.bridged:
+        reach = Reach(endpoint=args.endpoint)
+    else:
+        cluster = _cluster(args)
+        keyring = Path(args.keyring) if args.keyring else None
+        reach = Reach(cluster.kafka_client(), cluster.topics, keyring)
+
+    def progress(row: Row) -> None:
+        print(f"  {row.verdict:<5} {row.check}{f' ({row.action})' if row.action else ''}", file=sys.stderr)
+
+    report = asyncio.run(conform(agency, cases, reach, timeout_s=args.timeout, quiet_s=args.quiet, listener=progress))
+    print("\n".join(report.lines()))
+    return 0 if report.passed else 1
+
+
 def _catalog(args: argparse.Namespace) -> int:
     from contracts.catalog import CatalogError, builtin_catalog, load_catalog
 
@@ -530,6 +562,42 @@ def parser() -> argparse.ArgumentParser:
         help="topic namespace (default $LIENTHONG_TOPIC_NAMESPACE, else none)",
     )
     q.set_defaults(func=_agency_list)
+
+    p = sub.add_parser(
+        "conformance",
+        help="check an agency's own system against the hub's contract (a pass/fail table)",
+        description="Drive a running agency system through the cases its actions require: a Kafka-native "
+        "agency through the broker (commands signed with the hub's key on its inbox, replies read from its "
+        "outbox: run it against a namespace with no hub worker), a REST or SOAP agency at its endpoint through "
+        "the hub's own bridge. Checks that it answers every action it serves with a schema-valid (and "
+        "correctly signed) reply within the reply timeout, answers a repeated idempotency key with the first "
+        "result, refuses on the facts with a reason, and ignores commands not addressed to it or not signed "
+        "by the hub. Exits 1 when a check fails.",
+        epilog="docs/agencies.md shows the cases file and a run.",
+    )
+    p.add_argument("--agency", required=True, help="the agency's code in the registry, e.g. tax")
+    p.add_argument(
+        "--cases",
+        metavar="FILE",
+        help="TOML cases with your test system's data (default: the sandbox's synthetic citizens)",
+    )
+    p.add_argument("--seed", type=int, default=2026, help="without --cases: the sandbox's seed (default %(default)s)")
+    p.add_argument("--endpoint", help="a REST or SOAP agency: its base URL or SOAP address")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=float(os.environ.get("LIENTHONG_STEP_TIMEOUT_S", 60)),
+        help="the reply timeout, seconds (default $LIENTHONG_STEP_TIMEOUT_S, else 60)",
+    )
+    p.add_argument(
+        "--quiet",
+        type=float,
+        default=5,
+        help="seconds to wait for no answer to a command it must ignore (default %(default)s)",
+    )
+    _connection(p, "hub")
+    _keyring_argument(p, "the hub's signing key and the agency's public key")
+    p.set_defaults(func=_conformance)
 
     p = sub.add_parser("catalog", help="validate and list procedures")
     p.add_argument("--dir", help="a folder of procedure files (default: the shipped catalog)")

@@ -166,6 +166,9 @@ class KafkaAgency:
     async def perform(self, envelope: Envelope) -> None:
         """Perform a command once per idempotency key and reply; a repeat gets the first answer."""
         command = envelope.payload(StepCommand)
+        if not self.addressed_to_me(command):  # on this inbox by mistake: another agency's to perform
+            log.warning("command for another agency ignored", agency=self.agency, addressed_to=command.agency)
+            return
         key = envelope.idempotencykey
         if not key:
             await self.reply(envelope, Outcome.REJECTED, reason=f"{self.agency} needs an idempotency key")
@@ -188,6 +191,9 @@ class KafkaAgency:
             return
         self.effects.record(key, command.action, result.model_dump(mode="json"), **details)
         await self.reply(envelope, Outcome.SUCCEEDED, result)
+
+    def addressed_to_me(self, command: StepCommand) -> bool:
+        return command.agency == self.agency
 
     def handlers(self) -> dict[str, Handler]:
         """Action name -> coroutine(params, command, envelope) returning (result, effect details)."""
