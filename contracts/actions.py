@@ -13,7 +13,9 @@ from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from contracts import declared_actions
 from contracts.agencies import REGISTRY
+from contracts.errors import CatalogError
 from contracts.identifiers import (
     BhytCardNumber,
     PersonalIdNumber,
@@ -342,3 +344,27 @@ ACTIONS: dict[str, Action] = _served(
         "return_result": Action(ReturnResult, ResultReturned, "Return the result documents to the citizen"),
     }
 )
+
+
+_DECLARED: dict[str, declared_actions.ActionDecl] = {}
+
+
+def declare(name: str, table: object, origin: str) -> None:
+    """Add an action a procedure file declares (:mod:`contracts.declared_actions`) to ACTIONS;
+    CatalogError when it clashes with another or no Kafka-native agency serves it."""
+    decl, params, result = declared_actions.parse(name, table, origin)
+    where = f"{origin}: actions.{name}"
+    if name in _DECLARED:
+        if _DECLARED[name] != decl:
+            raise CatalogError(f"{where}: declared differently in another procedure file")
+        return
+    if name in ACTIONS:
+        raise CatalogError(f"{where}: the hub already has this action")
+    try:
+        agency = REGISTRY.agencies[REGISTRY.serving(name)]
+    except KeyError:
+        raise CatalogError(f"{where}: no agency in the registry serves it (add it to an agency's serves)") from None
+    if agency.bridged:
+        raise CatalogError(f"{where}: {agency.code} is called through a bridge, which needs code for a new action")
+    ACTIONS[name] = Action(params, result, decl.description, decl.creates_record, agency.code)
+    _DECLARED[name] = decl

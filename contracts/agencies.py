@@ -1,4 +1,5 @@
-"""The agency registry, read from ``contracts/agencies.toml``: who each agency is, how it connects,
+"""The agency registry, read from ``contracts/agencies.toml`` (or the deployment's file named by
+``LIENTHONG_REGISTRY_FILE``): who each agency is, how it connects,
 what it serves, what it may file, withdraw and supplement, and which keys sign its messages.
 
 Ingest (who may send what), the saga (who may withdraw or supplement which dossier), the action
@@ -8,6 +9,7 @@ all read this one table.
 
 from __future__ import annotations
 
+import os
 import tomllib
 from enum import StrEnum
 from pathlib import Path
@@ -136,16 +138,33 @@ class Registry(_Entry):
         raise KeyError(action)
 
 
-def load_registry(path: Path = REGISTRY_FILE) -> Registry:
-    """Read and check a registry file; a broken one raises CatalogError naming the field."""
+def _read(path: Path) -> dict[str, Any]:
     try:
-        return Registry.model_validate(tomllib.loads(path.read_text(encoding="utf-8")))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise CatalogError(f"{path.name}: {exc}") from None
+
+
+def load_registry(path: Path = REGISTRY_FILE) -> Registry:
+    """Read and check a registry file; a broken one raises CatalogError naming the field.
+
+    A deployment's file either lists every party, or says ``extends_shipped = true`` and lists only
+    the agencies it adds to the shipped registry (its hub and operator are the shipped ones)."""
+    data = _read(path)
+    if data.pop("extends_shipped", False) is True:
+        shipped = _read(REGISTRY_FILE)
+        added = data.get("agencies", {})
+        if clash := sorted(set(added) & set(shipped["agencies"])):
+            raise CatalogError(f"{path.name}: agencies.{clash[0]}: already in the shipped registry")
+        data = {**shipped, **data, "agencies": {**shipped["agencies"], **added}}
+    try:
+        return Registry.model_validate(data)
     except ValidationError as exc:
         raise CatalogError(f"{path.name}: {describe_error(exc)}") from None
 
 
-REGISTRY = load_registry()
+REGISTRY_ENV = "LIENTHONG_REGISTRY_FILE"
+"""The deployment's registry file, read once when this module loads (default: the shipped one)."""
+REGISTRY = load_registry(Path(os.environ.get(REGISTRY_ENV) or REGISTRY_FILE))
 AGENCIES: dict[str, Agency] = REGISTRY.agencies
 """Every agency by code."""

@@ -1,7 +1,8 @@
 """The procedure catalog: each interlinked procedure is one TOML file in ``contracts/procedures/``.
 
 Loading validates the whole file and fails with :class:`CatalogError` naming the file, the step
-and the problem, so a wrong procedure never reaches a running hub.
+and the problem, so a wrong procedure never reaches a running hub. A file may also declare the
+actions of agencies a deployment added (:mod:`contracts.declared_actions`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from contracts.actions import ACTIONS
+from contracts.actions import ACTIONS, declare
 from contracts.envelope import describe_error
 from contracts.errors import CatalogError, FilingRejected
 from contracts.filings import FILING_MODELS
@@ -234,6 +235,11 @@ def load_procedure(path: Path) -> Procedure:
         data = tomllib.loads(path.read_text("utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise CatalogError(f"{path.name}: not valid TOML: {exc}") from None
+    declared = data.pop("actions", {})
+    if not isinstance(declared, dict):
+        raise CatalogError(f"{path.name}: actions: a table of action declarations")
+    for name, table in declared.items():
+        declare(name, table, path.name)
     proc = validate_procedure(data, path.name)
     if proc.id != path.stem:
         raise CatalogError(f"{path.name}: procedure id {proc.id!r} must match the file name {path.stem!r}")

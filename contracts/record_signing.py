@@ -136,11 +136,11 @@ def _header_map(headers: Headers) -> dict[str, bytes]:
     return {k: v for k, v in items if k in SIGNATURE_HEADERS and isinstance(v, bytes)}
 
 
-def generate_keyring(keyring: Path, key_ids: Iterable[str]) -> None:
-    """Create a private key for each of ``key_ids`` not yet in ``keyring`` and (re)write the trust store."""
-    keyring.mkdir(mode=0o700, parents=True, exist_ok=True)
+def generate_keys(folder: Path, key_ids: Iterable[str]) -> None:
+    """Create a private key (``<key id>.pem``, mode 0600) for each of ``key_ids`` not yet in ``folder``."""
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     for key_id in key_ids:
-        path = keyring / f"{key_id}.pem"
+        path = folder / f"{key_id}.pem"
         if path.exists():
             continue
         pem = Ed25519PrivateKey.generate().private_bytes(
@@ -149,9 +149,41 @@ def generate_keyring(keyring: Path, key_ids: Iterable[str]) -> None:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as out:
             out.write(pem)
+
+
+def public_key(folder: Path, key_id: str) -> str:
+    """The base64 raw public key of the private key ``key_id`` in ``folder``."""
+    raw = (
+        Signer.load(folder, key_id)
+        .key.public_key()
+        .public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    )
+    return base64.b64encode(raw).decode()
+
+
+def trusted(keyring: Path) -> dict[str, str]:
+    """The trust store's entries (key id -> base64 public key); none when it has no trust store yet."""
+    path = keyring / TRUST_FILE
+    if not path.exists():
+        return {}
+    try:
+        return dict(tomllib.loads(path.read_text(encoding="utf-8")).get("keys", {}))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise SettingsError(f"trust store {path}: {exc}") from None
+
+
+def trust(keyring: Path, entries: Mapping[str, str]) -> None:
+    """Add ``entries`` (key id -> base64 public key) to the trust store, keeping the others."""
+    merged = trusted(keyring) | dict(entries)
     lines = ["# Public keys by key id (lienthong keys <folder>); receivers verify signatures with them.", "[keys]"]
-    for path in sorted(keyring.glob("*.pem")):
-        public = Signer.load(keyring, path.stem).key.public_key()
-        raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-        lines.append(f'"{path.stem}" = "{base64.b64encode(raw).decode()}"')
+    lines += [f'"{key_id}" = "{merged[key_id]}"' for key_id in sorted(merged)]
+    keyring.mkdir(mode=0o700, parents=True, exist_ok=True)
     (keyring / TRUST_FILE).write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def generate_keyring(keyring: Path, key_ids: Iterable[str]) -> None:
+    """Create a private key for each of ``key_ids`` not yet in ``keyring`` and trust every private key
+    there; entries for keys held elsewhere (an agency's, by ``lienthong agency add``) are kept, so a
+    key is revoked by deleting its line."""
+    generate_keys(keyring, key_ids)
+    trust(keyring, {path.stem: public_key(keyring, path.stem) for path in sorted(keyring.glob("*.pem"))})

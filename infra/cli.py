@@ -204,6 +204,10 @@ def _conformance(args: argparse.Namespace) -> int:
     if agency is None:
         print(f"lienthong conformance: --agency: no agency {args.agency!r} in the registry", file=sys.stderr)
         return 2
+    if args.procedures_dir:  # they may declare the actions of agencies the deployment added
+        from contracts.catalog import load_catalog
+
+        load_catalog(Path(args.procedures_dir))
     if args.cases:
         cases = load_cases(Path(args.cases))
     else:
@@ -226,6 +230,29 @@ def _conformance(args: argparse.Namespace) -> int:
     report = asyncio.run(conform(agency, cases, reach, timeout_s=args.timeout, quiet_s=args.quiet, listener=progress))
     print("\n".join(report.lines()))
     return 0 if report.passed else 1
+
+
+def _agency_add(args: argparse.Namespace) -> int:
+    from infra.onboarding import add_agency, handover_lines
+
+    if not args.keyring:
+        print("lienthong agency add: --keyring: the hub's keyring folder is required", file=sys.stderr)
+        return 2
+    cluster = _cluster(args)
+    keyring = Path(args.keyring)
+    handover = Path(args.handover or f"{args.code}-handover")
+    done = asyncio.run(
+        add_agency(
+            args.code,
+            admin_client=cluster.kafka_client(),
+            topics=cluster.topics,
+            hub_group=cluster.group_id,
+            keyring=keyring,
+            handover=handover,
+        )
+    )
+    print("\n".join(handover_lines(args.code, cluster.topics, done, keyring)))
+    return 0
 
 
 def _catalog(args: argparse.Namespace) -> int:
@@ -562,6 +589,21 @@ def parser() -> argparse.ArgumentParser:
         help="topic namespace (default $LIENTHONG_TOPIC_NAMESPACE, else none)",
     )
     q.set_defaults(func=_agency_list)
+    q = agency.add_parser(
+        "add",
+        help="onboard a Kafka-native agency of the registry onto a running cluster",
+        description="For an agency already in the registry file (LIENTHONG_REGISTRY_FILE): give its principal a "
+        "SCRAM credential on the cluster, create its topics and grant the registry's ACLs, generate its signing "
+        "keys and trust them in the hub's keyring, and write the folder to hand to its team (client properties, "
+        "CA, private keys, the hub's public keys). Needs the cluster's admin client properties. Run again with "
+        "the same --handover folder, it keeps the password and keys it finds there.",
+        epilog="docs/agencies.md: onboarding an agency.",
+    )
+    q.add_argument("code", help="the agency's code in the registry, e.g. social")
+    q.add_argument("--handover", metavar="DIR", help="the hand-over folder to write (default ./<code>-handover)")
+    _connection(q, "admin")
+    _keyring_argument(q, "the hub's keys and trust store")
+    q.set_defaults(func=_agency_add)
 
     p = sub.add_parser(
         "conformance",
@@ -583,6 +625,13 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--seed", type=int, default=2026, help="without --cases: the sandbox's seed (default %(default)s)")
     p.add_argument("--endpoint", help="a REST or SOAP agency: its base URL or SOAP address")
+    p.add_argument(
+        "--procedures-dir",
+        default=os.environ.get("LIENTHONG_PROCEDURES_DIR"),
+        metavar="DIR",
+        help="the hub's extra procedure files, which declare the actions of added agencies "
+        "(default $LIENTHONG_PROCEDURES_DIR)",
+    )
     p.add_argument(
         "--timeout",
         type=float,
@@ -691,7 +740,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from aiokafka.errors import KafkaError
 
-    from contracts.errors import SettingsError
+    from contracts.errors import CatalogError, SettingsError
 
     args = parser().parse_args(argv)
     if args.command != "worker":
@@ -700,7 +749,7 @@ def main(argv: list[str] | None = None) -> int:
         logs.configure(os.environ.get("LIENTHONG_LOG_LEVEL", "warning"))
     try:
         return args.func(args)
-    except SettingsError as exc:
+    except (SettingsError, CatalogError) as exc:
         print(f"lienthong {args.command}: invalid configuration: {exc}", file=sys.stderr)
         return 2
     except KafkaError as exc:  # refused (authentication, ACLs) or unreachable

@@ -204,6 +204,7 @@ class KafkaProbe:
         self._task: asyncio.Task | None = None
         self._answers: dict[str, list[tuple[ConsumerRecord, float]]] = defaultdict(list)
         self._arrived = asyncio.Event()
+        self._dossiers: dict[str, tuple[str, str]] = {}  # idempotency key -> (dossier code, correlation id)
 
     async def __aenter__(self) -> KafkaProbe:
         self._producer = AIOKafkaProducer(**self._client.aiokafka(), acks="all", enable_idempotence=True)
@@ -241,8 +242,12 @@ class KafkaProbe:
                 self._arrived.set()
 
     def command(self, action: str, params: Mapping[str, Any], key: str, *, agency: str | None = None) -> Envelope:
-        """A step command as the hub writes it, for a dossier of its own."""
-        dossier = f"{DOSSIER_PREFIX}-{datetime.now(UTC):%y%m%d}-{uuid.uuid4().int % 10_000:04d}"
+        """A step command as the hub writes it, for a dossier of its own; a repeated ``key`` is the
+        same command sent again (same dossier and correlation, a new event id), as the hub re-sends."""
+        if key not in self._dossiers:
+            dossier = f"{DOSSIER_PREFIX}-{datetime.now(UTC):%y%m%d}-{uuid.uuid4().int % 10_000:04d}"
+            self._dossiers[key] = (dossier, str(uuid.uuid4()))
+        dossier, correlation = self._dossiers[key]
         data = StepCommand(
             step=f"conformance_{action}",
             action=action,
@@ -254,7 +259,7 @@ class KafkaProbe:
             source="/hub/conformance",
             type=STEP_COMMAND,
             subject=dossier,
-            correlationid=str(uuid.uuid4()),
+            correlationid=correlation,
             idempotencykey=key,
             data=data.model_dump(mode="json"),
         )
@@ -378,9 +383,7 @@ async def _check_action(
     if problem is None and first.reply is not None:
         results[action] = first.reply.result
         again = await exchange(action, params, key)
-        same = again.reply is not None and again.reply.outcome is Outcome.SUCCEEDED
-        same = same and again.reply is not None and again.reply.result == first.reply.result
-        report.add(Row(ONCE, action, same, "same result" if same else f"the repeat: {_describe(again)}"))
+        report.add(_repeat_row(action, first.reply, again))
     else:
         report.add(Row(ONCE, action, None, "the first command did not succeed"))
     if case.refused is None:
@@ -394,6 +397,18 @@ async def _check_action(
     ok = reply is not None and reply.outcome in (Outcome.REJECTED, Outcome.DOCUMENTS_REQUESTED)
     ok = ok and reply is not None and bool((reply.reason or "").strip())
     report.add(Row(REFUSES, action, ok, _describe(answer)))
+
+
+def _repeat_row(action: str, first: StepReply, again: Answer) -> Row:
+    """Whether the repeat of a command got the first command's answer."""
+    if again.reply is None or again.reply.outcome is not Outcome.SUCCEEDED:
+        return Row(ONCE, action, False, f"the repeat: {_describe(again)}")
+    before, after = first.result, again.reply.result
+    differ = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+    if differ:
+        verb = "differs" if len(differ) == 1 else "differ"
+        return Row(ONCE, action, False, f"performed again: {', '.join(differ)} {verb} from the first answer")
+    return Row(ONCE, action, True, "same result")
 
 
 async def _check_actions(

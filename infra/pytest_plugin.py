@@ -11,6 +11,9 @@ entry point, so a test only names the fixtures:
   otherwise).
 * ``lienthong_agency`` (module): the code of the agency under test (``None`` by default: every
   sandbox agency runs). Override it, module-scoped, in the test module or a ``conftest.py``.
+* ``lienthong_registry`` and ``lienthong_procedures`` (module): a deployment's registry file
+  adding agencies to the shipped ones, and procedure files declaring their actions; each added
+  Kafka-native agency is onboarded with ``lienthong agency add`` before the hub starts.
 * ``lienthong_agency_endpoint`` (module): for a REST or SOAP agency under test (population,
   insurance), the base URL or SOAP address of the team's own server, which the hub's bridge calls.
 * ``lienthong_hub`` (module): topics of their own, a hub worker, and the sandbox agencies except
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterator
@@ -37,7 +41,7 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from contracts.agencies import AGENCIES
+from contracts.agencies import AGENCIES, Agency, load_registry
 from contracts.envelope import Envelope
 from contracts.events import STEP_COMMAND
 from contracts.record_signing import Signer, TrustStore
@@ -83,6 +87,21 @@ def lienthong_agency() -> str | None:
 
 
 @pytest.fixture(scope="module")
+def lienthong_registry() -> Path | None:
+    """The deployment's registry file when it adds agencies to the shipped ones (``extends_shipped``):
+    the hub runs with it, and each added Kafka-native agency is onboarded as ``lienthong agency add``
+    does it (override this module-scoped fixture to give it)."""
+    return None
+
+
+@pytest.fixture(scope="module")
+def lienthong_procedures() -> Path | None:
+    """A folder of procedure files the hub loads besides the shipped ones (they may declare actions
+    for the registry's added agencies); override this module-scoped fixture to give it."""
+    return None
+
+
+@pytest.fixture(scope="module")
 def lienthong_agency_endpoint() -> str | None:
     """Where the hub's bridge reaches the agency under test when it is a REST or SOAP agency: its
     REST base URL or its SOAP address (override this module-scoped fixture to give it)."""
@@ -94,16 +113,22 @@ async def lienthong_hub(
     lienthong_kafka: ClientFiles,
     lienthong_agency: str | None,
     lienthong_agency_endpoint: str | None,
+    lienthong_registry: Path | None,
+    lienthong_procedures: Path | None,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[Hub]:
     """A hub worker and the sandbox agencies, except the agency under test, on topics of their own."""
     from infra.sandbox.agencies import BRIDGE_URL_SETTINGS
 
     run_dir = tmp_path_factory.mktemp("lienthong-hub")
-    endpoint = {}
+    settings: dict[str, Any] = {}
     if lienthong_agency in BRIDGE_URL_SETTINGS and lienthong_agency_endpoint:
-        endpoint[BRIDGE_URL_SETTINGS[lienthong_agency]] = lienthong_agency_endpoint
-    async with running_hub(lienthong_kafka, run_dir, "plugin", without=lienthong_agency, **endpoint) as hub:
+        settings[BRIDGE_URL_SETTINGS[lienthong_agency]] = lienthong_agency_endpoint
+    if lienthong_registry is not None:
+        settings["registry_file"] = lienthong_registry
+    if lienthong_procedures is not None:
+        settings["procedures_dir"] = lienthong_procedures
+    async with running_hub(lienthong_kafka, run_dir, "plugin", without=lienthong_agency, **settings) as hub:
         yield hub
 
 
@@ -120,6 +145,7 @@ class AgencyUnderTest:
     inbox: str
     outbox: str
     group: str  # a consumer group its principal may join (any name under agency.<code>.)
+    handover: Path | None = None  # an onboarded agency: the folder `lienthong agency add` wrote for its team
 
 
 @dataclass(frozen=True)
@@ -271,7 +297,15 @@ async def running_hub(
         raise ValueError(f"{without} is reached through the hub's bridge: give its endpoint ({setting})")
     topics = Topics(namespace=f"it-{name}-{os.getpid()}-{int(time.time())}.")
     await provision(kafka.client("admin"), topics, ClusterSettings(topic_namespace=topics.namespace).group_id)
-    sandbox = SandboxAgencies(kafka, topics, effects_dir=run_dir / "effects", without=without)
+    added = _added_agencies(overrides.get("registry_file"))
+    if without is not None and without not in AGENCIES and without not in added:
+        raise ValueError(f"no agency {without!r} in the registry")
+    sandbox_without = without if without in AGENCIES else None  # an added agency has no sandbox double
+    sandbox = SandboxAgencies(kafka, topics, effects_dir=run_dir / "effects", without=sandbox_without)
+    for joining in added:
+        await onboard(
+            kafka, topics, overrides["registry_file"], joining, sandbox.keyring, run_dir / "handover" / joining
+        )
     await sandbox.start()
     operator = kafka.client("operator")
     watcher = HubWatcher(operator, topics)
@@ -298,7 +332,7 @@ async def running_hub(
             sandbox,
             watcher,
             worker,
-            _under_test(kafka, sandbox, topics, without, settings),
+            _under_test(kafka, sandbox, topics, without, settings, run_dir / "handover"),
             settings.get("clock_offset_file"),
         )
     finally:
@@ -308,15 +342,66 @@ async def running_hub(
         assert code == 0, f"the {name} hub worker exited with {code}:\n{worker.tail()}"
 
 
+def _added_agencies(registry_file: Path | None) -> dict[str, Agency]:
+    """The agencies a deployment's registry file adds to the shipped registry."""
+    if registry_file is None:
+        return {}
+    return {code: a for code, a in load_registry(Path(registry_file)).agencies.items() if code not in AGENCIES}
+
+
+async def onboard(
+    kafka: ClientFiles, topics: Topics, registry_file: Path, code: str, keyring: Path, handover: Path
+) -> None:
+    """``lienthong agency add <code>`` against the running cluster, as its operators run it."""
+    env = os.environ | {"LIENTHONG_REGISTRY_FILE": str(registry_file), "LIENTHONG_TOPIC_NAMESPACE": topics.namespace}
+    args = ["agency", "add", code, "--handover", str(handover), "--keyring", str(keyring)]
+    args += ["--client-properties", str(kafka.file("admin"))]
+    if kafka.bootstrap_servers:
+        args += ["--bootstrap", kafka.bootstrap_servers]
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "infra.cli",
+        *args,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, err = await asyncio.wait_for(process.communicate(), 120)
+    if process.returncode != 0:
+        raise RuntimeError(f"lienthong agency add {code} exited with {process.returncode}:\n{err.decode()}")
+
+
 def _under_test(
-    kafka: ClientFiles, sandbox: SandboxAgencies, topics: Topics, code: str | None, settings: dict[str, Any]
+    kafka: ClientFiles,
+    sandbox: SandboxAgencies,
+    topics: Topics,
+    code: str | None,
+    settings: dict[str, Any],
+    handovers: Path,
 ) -> AgencyUnderTest | BridgedAgencyUnderTest | None:
+    from connectors.kafka_client import KafkaClient
     from infra.sandbox.agencies import BRIDGE_URL_SETTINGS
 
     if code is None:
         return None
     if code in BRIDGE_URL_SETTINGS:
         return BridgedAgencyUnderTest(code, str(settings[BRIDGE_URL_SETTINGS[code]]))
+    if (added := _added_agencies(settings.get("registry_file")).get(code)) is not None:
+        assert added.principal is not None
+        handover = handovers / code
+        properties = handover / f"{added.principal}.properties"
+        return AgencyUnderTest(
+            code=code,
+            client=KafkaClient.load(properties, kafka.bootstrap_servers),
+            client_properties=properties,
+            signer=Signer.load(handover, added.keys[0]),
+            trust=TrustStore.load(handover),
+            inbox=topics.inbox(code),
+            outbox=topics.outbox(code),
+            group=topics.agency_group(code, "system"),
+            handover=handover,
+        )
     agency = AGENCIES[code]
     assert agency.principal is not None and agency.keys, f"{code} is not a Kafka-native agency"
     return AgencyUnderTest(

@@ -51,6 +51,11 @@ class ClusterSettings(BaseSettings):
     app_id: str = Field(
         "lienthong-hub", min_length=1, description="consumer group and table prefix (the namespace is prepended)"
     )
+    registry_file: Path | None = Field(
+        None,
+        description="the deployment's agency registry (TOML; none: the shipped contracts/agencies.toml), read "
+        "from the environment when the process starts",
+    )
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Self:
