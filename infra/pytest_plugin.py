@@ -15,7 +15,9 @@ entry point, so a test only names the fixtures:
   adding agencies to the shipped ones, and procedure files declaring their actions; each added
   Kafka-native agency is onboarded with ``lienthong agency add`` before the hub starts.
 * ``lienthong_agency_endpoint`` (module): for a REST or SOAP agency under test (population,
-  insurance), the base URL or SOAP address of the team's own server, which the hub's bridge calls.
+  insurance, payment), the base URL or SOAP address of the team's own server, which the hub's
+  bridge calls; ``lienthong_payment_secret`` (module) is the secret a payment gateway under test
+  signs its callbacks with.
 * ``lienthong_hub`` (module): topics of their own, a hub worker, and the sandbox agencies except
   the one under test; its ``agency`` holds that agency's credentials, signing key and topics
   (:class:`AgencyUnderTest`), or the endpoint the hub calls (:class:`BridgedAgencyUnderTest`).
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import sys
 import time
 from collections import defaultdict
@@ -102,6 +105,13 @@ def lienthong_procedures() -> Path | None:
 
 
 @pytest.fixture(scope="module")
+def lienthong_payment_secret() -> str:
+    """The secret the payment gateway signs its callbacks with, fresh per module: a payment gateway
+    under test signs with it, and the hub verifies with it."""
+    return secrets.token_hex(16)
+
+
+@pytest.fixture(scope="module")
 def lienthong_agency_endpoint() -> str | None:
     """Where the hub's bridge reaches the agency under test when it is a REST or SOAP agency: its
     REST base URL or its SOAP address (override this module-scoped fixture to give it)."""
@@ -115,13 +125,14 @@ async def lienthong_hub(
     lienthong_agency_endpoint: str | None,
     lienthong_registry: Path | None,
     lienthong_procedures: Path | None,
+    lienthong_payment_secret: str,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[Hub]:
     """A hub worker and the sandbox agencies, except the agency under test, on topics of their own."""
     from infra.sandbox.agencies import BRIDGE_URL_SETTINGS
 
     run_dir = tmp_path_factory.mktemp("lienthong-hub")
-    settings: dict[str, Any] = {}
+    settings: dict[str, Any] = {"payment_secret": lienthong_payment_secret}
     if lienthong_agency in BRIDGE_URL_SETTINGS and lienthong_agency_endpoint:
         settings[BRIDGE_URL_SETTINGS[lienthong_agency]] = lienthong_agency_endpoint
     if lienthong_registry is not None:
@@ -151,10 +162,12 @@ class AgencyUnderTest:
 @dataclass(frozen=True)
 class BridgedAgencyUnderTest:
     """A REST or SOAP agency under test: the hub's bridge calls its ``endpoint`` and plays its part
-    on Kafka."""
+    on Kafka. The payment gateway answers on the hub's ``callback_url``, signed with the module's
+    ``lienthong_payment_secret``."""
 
     code: str
     endpoint: str
+    callback_url: str | None = None
 
 
 async def read_topic(client: KafkaClient, topic: str, key: str) -> list[ConsumerRecord]:
@@ -301,7 +314,14 @@ async def running_hub(
     if without is not None and without not in AGENCIES and without not in added:
         raise ValueError(f"no agency {without!r} in the registry")
     sandbox_without = without if without in AGENCIES else None  # an added agency has no sandbox double
-    sandbox = SandboxAgencies(kafka, topics, effects_dir=run_dir / "effects", without=sandbox_without)
+    secret = overrides.get("payment_secret")
+    sandbox = SandboxAgencies(
+        kafka,
+        topics,
+        effects_dir=run_dir / "effects",
+        without=sandbox_without,
+        payment_secret=secret.encode() if secret else None,
+    )
     for joining in added:
         await onboard(
             kafka, topics, overrides["registry_file"], joining, sandbox.keyring, run_dir / "handover" / joining
@@ -386,7 +406,10 @@ def _under_test(
     if code is None:
         return None
     if code in BRIDGE_URL_SETTINGS:
-        return BridgedAgencyUnderTest(code, str(settings[BRIDGE_URL_SETTINGS[code]]))
+        callback = None
+        if code == "payment":
+            callback = settings.get("callback_url") or f"http://127.0.0.1:{settings['callback_port']}/callbacks/payment"
+        return BridgedAgencyUnderTest(code, str(settings[BRIDGE_URL_SETTINGS[code]]), callback)
     if (added := _added_agencies(settings.get("registry_file")).get(code)) is not None:
         assert added.principal is not None
         handover = handovers / code

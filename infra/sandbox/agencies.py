@@ -18,9 +18,9 @@ from infra.sandbox.population import PopulationRegistry
 from infra.sandbox.portal import PortalAgency
 from infra.sandbox.tax import TaxAuthority
 
-LEAVABLE = ("justice", "tax", "portal", "population", "insurance")
+LEAVABLE = ("justice", "tax", "portal", "population", "insurance", "payment")
 """The agencies the sandbox can leave out for a team to run its own (:class:`SandboxAgencies`)."""
-BRIDGE_URL_SETTINGS = {"population": "population_url", "insurance": "insurance_url"}
+BRIDGE_URL_SETTINGS = {"population": "population_url", "insurance": "insurance_url", "payment": "payment_url"}
 """For a bridged agency left out: the hub setting that points its bridge at the team's endpoint."""
 
 
@@ -72,7 +72,8 @@ class SandboxAgencies:
             await self.population.start(population_port)
         if self.without != "insurance":
             await self.insurance.start(insurance_port)
-        await self.payment.start(payment_port)
+        if self.without != "payment":
+            await self.payment.start(payment_port)
         for agency in (self.justice, self.tax, self.portal):
             if agency.agency != self.without:
                 await agency.start()
@@ -81,7 +82,7 @@ class SandboxAgencies:
         for agency in (self.portal, self.tax, self.justice):
             if agency.agency != self.without:
                 await agency.stop()
-        await self.payment.stop()
+        await self.payment.stop()  # stops its callback client even when its server never started
         if self.without != "insurance":
             await self.insurance.stop()
         if self.without != "population":
@@ -99,11 +100,12 @@ class SandboxAgencies:
         """The worker settings (HubSettings fields) that point a hub at these agencies (not at the
         one left out: the caller points the hub at that one's endpoint)."""
         settings = {
-            "payment_url": self.payment.base_url,
-            "payment_secret": self.payment.secret.decode(),
+            "payment_secret": self.payment.secret.decode(),  # the gateway under test signs with it too
             "audit_key": self.audit_key,
             "keyring": str(self.keyring),
         }
+        if self.without != "payment":
+            settings["payment_url"] = self.payment.base_url
         if self.without != "population":
             settings["population_url"] = self.population_url
         if self.without != "insurance":
