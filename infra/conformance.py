@@ -207,17 +207,27 @@ class KafkaProbe:
         self._dossiers: dict[str, tuple[str, str]] = {}  # idempotency key -> (dossier code, correlation id)
 
     async def __aenter__(self) -> KafkaProbe:
+        try:
+            await self._start()
+        except BaseException:
+            await self.__aexit__()
+            raise
+        return self
+
+    async def _start(self) -> None:
         self._producer = AIOKafkaProducer(**self._client.aiokafka(), acks="all", enable_idempotence=True)
         await self._producer.start()
         self._consumer = AIOKafkaConsumer(**self._client.aiokafka(), enable_auto_commit=False)
         await self._consumer.start()
-        outbox = await partitions_of(self._consumer, self._topics.outbox(self._agency.code))
+        name = self._topics.outbox(self._agency.code)
+        outbox = await partitions_of(self._consumer, name)
+        if not outbox:
+            raise SettingsError(f"topic {name} does not exist: check LIENTHONG_TOPIC_NAMESPACE, or provision it")
         self._consumer.assign(outbox)
         await self._consumer.seek_to_end(*outbox)
         for tp in outbox:  # fix the start now: only what the agency writes from here on counts
             await self._consumer.position(tp)
         self._task = asyncio.create_task(self._read(), name="conformance-outbox")
-        return self
 
     async def __aexit__(self, *_: object) -> None:
         if self._task is not None:

@@ -135,6 +135,13 @@ async def test_the_command_prints_the_table_and_exits_non_zero_on_a_failure(kafk
     assert any(line.startswith(c.FORGED) and " pass " in line for line in lines)
     assert "pass" in err.decode(), "progress on stderr, a row at a time"
 
+    elsewhere = env | {"LIENTHONG_TOPIC_NAMESPACE": "nowhere."}
+    lost = await asyncio.create_subprocess_exec(
+        sys.executable, *args, env=elsewhere, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    _, err = await asyncio.wait_for(lost.communicate(), 60)
+    assert lost.returncode == 2 and "topic nowhere.agency.portal.outbox does not exist" in err.decode()
+
     unknown = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "infra.cli", "conformance", "--agency", "nobody", stderr=asyncio.subprocess.PIPE
     )
