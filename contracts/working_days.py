@@ -3,6 +3,13 @@
 A dossier received before the cut-off (15:00 local time) on a working day counts that day as
 day 1; one received at or after the cut-off, or on a weekend or holiday, counts from the next
 working day. A deadline of N working days falls due at the end of the N-th working day.
+
+Which days are working days comes from the well-kept ``holidays`` package (python-holidays,
+``country_holidays("VN")``): Tết and the Hùng Kings' day by the lunar calendar, observed days,
+and the days the government swaps (a weekday off, a Saturday worked in lieu), as its notices
+announce them, for any year. A small override file (``contracts/calendar.toml``, or
+``LIENTHONG_CALENDAR_FILE``) holds the cut-off and what the government announces after the
+package's release: extra days off and weekend days worked.
 """
 
 from __future__ import annotations
@@ -15,15 +22,32 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 
+import holidays
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from contracts.envelope import describe_error
+from contracts.errors import SettingsError
+
+ICT = timezone(timedelta(hours=7), "ICT")
+
+
+@cache
+def _public_holidays() -> holidays.HolidayBase:
+    """Vietnam's public holidays and swapped working days; each year is computed when first asked."""
+    return holidays.country_holidays("VN")
+
 
 @dataclass(frozen=True)
 class WorkingCalendar:
-    holidays: frozenset[date] = field(default_factory=frozenset)
+    days_off: frozenset[date] = field(default_factory=frozenset)  # announced after the package's release
+    weekend_working_days: frozenset[date] = field(default_factory=frozenset)  # likewise: worked in lieu
     cutoff: time = time(15, 0)
-    tz: timezone = timezone(timedelta(hours=7), "ICT")
+    tz: timezone = ICT
 
     def is_working_day(self, day: date) -> bool:
-        return day.weekday() < 5 and day not in self.holidays
+        if day in self.weekend_working_days:
+            return True
+        return day not in self.days_off and _public_holidays().is_working_day(day)
 
     def next_working_day(self, day: date) -> date:
         """The first working day strictly after ``day``."""
@@ -53,17 +77,58 @@ class WorkingCalendar:
         """True once the due day has ended in local time."""
         return self.local_date(now) > due
 
+    def exceptions(self, year: int) -> list[tuple[date, str]]:
+        """The year's weekdays off and weekend days worked, each with why (for operators)."""
+        official = _public_holidays()
+        out = []
+        for n in range((date(year + 1, 1, 1) - date(year, 1, 1)).days):
+            day = date(year, 1, 1) + timedelta(days=n)
+            working, weekend = self.is_working_day(day), day.weekday() >= 5
+            if working == weekend:
+                if day in self.days_off or day in self.weekend_working_days:
+                    why = "calendar file"
+                else:
+                    why = official.get(day) or "worked in lieu of a day off"
+                out.append((day, f"{'working day' if working else 'day off'}: {why}"))
+        return out
+
+
+class CalendarOverrides(BaseModel):
+    """The override file: the cut-off, the time zone, and corrections to the public holidays."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    cutoff: time = Field(
+        time(15, 0), description="dossiers received at or after this local time count from the next day"
+    )
+    timezone_offset_hours: float = Field(7, ge=-12, le=14)
+    days_off: frozenset[date] = frozenset()
+    weekend_working_days: frozenset[date] = frozenset()
+
 
 def load_calendar(path: Path | None = None) -> WorkingCalendar:
-    """Read a holiday file (the shipped ``contracts/holidays.toml`` by default)."""
-    text = (
-        path.read_text("utf-8") if path else resources.files("contracts").joinpath("holidays.toml").read_text("utf-8")
+    """The working calendar with an override file (the shipped ``contracts/calendar.toml`` by
+    default); a broken file raises SettingsError naming the field."""
+    name = str(path) if path else "contracts/calendar.toml"
+    try:
+        text = (
+            path.read_text("utf-8")
+            if path
+            else resources.files("contracts").joinpath("calendar.toml").read_text("utf-8")
+        )
+        raw = CalendarOverrides.model_validate(tomllib.loads(text))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise SettingsError(f"calendar file {name}: {exc}") from None
+    except ValidationError as exc:
+        raise SettingsError(f"calendar file {name}: {describe_error(exc)}") from None
+    if weekdays := sorted(d for d in raw.weekend_working_days if d.weekday() < 5):
+        raise SettingsError(f"calendar file {name}: weekend_working_days: {weekdays[0]} is not a Saturday or Sunday")
+    return WorkingCalendar(
+        days_off=raw.days_off,
+        weekend_working_days=raw.weekend_working_days,
+        cutoff=raw.cutoff,
+        tz=timezone(timedelta(hours=raw.timezone_offset_hours)),
     )
-    raw = tomllib.loads(text)
-    hours, minutes = (int(part) for part in raw.get("cutoff", "15:00").split(":"))
-    holidays = frozenset(d for year in raw.get("years", {}).values() for d in year.get("dates", []))
-    tz = timezone(timedelta(hours=raw.get("timezone_offset_hours", 7)))
-    return WorkingCalendar(holidays=holidays, cutoff=time(hours, minutes), tz=tz)
 
 
 @cache

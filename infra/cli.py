@@ -255,6 +255,19 @@ def _agency_add(args: argparse.Namespace) -> int:
     return 0
 
 
+def _calendar(args: argparse.Namespace) -> int:
+    from datetime import date
+
+    from contracts.working_days import load_calendar
+
+    calendar = load_calendar(Path(args.file) if args.file else None)
+    year = args.year or date.today().year
+    print(f"{year}: weekdays off and weekend days worked (cut-off {calendar.cutoff:%H:%M})")
+    for day, why in calendar.exceptions(year):
+        print(f"  {day} {day:%a}  {why}")
+    return 0
+
+
 def _catalog(args: argparse.Namespace) -> int:
     from contracts.catalog import CatalogError, builtin_catalog, load_catalog
 
@@ -647,6 +660,21 @@ def parser() -> argparse.ArgumentParser:
     _connection(p, "hub")
     _keyring_argument(p, "the hub's signing key and the agency's public key")
     p.set_defaults(func=_conformance)
+
+    p = sub.add_parser(
+        "calendar",
+        help="the working calendar deadlines are counted on: a year's days off and weekend days worked",
+        description="Working days come from the holidays package (Vietnam: Tết by the lunar calendar, observed "
+        "days, the government's swaps), corrected by the calendar file (the cut-off, and what the government "
+        "announced after the package's release).",
+    )
+    p.add_argument("year", nargs="?", type=int, help="the year (default: this year)")
+    p.add_argument(
+        "--file",
+        default=os.environ.get("LIENTHONG_CALENDAR_FILE"),
+        help="the calendar file (default $LIENTHONG_CALENDAR_FILE, else the shipped contracts/calendar.toml)",
+    )
+    p.set_defaults(func=_calendar)
 
     p = sub.add_parser("catalog", help="validate and list procedures")
     p.add_argument("--dir", help="a folder of procedure files (default: the shipped catalog)")

@@ -193,7 +193,7 @@ def build_hub(
         app=app,
         topics=settings.topics,
         catalog=catalog if catalog is not None else load_procedures(settings),
-        calendar=calendar if calendar is not None else load_calendar(settings.holidays_file),
+        calendar=calendar if calendar is not None else load_calendar(settings.calendar_file),
         clock=clock if clock is not None else Clock(settings.clock_offset_file),
         sagas=sagas,
         signer=Signer.load(settings.keyring, settings.signing_key_id),

@@ -101,7 +101,11 @@ class HubSettings(ClusterSettings):
     procedures_dir: Path | None = Field(
         None, description="extra procedure files (*.toml), overriding the shipped catalog"
     )
-    holidays_file: Path | None = Field(None, description="public holidays (TOML); default: the shipped holidays.toml")
+    calendar_file: Path | None = Field(
+        None,
+        description="working-calendar overrides (TOML: cut-off, days off and weekend working days the holidays "
+        "package does not know yet); default: the shipped contracts/calendar.toml",
+    )
     clock_offset_file: Path | None = Field(
         None, description="seconds added to the system clock, re-read twice a second (drills and tests)"
     )

@@ -95,7 +95,7 @@ def test_settings_travel_to_a_worker_process_as_its_environment(tmp_path):
     original = settings(tmp_path, breaker_failures=7, procedures_dir=tmp_path / "procs")
     env = original.to_env()
     assert env["LIENTHONG_PAYMENT_SECRET"] == "s3cret" and env["LIENTHONG_BREAKER_FAILURES"] == "7"
-    assert "LIENTHONG_HOLIDAYS_FILE" not in env  # unset stays unset
+    assert "LIENTHONG_CALENDAR_FILE" not in env  # unset stays unset
     assert "s3cret" not in repr(original)  # the secret is not printed with the settings
 
 

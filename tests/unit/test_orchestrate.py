@@ -453,15 +453,16 @@ async def test_a_timed_out_optional_step_dates_the_next_step_with_the_configured
     """Regression: the timeout path once fell back to the shipped holidays, not the configured ones."""
     catalog = {"continue_then_deadline": CONTINUE_THEN_DEADLINE}
     monday = date(2026, 11, 23)
-    hub = Hub(catalog=catalog, calendar=WorkingCalendar(holidays=frozenset({monday})), retry_give_up_after_h=1)
+    hub = Hub(catalog=catalog, calendar=WorkingCalendar(days_off=frozenset({monday})), retry_give_up_after_h=1)
     await hub.file("continue_then_deadline", catalog=catalog)
     hub.clock.at = T0 + timedelta(hours=8)
     await hub.event(STEP_TIMEOUT, StepTimeout(step="optional_check", attempt=1))  # retried later
     hub.clock.at = T0 + timedelta(hours=9)  # Friday 17:00 in Vietnam, after the cut-off
     await hub.event(STEP_TIMEOUT, StepTimeout(step="optional_check", attempt=1))  # sent again
     await hub.event(STEP_TIMEOUT, StepTimeout(step="optional_check", attempt=2))  # given up: declined
-    # Counted from the next working day: Monday is a configured holiday, so Tuesday.
-    assert hub.state.steps["verify_applicant"].due_date == date(2026, 11, 24)
+    # Counted from the next working day: Monday is a configured day off and Tuesday is Vietnam
+    # Cultural Day, so Wednesday.
+    assert hub.state.steps["verify_applicant"].due_date == date(2026, 11, 25)
 
 
 async def test_an_overdue_dossier_gets_one_apology_with_a_new_date_from_the_template():

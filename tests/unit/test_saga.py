@@ -298,7 +298,7 @@ def test_a_reply_after_a_redispatch_completes_the_step_once():
 
 
 def test_due_dates_come_from_working_days_and_overdue_is_flagged_once_with_a_new_date():
-    cal = WorkingCalendar(holidays=frozenset({date(2026, 4, 27), date(2026, 4, 30), date(2026, 5, 1)}))
+    cal = WorkingCalendar(days_off=frozenset({date(2026, 4, 27), date(2026, 4, 30), date(2026, 5, 1)}))
     friday_late = datetime(2026, 4, 24, 8, 30, tzinfo=UTC)  # 15:30 in Vietnam
     state, _ = saga.start(PROC, filed_at(friday_late), "corr-1", ctx(friday_late, cal))
     assert state.due_date == date(2026, 5, 4)
