@@ -11,6 +11,7 @@ from datetime import date
 from enum import StrEnum
 from typing import Annotated
 
+import iso3166
 from pydantic import AfterValidator, BeforeValidator
 
 from contracts import units
@@ -109,11 +110,42 @@ def check_tax_code(value: str) -> str:
     if match is None:
         raise IdentifierError(f"tax code must be 10 digits, or 13 written NNNNNNNNNN-NNN (got {value!r})")
     base, branch = match["base"], match["branch"]
+    if base[2:9] == "0000000":
+        raise IdentifierError(f"tax code {base}: the sequence (digits 3-9) runs from 0000001, not 0000000")
     if tax_check_digit(base[:9]) != int(base[9]):
         raise IdentifierError(f"tax code {base} has a wrong check digit")
     if branch == "000":
         raise IdentifierError("tax code branch suffix must be 001-999")
     return f"{base}-{branch}" if branch else base
+
+
+_ETHNIC_NAMES = (
+    "Kinh", "Tày", "Thái", "Hoa", "Khơ-me", "Mường", "Nùng", "Hmông", "Dao", "Gia-rai",
+    "Ngái", "Ê-đê", "Ba-na", "Xơ-đăng", "Sán Chay", "Cơ-ho", "Chăm", "Sán Dìu", "Hrê", "Mnông",
+    "Ra-glai", "Xtiêng", "Bru-Vân Kiều", "Thổ", "Giáy", "Cơ-tu", "Gié-Triêng", "Mạ", "Khơ-mú", "Co",
+    "Ta-ôi", "Chơ-ro", "Kháng", "Xinh-mun", "Hà Nhì", "Chu-ru", "Lào", "La Chí", "La Ha", "Phù Lá",
+    "La Hủ", "Lự", "Lô Lô", "Chứt", "Mảng", "Pà Thẻn", "Co Lao", "Cống", "Bố Y", "Si La",
+    "Pu Péo", "Brâu", "Ơ-đu", "Rơ-măm",
+)  # fmt: skip
+ETHNIC_GROUPS: dict[str, str] = {f"{n:02d}": name for n, name in enumerate(_ETHNIC_NAMES, start=1)}
+"""The 54 ethnic groups by their official two-digit codes (danh mục các dân tộc Việt Nam, General
+Statistics Office, Decision 121-TCTK/PPCĐ of 2 March 1979), as civil-status and residence
+records carry them."""
+
+
+def check_ethnicity_code(value: str) -> str:
+    """Validate an ethnicity code (mã dân tộc): one of the 54 official codes, 01 (Kinh) to 54 (Rơ-măm)."""
+    if not isinstance(value, str) or value not in ETHNIC_GROUPS:
+        raise IdentifierError(f"ethnicity must be one of the 54 official codes 01 (Kinh) to 54 (Rơ-măm), got {value!r}")
+    return value
+
+
+def check_nationality(value: str) -> str:
+    """Validate a nationality: an ISO 3166-1 alpha-2 country code (``VN``), by the iso3166 package."""
+    country = iso3166.countries_by_alpha2.get(value.upper()) if isinstance(value, str) and len(value) == 2 else None
+    if country is None:
+        raise IdentifierError(f"nationality must be an ISO 3166-1 alpha-2 country code such as VN, got {value!r}")
+    return country.alpha2
 
 
 def check_dossier_code(value: str) -> str:
@@ -140,3 +172,5 @@ BhytCardNumber = Annotated[str, BeforeValidator(_strip), AfterValidator(check_bh
 BhxhCode = Annotated[str, BeforeValidator(_strip), AfterValidator(check_bhxh_code)]
 DossierCode = Annotated[str, BeforeValidator(_strip), AfterValidator(check_dossier_code)]
 TaxCode = Annotated[str, BeforeValidator(_strip), AfterValidator(check_tax_code)]
+EthnicityCode = Annotated[str, BeforeValidator(_strip), AfterValidator(check_ethnicity_code)]
+Nationality = Annotated[str, BeforeValidator(_strip), AfterValidator(check_nationality)]
