@@ -43,7 +43,7 @@ from contracts.catalog import Procedure, canonical_filing, procedure_for
 from contracts.dates import VIETNAM_TIME
 from contracts.envelope import Envelope, envelope_headers, filing_envelope
 from contracts.errors import FilingRejected, IdentifierError, SignatureRefused, SoapClientFault
-from contracts.events import DOSSIER_STATUS, DossierFiled, StatusUpdate
+from contracts.events import DOSSIER_STATUS, FILING_REFUSED, DossierFiled, FilingRefused, StatusUpdate
 from contracts.identifiers import check_dossier_code
 from contracts.record_signing import Signer, TrustStore
 from contracts.status import Channel, DossierStatus
@@ -85,6 +85,7 @@ class FilingDesk:
         self._ledger = ledger
         self._clock = clock
         self.statuses: dict[str, KnownStatus] = {}
+        self.refused: dict[str, str] = {}  # dossier code -> why the hub did not take its filing
         self.address = ""  # where the desk is served; the WSDL it hands out points there
         self.app = web.Application()
         self.app.add_routes([web.get(PATH, self._wsdl), web.post(PATH, self._call)])
@@ -92,6 +93,10 @@ class FilingDesk:
     def note(self, update: StatusUpdate) -> None:
         """Remember the hub's latest status of a dossier, for status queries."""
         self.statuses[update.dossier_id] = KnownStatus(update.status, update.reason)
+
+    def note_refusal(self, refused: FilingRefused) -> None:
+        """Remember that the hub did not take a filing: status queries about it are refused with why."""
+        self.refused[refused.dossier_id] = refused.reason
 
     async def _wsdl(self, _: web.Request) -> web.Response:
         return web.Response(
@@ -168,6 +173,8 @@ class FilingDesk:
     def _status(self, caller: Caller, fields: dict[str, str]) -> dict[str, str]:
         dossier_id = fields.get("DossierCode", "")
         self._check_own(caller, dossier_id)
+        if (refusal := self.refused.get(dossier_id)) is not None:
+            raise SoapClientFault(f"DossierCode: the hub did not take this filing: {refusal}")
         known = self.statuses.get(dossier_id)
         if known is None:
             raise SoapClientFault(f"DossierCode: no dossier {dossier_id!r} was filed through this gateway")
@@ -286,6 +293,8 @@ class FilingGateway:
                 envelope = Envelope.from_bytes(record.value)
                 if envelope.type == DOSSIER_STATUS:
                     self.desk.note(envelope.payload(StatusUpdate))
+                elif envelope.type == FILING_REFUSED:
+                    self.desk.note_refusal(envelope.payload(FilingRefused))
             except SignatureRefused as exc:
                 log.warning("status update refused", reason=str(exc))
             except Exception:  # one bad record must never stop the follower: the next may be fine

@@ -37,7 +37,8 @@ NATIVE_FILINGS: dict[str, type[BaseModel]] = {"justice": JusticeBirthFiling}
 """Agencies that also file in their own format, not an envelope (streams.ingest.NATIVE_FILINGS)."""
 DLQ_HEADERS = {
     "reason": "Why the record was refused, personal data masked",
-    "code": "The reason code: rejected, signature, stale, not_entitled, unprocessable, payment_mismatch, internal",
+    "code": "The reason code: rejected, signature, stale, not_entitled, unprocessable, payment_mismatch, "
+    "filing_conflict, internal",
     "stage": "The stage that gave up on it, e.g. ingest.justice",
     "topic": "The topic it came from",
     "partition": "Its partition there",
@@ -49,6 +50,7 @@ DLQ_HEADERS = {
 PLAIN: dict[str, tuple[str, str, type[BaseModel]]] = {
     "statusUpdate": ("Dossier status changed", events.DOSSIER_STATUS, events.StatusUpdate),
     "overdueNotice": ("Apology and new date for a late dossier", events.DOSSIER_OVERDUE, events.OverdueNotice),
+    "filingRefused": ("A filing the hub did not take, and why", events.FILING_REFUSED, events.FilingRefused),
     "withdrawn": ("The citizen withdraws a dossier", events.DOSSIER_WITHDRAWN, events.DossierWithdrawn),
     "supplemented": (
         "The citizen supplies requested documents",
@@ -217,7 +219,8 @@ class _Builder:
         signers = hub if agency.bridged else agency.keys  # the hub writes, and signs, a bridged outbox
         served = sorted(agency.serves)
         commands = [self.command(action) for action in served]
-        notices = [self.plain("statusUpdate", hub), self.plain("overdueNotice", hub)] if agency.file else []
+        notices = ["statusUpdate", "overdueNotice", "filingRefused"] if agency.file else []
+        notices = [self.plain(name, hub) for name in notices]
         replies = [self.reply(action, signers) for action in served]
         filings = [self.filed(p, agency, signers) for p in sorted(self.catalog) if agency.may("file", p)]
         filings += [self.native(code)] if code in NATIVE_FILINGS else []

@@ -14,7 +14,8 @@
     │   │   └── SignatureRefused      unsigned, forged, foreign-key (code signature) or old (stale)
     │   └── Unprocessable             orchestrate: no saga can apply it
     │       ├── NotEntitled           the sender may not say this (a reply to another's step…)
-    │       └── PaymentMismatch       a payment notification matching no payment awaited
+    │       ├── PaymentMismatch       a payment notification matching no payment awaited
+    │       └── FilingConflict        a filing under a dossier code already filed with other content
     ├── AgencyError                   a connector's exchange with an agency
     │   ├── AgencyRejected            the agency refused on the facts: not retried
     │   └── AgencyUnavailable         the exchange failed technically: retried
@@ -93,6 +94,17 @@ class PaymentMismatch(Unprocessable):
     """A payment notification that matches no payment the saga is waiting for, as notified."""
 
     code = "payment_mismatch"
+
+
+class FilingConflict(Unprocessable):
+    """A filing under a dossier code the hub already has, with other content: the filer is told
+    (``vn.lienthong.filing.refused`` on its inbox) and the filing is dead-lettered."""
+
+    code = "filing_conflict"
+
+    def __init__(self, message: str, filer: str) -> None:
+        super().__init__(message)
+        self.filer = filer
 
 
 class AgencyError(LienthongError):

@@ -29,6 +29,7 @@ DOSSIER_WITHDRAWN = "vn.lienthong.dossier.withdrawn"
 DOSSIER_SUPPLEMENTED = "vn.lienthong.dossier.supplemented"
 PAYMENT_NOTIFIED = "vn.lienthong.payment.notified"
 DOSSIER_STATUS = "vn.lienthong.dossier.status"
+FILING_REFUSED = "vn.lienthong.filing.refused"
 TRANSITIONS = "vn.lienthong.monitor.transitions"
 EXCHANGE = "vn.lienthong.monitor.exchange"
 AGENCY_HEALTH = "vn.lienthong.monitor.agency_health"
@@ -147,6 +148,15 @@ class OverdueNotice(_Model):
     due_date: date
     new_due_date: date
     apology: str
+
+
+class FilingRefused(_Model):
+    """A filing the hub did not take, told to the agency that filed it (the dossier code was
+    already filed with other content: file under a new code)."""
+
+    dossier_id: DossierCode
+    procedure: str
+    reason: str
 
 
 class StatusUpdate(_Model):

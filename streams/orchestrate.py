@@ -29,7 +29,8 @@ from connectors.kafka_client import partition_for
 from contracts.agencies import AGENCIES
 from contracts.catalog import Procedure
 from contracts.envelope import Envelope, describe_error
-from contracts.errors import Unprocessable
+from contracts.errors import FilingConflict, Unprocessable
+from contracts.events import FILING_REFUSED, DossierFiled, FilingRefused
 from contracts.retry import RetryPolicy
 from contracts.topics import Send, Topics
 from contracts.working_days import WorkingCalendar
@@ -94,7 +95,11 @@ class Orchestrator:
         Raises Unprocessable for what no saga can apply (the agent dead-letters it)."""
         ctx = saga_context(self._settings, self._retry, self._calendar, self._clock.now())
         bound = log.bind(dossier_id=envelope.subject, correlation_id=envelope.correlationid)
-        routed = route(envelope, self._sagas.get(envelope.subject), self._catalog, ctx)
+        try:
+            routed = route(envelope, self._sagas.get(envelope.subject), self._catalog, ctx)
+        except FilingConflict as conflict:  # the filer is told, then the filing is dead-lettered
+            await self._refuse_filing(envelope, conflict)
+            raise
         if routed.forget:
             del self._sagas[envelope.subject]  # a tombstone in the changelog
             bound.info("finished saga forgotten after its retention period")
@@ -112,6 +117,15 @@ class Orchestrator:
             await self._audit.append(partition, envelope.subject.encode(), audited)
         effects.log_effects(routed.effects, bound)
         self._sagas[envelope.subject] = routed.state
+
+    async def _refuse_filing(self, envelope: Envelope, conflict: FilingConflict) -> None:
+        if conflict.filer not in AGENCIES:
+            return  # not from an agency's outbox: no inbox to tell
+        filed = envelope.payload(DossierFiled)
+        notice = FilingRefused(dossier_id=envelope.subject, procedure=filed.procedure, reason=str(conflict))
+        out = envelope.caused(source="/hub/orchestrate", type=FILING_REFUSED, data=notice)
+        await self._send(self._topics.inbox(conflict.filer), envelope.subject.encode(), out.to_bytes())
+        log.warning("filing refused", dossier_id=envelope.subject, filer=conflict.filer, reason=str(conflict))
 
 
 class _Stage:

@@ -34,7 +34,7 @@ from pydantic import BaseModel, ValidationError
 from contracts.agencies import AGENCIES
 from contracts.catalog import Procedure
 from contracts.envelope import Envelope, describe_error
-from contracts.errors import NotEntitled, Unprocessable
+from contracts.errors import FilingConflict, NotEntitled, Unprocessable
 from contracts.events import (
     DEADLINE_PASSED,
     DOSSIER_FILED,
@@ -155,6 +155,11 @@ def route(envelope: Envelope, state: SagaState | None, catalog: Mapping[str, Pro
         raise Unprocessable(f"invalid {envelope.type}: {describe_error(exc)}") from None
     if entry.apply is None:
         if state is not None:
+            if (payload.procedure, payload.filing) != (state.procedure, state.filing):
+                raise FilingConflict(
+                    f"dossier code {envelope.subject} was already filed with other content: file under a new code",
+                    sender(envelope),
+                )
             return Routed(None, [], entry.unchanged)
         procedure = catalog.get(payload.procedure)
         if procedure is None:

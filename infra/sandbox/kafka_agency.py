@@ -22,7 +22,7 @@ from contracts.actions import ACTIONS
 from contracts.agencies import AGENCIES, REGISTRY
 from contracts.envelope import Envelope, Headers, describe_error, envelope_headers
 from contracts.errors import SignatureRefused
-from contracts.events import STEP_COMMAND, STEP_REPLY, Outcome, StepCommand, StepReply
+from contracts.events import FILING_REFUSED, STEP_COMMAND, STEP_REPLY, FilingRefused, Outcome, StepCommand, StepReply
 from contracts.record_signing import Signer, TrustStore
 from contracts.topics import Topics
 from infra.sandbox.effects import EffectLog
@@ -70,6 +70,7 @@ class KafkaAgency:
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task | None = None
         self.unreadable: list[bytes] = []  # inbox messages that were not envelopes
+        self.refusals: dict[str, list[FilingRefused]] = defaultdict(list)  # filings the hub did not take
 
     async def start(self) -> None:
         self._producer = AIOKafkaProducer(**self._client.aiokafka(), acks="all", enable_idempotence=True, linger_ms=5)
@@ -159,9 +160,11 @@ class KafkaAgency:
         return True
 
     async def handle(self, envelope: Envelope) -> None:
-        """Perform step commands; subclasses add other message types (status updates…)."""
+        """Perform step commands, note refused filings; subclasses add other types (status updates…)."""
         if envelope.type == STEP_COMMAND:
             await self.perform(envelope)
+        elif envelope.type == FILING_REFUSED:
+            self.refusals[envelope.subject].append(envelope.payload(FilingRefused))
 
     async def perform(self, envelope: Envelope) -> None:
         """Perform a command once per idempotency key and reply; a repeat gets the first answer."""

@@ -31,7 +31,15 @@ from contracts.catalog import builtin_catalog
 from contracts.dates import VIETNAM_TIME
 from contracts.envelope import Envelope
 from contracts.errors import AgencyRejected, Refused, SettingsError
-from contracts.events import DOSSIER_FILED, STEP_COMMAND, DossierFiled, Outcome, StatusUpdate, StepCommand
+from contracts.events import (
+    DOSSIER_FILED,
+    STEP_COMMAND,
+    DossierFiled,
+    FilingRefused,
+    Outcome,
+    StatusUpdate,
+    StepCommand,
+)
 from contracts.status import DossierStatus
 from streams.bridges import command_of
 from tests.unit.fakes import Outbox
@@ -537,6 +545,19 @@ async def test_a_valid_filing_is_sent_as_a_filed_dossier_and_its_status_can_be_a
     )
     _, fault = await soap_call(client, callers["chauthanha"], "GetDossierStatus", DossierCode=dossier)
     assert fault["faultstring"] == f"DossierCode: {dossier} is not under your prefix {CHAU_THANH_A}"
+
+
+async def test_a_filing_the_hub_refused_is_a_fault_with_the_hubs_reason(desk, callers):
+    desk, client, _ = desk
+    vithanh = callers["vithanh"]
+    _, filed = await soap_call(
+        client, vithanh, "FileDossier", Procedure="business_registration", FilingJson=json.dumps(BUSINESS), Channel="2"
+    )
+    dossier = filed["DossierCode"]
+    reason = f"dossier code {dossier} was already filed with other content: file under a new code"
+    desk.note_refusal(FilingRefused(dossier_id=dossier, procedure="business_registration", reason=reason))
+    status, fault = await soap_call(client, vithanh, "GetDossierStatus", DossierCode=dossier)
+    assert status == 500 and fault["faultstring"] == f"DossierCode: the hub did not take this filing: {reason}"
 
 
 async def test_a_dossier_code_the_one_stop_gave_under_its_prefix_is_kept(desk, callers):

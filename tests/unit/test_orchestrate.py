@@ -16,12 +16,13 @@ import pytest
 from contracts.audit import ChainCheck, subject_ref
 from contracts.catalog import builtin_catalog, canonical_filing, validate_procedure
 from contracts.envelope import Envelope
-from contracts.errors import PaymentMismatch, Unprocessable
+from contracts.errors import FilingConflict, PaymentMismatch, Unprocessable
 from contracts.events import (
     DOSSIER_FILED,
     DOSSIER_OVERDUE,
     DOSSIER_STATUS,
     DOSSIER_WITHDRAWN,
+    FILING_REFUSED,
     PAYMENT_NOTIFIED,
     SAGA_EXPIRED,
     STEP_COMMAND,
@@ -31,6 +32,7 @@ from contracts.events import (
     DeadlinePassed,
     DossierFiled,
     DossierWithdrawn,
+    FilingRefused,
     Outcome,
     PaymentNotification,
     SagaExpired,
@@ -548,6 +550,21 @@ async def test_a_filing_for_an_unknown_procedure_or_twice_for_one_dossier():
     assert len(hub.sent) == sent
     with pytest.raises(Unprocessable, match="invalid envelope"):
         await hub.orchestrator.handle(b"not json", 0)
+
+
+@pytest.mark.parametrize("filer", ["portal", "onestop"])
+async def test_a_second_filing_with_other_content_is_refused_to_its_filer(filer):
+    hub = Hub()
+    await hub.file("criminal_record")
+    state, sent = hub.sagas[DOSSIER], len(hub.sent)
+    with pytest.raises(FilingConflict, match=f"dossier code {DOSSIER} was already filed with other content") as info:
+        await hub.file("land_transfer", filed_by=filer)  # the same code, another dossier
+    assert info.value.code == "filing_conflict"  # the agent dead-letters it with this code
+    (notice,) = hub.sent[sent:]
+    assert notice[0] == hub.topics.inbox(filer) and notice[1].type == FILING_REFUSED
+    refused = notice[1].payload(FilingRefused)
+    assert refused.procedure == "land_transfer" and "file under a new code" in refused.reason
+    assert hub.sagas[DOSSIER] == state  # the first dossier goes on untouched
 
 
 # --- who may say what ------------------------------------------------------------------------------

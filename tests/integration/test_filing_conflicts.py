@@ -1,0 +1,44 @@
+"""No silent discard: a filing under a dossier code the hub already has, with other content, is
+refused to the agency that filed it and dead-lettered with the reason; the same filing again
+changes nothing, and the first dossier goes on."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+
+from contracts.status import DossierStatus as S
+from contracts.topics import dlq_fields
+from infra.pytest_plugin import Hub, read_topic, wait_until
+from infra.sandbox.samples import birth_filing
+from streams.normalize import justice_birth
+
+
+async def test_a_conflicting_filing_is_refused_to_its_filer_and_dead_lettered(hub: Hub, rng: random.Random):
+    native = birth_filing(hub.sandbox.population, rng, hub.seq())
+    dossier = native["ma_ho_so"]
+    await hub.sandbox.portal.file("birth_bundle", dossier, justice_birth(native).filing)
+    await hub.sandbox.portal.file("birth_bundle", dossier, justice_birth(native).filing)  # the same again
+    # Outboxes are not ordered with each other: the second filer files once the first dossier is open.
+    await wait_until(lambda: hub.sandbox.portal.current(dossier), 60, "the portal's dossier to open")
+
+    other = birth_filing(hub.sandbox.population, rng, hub.seq()) | {"ma_ho_so": dossier}  # another child
+    await hub.sandbox.justice.file_birth(other)
+
+    await wait_until(lambda: hub.sandbox.justice.refusals.get(dossier), 60, "the hub to tell justice")
+    (refused,) = hub.sandbox.justice.refusals[dossier]
+    assert refused.reason == f"dossier code {dossier} was already filed with other content: file under a new code"
+    deadline = time.monotonic() + 30
+    while not (letters := await read_topic(hub.operator, hub.topics.deadletter, dossier)):
+        assert time.monotonic() < deadline, "the conflicting filing was never dead-lettered"
+        await asyncio.sleep(0.5)
+    (letter,) = letters
+    assert (dlq_fields(letter.headers)["code"], dlq_fields(letter.headers)["stage"]) == (
+        "filing_conflict",
+        "orchestrate",
+    )
+
+    assert await hub.wait_final(dossier) is S.RESULT_RETURNED  # the first filing's dossier, untouched
+    assert hub.sandbox.portal.refusals.get(dossier) is None  # its repeat was no conflict
+    assert len(hub.sandbox.justice.effects.for_dossier(dossier)) == 1  # one birth registered, not two
