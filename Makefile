@@ -12,7 +12,7 @@ ASYNCAPI := infra/asyncapi/node_modules/.installed-stamp
 # Line coverage of streams/ and connectors/ that `make test` requires; raise it, never lower it.
 COVERAGE_FLOOR := 85
 
-.PHONY: help demo test lint mutation bench chaos unit integration venv jars asyncapi-parser asyncapi prereqs browser broker-start broker-stop cluster cluster-stop lock clean
+.PHONY: help demo test lint mutation bench chaos unit integration venv jars asyncapi-parser asyncapi prereqs browser broker-start broker-stop cluster cluster-stop units lock clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
@@ -104,6 +104,9 @@ cluster: $(STAMP) $(JARS)  ## start (or reuse) three brokers on 127.0.0.1:19092-
 
 cluster-stop:  ## stop the three-broker cluster
 	infra/kafka/kafka.sh cluster-stop
+
+units: $(STAMP)  ## rebuild contracts/admin_units_former.json (pre-merger units and their successors)
+	$(BIN)/python -m infra.build_admin_units
 
 lock: $(STAMP)  ## refresh constraints.txt from the current virtualenv
 	$(BIN)/pip freeze --exclude-editable > constraints.txt

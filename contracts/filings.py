@@ -54,8 +54,9 @@ class Address(_Strict):
             or not isinstance(filed_province, str | None)
         ):
             return data  # field validation reports what is missing or of the wrong type
-        try:
-            commune = units.canonical_commune(data["commune_code"])
+        try:  # under an abolished province, the code can only be a pre-merger one
+            former = filed_province is not None and units.abolished_province(filed_province)
+            commune = units.canonical_commune(data["commune_code"], former=former)
         except units.UnknownUnitError as exc:
             raise ValueError(f"commune_code: {exc}") from None
         if filed_province:

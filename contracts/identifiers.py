@@ -142,7 +142,8 @@ def check_ethnicity_code(value: str) -> str:
 
 def check_nationality(value: str) -> str:
     """Validate a nationality: an ISO 3166-1 alpha-2 country code (``VN``), by the iso3166 package."""
-    country = iso3166.countries_by_alpha2.get(value.upper()) if isinstance(value, str) and len(value) == 2 else None
+    two_letters = isinstance(value, str) and len(value) == 2 and value.isascii()
+    country = iso3166.countries_by_alpha2.get(value.upper()) if two_letters else None
     if country is None:
         raise IdentifierError(f"nationality must be an ISO 3166-1 alpha-2 country code such as VN, got {value!r}")
     return country.alpha2

@@ -27,7 +27,7 @@ def test_pre_merger_units_become_current_ones_and_keep_the_filed_code():
     address = Address(commune_code="31327", province_code="93")
     assert (address.commune_code, address.commune_name, address.province_code, address.former_commune_code) == (
         "31333",
-        "phường Vị Tân",
+        "Phường Vị Tân",
         "92",
         "31327",
     )
@@ -43,7 +43,7 @@ def test_canonical_filings_accept_vietnamese_dates():
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
-        ({"parcel_address": {"commune_code": "31342"}}, "parcel_address: commune_code: commune 31342"),
+        ({"parcel_address": {"commune_code": "31379"}}, "parcel_address: commune_code: commune 31379 (Xã Phú Tân"),
         ({"parcel_address": {"commune_code": "31360", "province_code": "01"}}, "does not lie in province 01"),
         ({"complete_dossier_received_on": "31/02/2026"}, "complete_dossier_received_on: '31/02/2026' is not a date"),
         ({"transferee": LAND["transferor"]}, "transferee.personal_id: the transferee cannot be the transferor"),

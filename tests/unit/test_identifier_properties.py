@@ -90,10 +90,12 @@ def test_ethnicity_is_one_of_the_54_official_codes():
 @example("vn")
 @example("VNM")
 @example("XK")
+@example("ıt")  # upper-cases to IT, but is no country code
 def test_a_nationality_is_an_iso_3166_alpha_2_code(value):
     import iso3166
 
-    known = value.strip().upper() in iso3166.countries_by_alpha2
+    given = value.strip()
+    known = len(given) == 2 and given.isascii() and given.upper() in iso3166.countries_by_alpha2
     try:
         person = Person(ethnicity="01", nationality=value)
     except ValidationError as exc:

@@ -1,0 +1,56 @@
+"""The whole country's administrative units: today's 34 provinces and 3,321 communes, and every
+pre-merger province, district and commune mapped to today's, on a sample from every province."""
+
+from __future__ import annotations
+
+import pytest
+
+from contracts import units
+from contracts.errors import UnknownUnitError
+from contracts.filings import Address
+
+
+def test_todays_units_are_the_whole_country():
+    assert len({units.current_province(code) for code in units.former_province_codes()}) == 34
+    assert len(units.current_commune_codes()) == 3321
+    assert len(units.former_province_codes()) == 63 and len(units.former_commune_codes()) == 10035
+
+
+@pytest.mark.parametrize("province", units.former_province_codes())
+def test_a_pre_merger_commune_of_every_province_maps_to_todays_unit(province):
+    table = units._units()
+    olds = [c for c in units.former_commune_codes(split=False) if table.former_communes[c].province == province]
+    assert olds, f"no pre-merger commune of province {province}"
+    successor_province = units.current_province(province)
+    for code in (olds[0], olds[len(olds) // 2], olds[-1]):
+        commune = units.canonical_commune(code, former=True)
+        assert commune.code in units.current_commune_codes(successor_province)
+        assert commune.former_code == code
+        address = Address(commune_code=code, province_code=province)  # as an old system files it
+        assert (address.commune_code, address.province_code) == (commune.code, successor_province)
+
+
+@pytest.mark.parametrize("province", sorted({units.current_province(p) for p in units.former_province_codes()}))
+def test_a_current_commune_of_every_province_is_itself(province):
+    for code in units.current_commune_codes(province)[:3]:
+        commune = units.canonical_commune(code)
+        assert (commune.code, commune.province_code, commune.former_code) == (code, province, None)
+
+
+def test_a_split_commune_asks_for_todays_code_naming_its_successors():
+    split = units.former_commune_codes(split=True)
+    assert len(split) == 471
+    for code in split[:: len(split) // 20]:
+        successors = units._units().former_communes[code].successors
+        with pytest.raises(UnknownUnitError) as info:
+            units.canonical_commune(code, former=True)
+        message = str(info.value)
+        assert "was split on 2025-07-01 among" in message and "give today's commune code" in message
+        assert all(f"({s})" in message for s in successors)
+
+
+def test_a_code_filed_under_an_abolished_province_is_read_as_a_pre_merger_code():
+    # 31342 was Một Ngàn (Hậu Giang); today's Tân Hòa (Cần Thơ) took its code.
+    assert units.canonical_commune("31342").former_code is None
+    assert Address(commune_code="31342", province_code="93").former_commune_code == "31342"
+    assert Address(commune_code="31342", province_code="93").commune_code == "31342"
