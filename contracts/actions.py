@@ -18,6 +18,8 @@ from contracts.agencies import REGISTRY
 from contracts.errors import CatalogError
 from contracts.identifiers import (
     BhytCardNumber,
+    EthnicityCode,
+    Nationality,
     PersonalIdNumber,
     Sex,
     TaxCode,
@@ -33,6 +35,14 @@ class _Model(BaseModel):
 class ParentRef(_Model):
     full_name: PersonName
     personal_id: PersonalIdNumber
+
+
+class RequesterRef(_Model):
+    """Who asked for the registration (người yêu cầu), as the declaration form names them."""
+
+    full_name: PersonName
+    personal_id: PersonalIdNumber
+    relationship: Text
 
 
 # population: national population database and residence registry (REST)
@@ -82,6 +92,7 @@ class RegisterResidence(_Model):
 class RemoveResidence(_Model):
     personal_id: PersonalIdNumber
     death_certificate_no: str = Field(min_length=1)
+    commune_code: str = Field(pattern=r"^[0-9]{5}$", description="Of the last residence: the one to remove")
 
 
 class ResidenceRemoved(_Model):
@@ -104,8 +115,11 @@ class RegisterBirth(_Model):
     child_date_of_birth: date
     child_sex: Sex
     place_of_birth: Text
+    child_ethnicity: EthnicityCode
+    child_nationality: Nationality
     mother: ParentRef
     father: ParentRef | None = None
+    requester: RequesterRef
     commune_code: str = Field(pattern=r"^[0-9]{5}$")
 
 
@@ -117,9 +131,14 @@ class BirthRegistered(_Model):
 class RegisterDeath(_Model):
     death_notice_no: str
     deceased: ParentRef
+    deceased_sex: Sex
+    deceased_ethnicity: EthnicityCode
+    deceased_nationality: Nationality
+    last_residence_commune_code: str = Field(pattern=r"^[0-9]{5}$")
     date_of_death: date
     place_of_death: Text
-    declarant: ParentRef
+    cause_of_death: Text | None = None
+    declarant: RequesterRef
 
 
 class DeathRegistered(_Model):

@@ -1,8 +1,15 @@
-"""Canonical filings: what a citizen's dossier says, after ingest has translated the filer's format."""
+"""Canonical filings: what a citizen's dossier says, after ingest has translated the filer's format.
+
+Each filing carries the fields of its official declaration form (tờ khai), as docs/forms.md
+lists them with their sources: what the officer of every agency involved would find on paper.
+The hub keeps a person's personal ID number where a form offers it as one of several ways to
+identify them, so the form's fallbacks for people without one (place of residence, date of birth
+written out) are optional here.
+"""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, time
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
@@ -10,7 +17,9 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_valida
 from contracts import units
 from contracts.dates import parse_date
 from contracts.identifiers import (
+    EthnicityCode,
     IdentifierError,
+    Nationality,
     PersonalIdNumber,
     Sex,
     check_personal_id_matches,
@@ -77,27 +86,58 @@ class Address(_Strict):
         }
 
 
+class Requester(_Strict):
+    """Người yêu cầu: who files the declaration."""
+
+    full_name: PersonName
+    personal_id: PersonalIdNumber
+    relationship: Text = Field(
+        min_length=1, max_length=50, description="To the person the declaration is about, e.g. mẹ (mother), con (child)"
+    )
+    residence: Address | None = Field(default=None, description="Nơi cư trú; the form asks it of those with no ID")
+
+
 class Parent(_Strict):
     full_name: PersonName
     personal_id: PersonalIdNumber
-    date_of_birth: VnDate | None = None
+    date_of_birth: VnDate | None = Field(default=None, description="The form asks the year of birth")
+    ethnicity: EthnicityCode = Field(description="Dân tộc, the official two-digit code")
+    nationality: Nationality = Field(description="Quốc tịch, ISO 3166-1 alpha-2")
+    residence: Address | None = None
 
 
 class Child(_Strict):
     full_name: PersonName
     date_of_birth: VnDate
     sex: Sex
-    place_of_birth: Text
+    place_of_birth: Text = Field(min_length=1, description="The health facility and its address, or the place's name")
+    ethnicity: EthnicityCode
+    nationality: Nationality
+    hometown: Text | None = Field(default=None, description="Quê quán")
+
+
+class MarriageCertificate(_Strict):
+    """The parents' marriage registration, when they are married (giấy chứng nhận kết hôn)."""
+
+    number: str = Field(min_length=1, max_length=40)
+    book: str | None = Field(default=None, max_length=40, description="Quyển số")
+    registered_on: VnDate
+    registered_at: Text = Field(min_length=1, description="The authority that registered it")
 
 
 class BirthFiling(_Strict):
-    """Khai sinh: the birth-notice data (giấy chứng sinh) plus where the child will live."""
+    """Tờ khai đăng ký khai sinh (TT 04/2020/TT-BTP as amended by TT 04/2024/TT-BTP), with the
+    birth notice (giấy chứng sinh) and where the child will live (for the linked residence
+    registration)."""
 
+    requester: Requester
     birth_notice_no: str = Field(min_length=1, max_length=40)
     child: Child
     mother: Parent
     father: Parent | None = None
+    marriage_certificate: MarriageCertificate | None = None
     residence: Address
+    copies_requested: int = Field(default=0, ge=0, le=20, description="Bản sao of the birth certificate wanted")
 
     @model_validator(mode="after")
     def _parents_consistent(self) -> Self:
@@ -138,27 +178,47 @@ class BusinessFiling(_Strict):
     employees: int = Field(ge=0, le=1_000_000)
 
 
-class Declarant(_Strict):
+class Deceased(_Strict):
     full_name: PersonName
     personal_id: PersonalIdNumber
-    relationship: Text = Field(min_length=1, max_length=50, description="To the deceased, e.g. con (child)")
+    date_of_birth: VnDate | None = None
+    sex: Sex
+    ethnicity: EthnicityCode
+    nationality: Nationality
+    last_residence: Address = Field(description="Nơi cư trú cuối cùng: the residence to be removed")
+
+    @model_validator(mode="after")
+    def _id_matches(self) -> Self:
+        if self.date_of_birth is not None:
+            try:
+                check_personal_id_matches(self.personal_id, self.date_of_birth, self.sex)
+            except IdentifierError as exc:
+                raise ValueError(f"personal_id: {exc}") from None
+        return self
 
 
 class DeathFiling(_Strict):
-    """Khai tử: the death notice (giấy báo tử) and which linked procedures the family asks for."""
+    """Tờ khai đăng ký khai tử (TT 04/2020/TT-BTP as amended by TT 04/2024/TT-BTP), with the death
+    notice (giấy báo tử) and which linked procedures the family asks for."""
 
-    death_notice_no: str = Field(min_length=1, max_length=40)
-    deceased: Representative
+    death_notice_no: str = Field(min_length=1, max_length=40, description="Số Giấy báo tử, or of its substitute")
+    death_notice_issuer: Text | None = Field(default=None, description="Who issued it (do … cấp)")
+    deceased: Deceased
     date_of_death: VnDate
-    place_of_death: Text
-    declarant: Declarant
+    time_of_death: time | None = Field(default=None, description="Giờ, phút, as HH:MM")
+    place_of_death: Text = Field(min_length=1)
+    cause_of_death: Text | None = None
+    declarant: Requester
     include_residence_removal: bool = Field(description="Also remove the permanent residence registration")
     include_funeral_allowance: bool = Field(description="Also claim the funeral allowance (trợ cấp mai táng)")
+    copies_requested: int = Field(default=0, ge=0, le=20, description="Bản sao of the death certificate wanted")
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
         if self.date_of_death > date.today():
             raise ValueError("date_of_death: the date of death is in the future")
+        if self.deceased.date_of_birth is not None and self.deceased.date_of_birth > self.date_of_death:
+            raise ValueError("deceased.date_of_birth: born after the date of death")
         if self.declarant.personal_id == self.deceased.personal_id:
             raise ValueError("declarant.personal_id: the declarant cannot be the deceased")
         return self

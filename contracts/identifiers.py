@@ -128,9 +128,9 @@ _ETHNIC_NAMES = (
     "Pu Péo", "Brâu", "Ơ-đu", "Rơ-măm",
 )  # fmt: skip
 ETHNIC_GROUPS: dict[str, str] = {f"{n:02d}": name for n, name in enumerate(_ETHNIC_NAMES, start=1)}
-"""The 54 ethnic groups by their official two-digit codes (danh mục các dân tộc Việt Nam, General
-Statistics Office, Decision 121-TCTK/PPCĐ of 2 March 1979), as civil-status and residence
-records carry them."""
+"""The 54 ethnic groups by their two-digit codes in the General Statistics Office's list of
+Decision 121-TCTK/PPCĐ (2 March 1979). A later GSO list orders 04-06 as Mường, Khmer, Hoa; which
+numbering the civil-status and population databases use is unconfirmed (docs/forms.md)."""
 
 
 def check_ethnicity_code(value: str) -> str:

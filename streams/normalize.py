@@ -24,11 +24,22 @@ from contracts.text import normalize_text
 
 # Canonical path -> the filer's field name, so errors speak the filer's language.
 _JUSTICE_FIELDS = {
+    "requester.full_name": "ho_ten_nguoi_yeu_cau",
+    "requester.personal_id": "so_dinh_danh_nguoi_yeu_cau",
+    "requester.relationship": "quan_he_nguoi_yeu_cau",
     "birth_notice_no": "so_giay_chung_sinh",
     "child.full_name": "ho_ten_tre",
     "child.date_of_birth": "ngay_sinh_tre",
     "child.sex": "gioi_tinh_tre",
     "child.place_of_birth": "noi_sinh",
+    "child.ethnicity": "dan_toc_tre",
+    "child.nationality": "quoc_tich_tre",
+    "child.hometown": "que_quan_tre",
+    "mother.ethnicity": "dan_toc_me",
+    "mother.nationality": "quoc_tich_me",
+    "father.ethnicity": "dan_toc_cha",
+    "father.nationality": "quoc_tich_cha",
+    "copies_requested": "so_ban_sao",
     "mother.full_name": "ho_ten_me",
     "mother.personal_id": "so_dinh_danh_me",
     "mother.date_of_birth": "ngay_sinh_me",
@@ -66,16 +77,19 @@ def parse_sex(value: str, field: str) -> Sex:
     raise FilingRejected(f"{field}: {value!r} is not a sex (expected Nam or Nữ)")
 
 
-def _parent(name: str | None, pid: str | None, dob: str | None, prefix: str, suffix: str) -> dict | None:
-    if name is None and pid is None:
+def _parent(native: JusticeBirthFiling, prefix: str, suffix: str) -> dict | None:
+    fields = {f: getattr(native, f"{f}_{suffix}") for f in ("ho_ten", "so_dinh_danh", "dan_toc", "quoc_tich")}
+    if all(value is None for value in fields.values()):
         return None
-    if name is None or pid is None:
-        missing = f"ho_ten_{suffix}" if name is None else f"so_dinh_danh_{suffix}"
-        raise FilingRejected(f"{missing}: required when the {prefix} is named")
+    if missing := [f"{f}_{suffix}" for f, value in fields.items() if value is None]:
+        raise FilingRejected(f"{missing[0]}: required when the {prefix} is named")
+    dob = getattr(native, f"ngay_sinh_{suffix}")
     return {
-        "full_name": name,
-        "personal_id": pid,
+        "full_name": fields["ho_ten"],
+        "personal_id": fields["so_dinh_danh"],
         "date_of_birth": parse_date(dob, f"ngay_sinh_{suffix}") if dob else None,
+        "ethnicity": fields["dan_toc"],
+        "nationality": fields["quoc_tich"],
     }
 
 
@@ -91,16 +105,25 @@ def justice_birth(raw: dict[str, Any]) -> DossierFiled:
         raise FilingRejected(f"kenh_nop: {native.kenh_nop} is not a channel (1, 2 or 3)") from None
     try:
         filing = BirthFiling(
+            requester={
+                "full_name": native.ho_ten_nguoi_yeu_cau,
+                "personal_id": native.so_dinh_danh_nguoi_yeu_cau,
+                "relationship": native.quan_he_nguoi_yeu_cau,
+            },
             birth_notice_no=native.so_giay_chung_sinh,
             child={
                 "full_name": native.ho_ten_tre,
                 "date_of_birth": parse_date(native.ngay_sinh_tre, "ngay_sinh_tre"),
                 "sex": parse_sex(native.gioi_tinh_tre, "gioi_tinh_tre"),
                 "place_of_birth": native.noi_sinh,
+                "ethnicity": native.dan_toc_tre,
+                "nationality": native.quoc_tich_tre,
+                "hometown": native.que_quan_tre,
             },
-            mother=_parent(native.ho_ten_me, native.so_dinh_danh_me, native.ngay_sinh_me, "mother", "me"),
-            father=_parent(native.ho_ten_cha, native.so_dinh_danh_cha, native.ngay_sinh_cha, "father", "cha"),
+            mother=_parent(native, "mother", "me"),
+            father=_parent(native, "father", "cha"),
             residence={"commune_code": native.ma_xa, "province_code": native.ma_tinh, "street": native.dia_chi},
+            copies_requested=native.so_ban_sao,
         )
     except ValidationError as exc:
         message = describe_error(exc)

@@ -168,8 +168,11 @@ def step_command() -> Envelope:
         "child_date_of_birth": "2026-11-20",
         "child_sex": "female",
         "place_of_birth": "Bệnh viện Phụ sản Trung ương, 43 Tràng Thi, Hoàn Kiếm, Hà Nội",
+        "child_ethnicity": "01",
+        "child_nationality": "VN",
         "mother": {"full_name": "Trần Thị Lan", "personal_id": "001190012345"},
         "father": {"full_name": "Nguyễn Văn Hùng", "personal_id": "001088054321"},
+        "requester": {"full_name": "Trần Thị Lan", "personal_id": "001190012345", "relationship": "mẹ"},
         "commune_code": "00070",
     }
     command = StepCommand(

@@ -57,7 +57,10 @@ def sandbox_cases(seed: int = 2026, citizens: int = 300) -> dict[str, Case]:
         "child_date_of_birth": newborn_on.isoformat(),
         "child_sex": child_sex.value,
         "place_of_birth": HOSPITAL,
+        "child_ethnicity": "01",
+        "child_nationality": "VN",
         "mother": _ref(person),
+        "requester": _ref(person) | {"relationship": "mẹ"},
         "commune_code": person.commune_code,
     }
     return {
@@ -93,8 +96,12 @@ def sandbox_cases(seed: int = 2026, citizens: int = 300) -> dict[str, Case]:
             },
         ),
         "remove_residence": Case(
-            {"personal_id": deceased.personal_id, "death_certificate_no": "KT-2026-00001"},
-            {"personal_id": stranger, "death_certificate_no": "KT-2026-00002"},
+            {
+                "personal_id": deceased.personal_id,
+                "death_certificate_no": "KT-2026-00001",
+                "commune_code": deceased.commune_code,
+            },
+            {"personal_id": stranger, "death_certificate_no": "KT-2026-00002", "commune_code": deceased.commune_code},
         ),
         "issue_health_card": Case(
             {
@@ -135,9 +142,13 @@ def sandbox_cases(seed: int = 2026, citizens: int = 300) -> dict[str, Case]:
             {
                 "death_notice_no": f"GBT-{rng.randrange(1_000_000):06d}",
                 "deceased": _ref(deceased),
+                "deceased_sex": deceased.sex.value,
+                "deceased_ethnicity": "01",
+                "deceased_nationality": "VN",
+                "last_residence_commune_code": deceased.commune_code,
                 "date_of_death": (date.today() - timedelta(days=2)).isoformat(),
                 "place_of_death": HOSPITAL,
-                "declarant": _ref(other),
+                "declarant": _ref(other) | {"relationship": "con"},
             }
         ),
         "check_criminal_record": Case(

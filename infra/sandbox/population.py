@@ -231,6 +231,12 @@ class PopulationRegistry:
             return problem(404, "Citizen not found", f"personal_id: {body.personal_id} is not in the registry")
         if body.personal_id in self.deceased:
             return problem(409, "Already removed", f"personal_id: {body.personal_id} has no residence to remove")
+        if citizen.commune_code and citizen.commune_code != body.commune_code:
+            return problem(
+                409,
+                "Not resident there",
+                f"commune_code: the permanent residence of {body.personal_id} is registered in another commune",
+            )
         self.deceased.add(body.personal_id)
         data = {
             "removal_id": f"XTT-{len(self.deceased):06d}",

@@ -51,14 +51,22 @@ def birth_filing(
         "ma_ho_so": dossier_code(seq),
         "ngay_tiep_nhan": f"{datetime.now():%d/%m/%Y %H:%M}",
         "kenh_nop": 2,
+        "ho_ten_nguoi_yeu_cau": mother.full_name,  # the mother files for her child
+        "so_dinh_danh_nguoi_yeu_cau": mother_id or mother.personal_id,
+        "quan_he_nguoi_yeu_cau": "mẹ",
         "so_giay_chung_sinh": f"GCS-{seq:06d}",
         "ho_ten_tre": random_name(rng, sex, family),
         "ngay_sinh_tre": f"{date.today() - timedelta(days=rng.randrange(1, 20)):%d/%m/%Y}",
         "gioi_tinh_tre": "Nam" if sex is Sex.MALE else "Nữ",
         "noi_sinh": "Bệnh viện Đa khoa tỉnh Hậu Giang",
+        "dan_toc_tre": "01",
+        "quoc_tich_tre": "VN",
+        "que_quan_tre": "Hậu Giang",
         "ho_ten_me": mother.full_name,
         "so_dinh_danh_me": mother_id or mother.personal_id,
         "ngay_sinh_me": f"{mother.date_of_birth:%d/%m/%Y}",
+        "dan_toc_me": "01",
+        "quoc_tich_me": "VN",
         "ma_tinh": "93" if pre_merger_units else "92",
         "ma_xa": "31359" if pre_merger_units else "31360",
         "dia_chi": "Ấp Láng Hầm",
@@ -66,7 +74,12 @@ def birth_filing(
     if mother_id:
         del filing["ngay_sinh_me"]
     if father is not None:
-        filing |= {"ho_ten_cha": father.full_name, "so_dinh_danh_cha": father.personal_id}
+        filing |= {
+            "ho_ten_cha": father.full_name,
+            "so_dinh_danh_cha": father.personal_id,
+            "dan_toc_cha": "01",
+            "quoc_tich_cha": "VN",
+        }
     return filing
 
 
@@ -107,9 +120,20 @@ def death_filing(
     declarant = _pick(registry, rng, rng.choice([Sex.MALE, Sex.FEMALE]))
     return {
         "death_notice_no": f"GBT-{rng.randrange(10**6):06d}",
-        "deceased": {"full_name": deceased.full_name, "personal_id": deceased.personal_id},
+        "death_notice_issuer": "Trung tâm Y tế huyện Châu Thành A",
+        "deceased": {
+            "full_name": deceased.full_name,
+            "personal_id": deceased.personal_id,
+            "date_of_birth": f"{deceased.date_of_birth:%d/%m/%Y}",
+            "sex": deceased.sex.value,
+            "ethnicity": "01",
+            "nationality": "VN",
+            "last_residence": {"commune_code": deceased.commune_code, "street": "Ấp Long Thạnh"},
+        },
         "date_of_death": f"{date.today() - timedelta(days=2):%d/%m/%Y}",
+        "time_of_death": "04:30",
         "place_of_death": "Trung tâm Y tế huyện Châu Thành A",
+        "cause_of_death": "bệnh già",
         "declarant": {"full_name": declarant.full_name, "personal_id": declarant.personal_id, "relationship": "con"},
         "include_residence_removal": residence_removal,
         "include_funeral_allowance": funeral_allowance,

@@ -9,16 +9,25 @@ FILING = {
     "ma_ho_so": "000.00.31.H26-261120-0001",
     "ngay_tiep_nhan": "20/11/2026 15:30",
     "kenh_nop": 2,
+    "ho_ten_nguoi_yeu_cau": "Trần Thị Lan",
+    "so_dinh_danh_nguoi_yeu_cau": "093195000123",
+    "quan_he_nguoi_yeu_cau": "mẹ",
     "so_giay_chung_sinh": "GCS-000001",
     "ho_ten_tre": "Lê Minh Khang",
     "ngay_sinh_tre": "15/11/2026",
     "gioi_tinh_tre": "Nam",
     "noi_sinh": "Bệnh viện Đa khoa tỉnh Hậu Giang",
+    "dan_toc_tre": "01",
+    "quoc_tich_tre": "VN",
     "ho_ten_me": "Trần Thị Lan",
     "so_dinh_danh_me": "093195000123",
     "ngay_sinh_me": "05/05/1995",
+    "dan_toc_me": "01",
+    "quoc_tich_me": "VN",
     "ho_ten_cha": "Lê Văn Hùng",
     "so_dinh_danh_cha": "093092000456",
+    "dan_toc_cha": "01",
+    "quoc_tich_cha": "VN",
     "ma_tinh": "92",
     "ma_xa": "31360",
 }
@@ -35,11 +44,23 @@ def test_native_filing_becomes_canonical_dossier_event():
         "date_of_birth": "2026-11-15",
         "sex": "male",
         "place_of_birth": "Bệnh viện Đa khoa tỉnh Hậu Giang",
+        "ethnicity": "01",
+        "nationality": "VN",
+        "hometown": None,
     }
     assert event.filing["mother"] == {
         "full_name": "Trần Thị Lan",
         "personal_id": "093195000123",
         "date_of_birth": "1995-05-05",
+        "ethnicity": "01",
+        "nationality": "VN",
+        "residence": None,
+    }
+    assert event.filing["requester"] == {
+        "full_name": "Trần Thị Lan",
+        "personal_id": "093195000123",
+        "relationship": "mẹ",
+        "residence": None,
     }
     assert event.filing["residence"]["commune_code"] == "31360"
     assert event.filing["residence"]["former_commune_code"] is None
@@ -102,6 +123,10 @@ def test_mother_only_is_a_valid_filing():
         ({"kenh_nop": 9}, "kenh_nop: 9 is not a channel"),
         ({"loai_ho_so": "khai_tu"}, "loai_ho_so: Input should be 'khai_sinh'"),
         ({"ho_ten_cha": None}, "ho_ten_cha: required when the father is named"),
+        ({"dan_toc_cha": None}, "dan_toc_cha: required when the father is named"),
+        ({"dan_toc_tre": "55"}, "dan_toc_tre: ethnicity must be one of the 54 official codes"),
+        ({"quoc_tich_me": "Việt Nam"}, "quoc_tich_me: nationality must be an ISO 3166-1 alpha-2 country code"),
+        ({"so_dinh_danh_nguoi_yeu_cau": "1"}, "so_dinh_danh_nguoi_yeu_cau: personal ID number must be 12 digits"),
         ({"truong_la": "x"}, "truong_la: Extra inputs are not permitted"),
     ],
 )
@@ -109,3 +134,13 @@ def test_rejections_name_the_filer_field_and_rule(change, expected):
     with pytest.raises(FilingRejected) as info:
         justice_birth(FILING | change)
     assert expected.replace("Value error, ", "") in str(info.value)
+
+
+def test_the_readme_example_is_a_valid_filing():
+    import json
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text("utf-8")
+    start = readme.index('"loai_ho_so": "khai_sinh"')
+    example = readme[readme.rfind("```json", 0, start) + len("```json") : readme.index("```", start)]
+    assert justice_birth(json.loads(example)).filing["residence"]["former_commune_code"] == "31359"

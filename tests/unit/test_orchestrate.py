@@ -73,7 +73,14 @@ FILINGS: dict[str, dict[str, Any]] = {  # by filing kind
     },
     "death": {
         "death_notice_no": "GBT-1",
-        "deceased": {"full_name": FATHER[1], "personal_id": FATHER[0]},
+        "deceased": {
+            "full_name": FATHER[1],
+            "personal_id": FATHER[0],
+            "sex": "male",
+            "ethnicity": "01",
+            "nationality": "VN",
+            "last_residence": ADDRESS,
+        },
         "date_of_death": "2026-11-18",
         "place_of_death": "BV Cần Thơ",
         "declarant": {"full_name": MOTHER[1], "personal_id": MOTHER[0], "relationship": "vợ (wife)"},

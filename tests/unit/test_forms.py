@@ -1,0 +1,122 @@
+"""Filings as the official declaration forms: a filled-in example of each form (``tests/forms/``)
+validates, and the same form with any one field wrong is refused naming that field."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import BaseModel, ValidationError
+
+from contracts.envelope import describe_error
+from contracts.filings import BirthFiling, DeathFiling
+
+FORMS = Path(__file__).parents[1] / "forms"
+
+
+def form(name: str) -> dict[str, Any]:
+    """A filled-in form, without its ``_``-prefixed notes."""
+    return {k: v for k, v in json.loads((FORMS / f"{name}.json").read_text("utf-8")).items() if not k.startswith("_")}
+
+
+def with_field(data: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
+    changed = copy.deepcopy(data)
+    *parents, last = path.split(".")
+    node = changed
+    for part in parents:
+        node = node[part]
+    node[last] = value
+    return changed
+
+
+def refusal(model: type[BaseModel], data: dict[str, Any]) -> str:
+    with pytest.raises(ValidationError) as info:
+        model.model_validate(data)
+    return describe_error(info.value)
+
+
+def test_the_filled_in_birth_form_validates_in_todays_units():
+    filing = BirthFiling.model_validate(form("birth_registration"))
+    assert filing.child.ethnicity == "01" and filing.child.nationality == "VN"
+    assert filing.father is not None and filing.father.residence is not None
+    assert (filing.father.residence.commune_code, filing.father.residence.former_commune_code) == ("31360", "31359")
+    assert filing.marriage_certificate is not None and filing.copies_requested == 2
+
+
+def test_the_filled_in_death_form_validates_with_the_residence_to_remove():
+    filing = DeathFiling.model_validate(form("death_registration"))
+    residence = filing.deceased.last_residence
+    assert (residence.commune_code, residence.province_code, residence.former_commune_code) == ("31360", "92", "31359")
+    assert filing.time_of_death is not None and filing.time_of_death.isoformat() == "04:30:00"
+
+
+BIRTH_WRONG = [
+    ("requester.full_name", "Tr4n Thị Lan", "requester.full_name: "),
+    ("requester.personal_id", "1", "requester.personal_id: "),
+    ("requester.relationship", "", "requester.relationship: "),
+    ("requester.residence", {"commune_code": "99999"}, "requester.residence: commune_code: "),
+    ("birth_notice_no", "", "birth_notice_no: "),
+    ("child.full_name", "", "child.full_name: "),
+    ("child.date_of_birth", "31/02/2026", "child.date_of_birth: "),
+    ("child.sex", "Nam", "child.sex: "),
+    ("child.place_of_birth", "\u200b", "child.place_of_birth: "),
+    ("child.ethnicity", "55", "child.ethnicity: "),
+    ("child.nationality", "Việt Nam", "child.nationality: "),
+    ("child.hometown", "a\x00b", "child.hometown: "),
+    ("mother.full_name", "- -", "mother.full_name: "),
+    ("mother.personal_id", "093095000123", "mother.personal_id: "),
+    ("mother.date_of_birth", "05/05/1996", "mother.personal_id: "),
+    ("mother.ethnicity", "00", "mother.ethnicity: "),
+    ("mother.nationality", "VNM", "mother.nationality: "),
+    ("mother.residence", {"commune_code": "31360", "province_code": "01"}, "mother.residence: commune_code: "),
+    ("father.full_name", "", "father.full_name: "),
+    ("father.personal_id", "093192000456", "father.personal_id: "),
+    ("father.date_of_birth", "1992-13-01", "father.date_of_birth: "),
+    ("father.ethnicity", "Kinh", "father.ethnicity: "),
+    ("father.nationality", "", "father.nationality: "),
+    ("father.residence", {"commune_code": "31379", "province_code": "93"}, "father.residence: commune_code: "),
+    ("marriage_certificate.number", "", "marriage_certificate.number: "),
+    ("marriage_certificate.book", "x" * 41, "marriage_certificate.book: "),
+    ("marriage_certificate.registered_on", "14/14/2020", "marriage_certificate.registered_on: "),
+    ("marriage_certificate.registered_at", "", "marriage_certificate.registered_at: "),
+    ("residence", {"commune_code": "3136"}, "residence: commune_code: "),
+    ("copies_requested", -1, "copies_requested: "),
+    ("signature", "x", "signature: "),
+]
+
+
+@pytest.mark.parametrize(("path", "value", "named"), BIRTH_WRONG, ids=[p for p, _, _ in BIRTH_WRONG])
+def test_a_birth_form_with_one_field_wrong_is_refused_naming_it(path, value, named):
+    assert refusal(BirthFiling, with_field(form("birth_registration"), path, value)).startswith(named)
+
+
+DEATH_WRONG = [
+    ("death_notice_no", "", "death_notice_no: "),
+    ("death_notice_issuer", "\x07", "death_notice_issuer: "),
+    ("deceased.full_name", "B4y", "deceased.full_name: "),
+    ("deceased.personal_id", "093041120", "deceased.personal_id: "),
+    ("deceased.date_of_birth", "02/03/1942", "deceased: personal_id: personal ID number has birth-year digits 41"),
+    ("deceased.sex", "female", "deceased: personal_id: personal ID number has century/gender digit 0"),
+    ("deceased.ethnicity", "99", "deceased.ethnicity: "),
+    ("deceased.nationality", "ZZ", "deceased.nationality: "),
+    ("deceased.last_residence", {"commune_code": "31379"}, "deceased.last_residence: commune_code: "),
+    ("date_of_death", "01/01/2099", "date_of_death: "),
+    ("time_of_death", "25:00", "time_of_death: "),
+    ("place_of_death", "", "place_of_death: "),
+    ("cause_of_death", "\x00", "cause_of_death: "),
+    ("declarant.full_name", "", "declarant.full_name: "),
+    ("declarant.personal_id", "093041120034", "declarant.personal_id: "),
+    ("declarant.relationship", "", "declarant.relationship: "),
+    ("declarant.residence", {"commune_code": "00000"}, "declarant.residence: commune_code: "),
+    ("include_residence_removal", "maybe", "include_residence_removal: "),
+    ("include_funeral_allowance", None, "include_funeral_allowance: "),
+    ("copies_requested", 21, "copies_requested: "),
+]
+
+
+@pytest.mark.parametrize(("path", "value", "named"), DEATH_WRONG, ids=[p for p, _, _ in DEATH_WRONG])
+def test_a_death_form_with_one_field_wrong_is_refused_naming_it(path, value, named):
+    assert refusal(DeathFiling, with_field(form("death_registration"), path, value)).startswith(named)
