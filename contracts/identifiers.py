@@ -73,13 +73,15 @@ def make_personal_id(province_code: str, date_of_birth: date, sex: Sex, serial: 
 
 
 def check_bhyt_card(value: str) -> str:
-    """Validate a health-insurance card number (mã thẻ BHYT): 2 letters, level 1–5, 2-digit
-    province, 10-digit BHXH code."""
-    if not isinstance(value, str) or not _BHYT.fullmatch(value):
+    """Validate a health-insurance card number (mã thẻ BHYT): on cards since 1 April 2021
+    (Decision 1666/QĐ-BHXH) the 10-digit social-insurance code alone; before, 15 characters
+    (Decision 1351/QĐ-BHXH): 2 letters (beneficiary group), benefit level 1-5, 2-digit issuing
+    province, then the 10-digit social-insurance code."""
+    if not isinstance(value, str) or not (_BHYT.fullmatch(value) or _BHXH.fullmatch(value)):
         raise IdentifierError(
-            "health-insurance card number must be 2 capital letters (beneficiary group), a benefit "
-            "level 1-5, a 2-digit province code and a 10-digit social-insurance code, "
-            f"e.g. TE19231012345678 (got {value!r})"
+            "health-insurance card number must be the 10-digit social-insurance code, or the former "
+            "15 characters: 2 capital letters (beneficiary group), a benefit level 1-5, a 2-digit "
+            f"province code and the 10-digit social-insurance code, e.g. TE19231012345678 (got {value!r})"
         )
     return value
 

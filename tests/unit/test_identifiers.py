@@ -88,9 +88,10 @@ def test_make_personal_id_round_trips():
 
 
 def test_bhyt_card_shape():
-    assert Holder(personal_id="093195000123", card="TE1920931950001").card == "TE1920931950001"
-    for bad in ("te1920931950001", "TE6920931950001", "TE192093195000", "T11920931950001"):
-        assert "health-insurance card number must be 2 capital letters" in error_of(card=bad)
+    assert Holder(personal_id="093195000123", card="TE1920931950001").card == "TE1920931950001"  # before 2021
+    assert Holder(personal_id="093195000123", card="9231950001").card == "9231950001"  # since April 2021
+    for bad in ("te1920931950001", "TE6920931950001", "TE192093195000", "T11920931950001", "923195000", "TE9231950001"):
+        assert "health-insurance card number must be the 10-digit social-insurance code" in error_of(card=bad)
 
 
 def test_dossier_code_shape_and_date():
