@@ -146,8 +146,20 @@ class DeathRegistered(_Model):
     registered_at: datetime
 
 
+class ResidenceLine(_Model):
+    from_month: str
+    to_month: str | None = None
+    address: Text
+    occupation: Text | None = None
+    workplace: Text | None = None
+
+
 class CheckCriminalRecord(_Model):
     applicant: ParentRef
+    applicant_date_of_birth: date
+    applicant_sex: Sex
+    place_of_birth: Text
+    residence_history: tuple[ResidenceLine, ...] = Field(min_length=1, description="From the age of 14")
     certificate_type: int = Field(ge=1, le=2)
     purpose: Text
     fee_transaction_id: str

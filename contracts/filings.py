@@ -248,13 +248,70 @@ class LandTransferFiling(_Strict):
         return self
 
 
-class CriminalRecordFiling(_Strict):
-    """Phiếu lý lịch tư pháp: filed online by the applicant logged in with VNeID (whose level the
-    procedure checks with the population registry)."""
+MonthYear = Annotated[str, Field(pattern=r"^(0[1-9]|1[0-2])/(19|20)[0-9]{2}$", description="MM/YYYY")]
 
-    applicant: Representative
+
+def _month_order(value: str) -> tuple[int, int]:
+    month, year = value.split("/")
+    return int(year), int(month)
+
+
+class ResidencePeriod(_Strict):
+    """One line of the residence history from age 14 (quá trình cư trú); dates and address are required."""
+
+    from_month: MonthYear
+    to_month: MonthYear | None = Field(default=None, description="None: to this day")
+    address: Text = Field(min_length=1)
+    occupation: Text | None = None
+    workplace: Text | None = None
+
+    @model_validator(mode="after")
+    def _in_order(self) -> Self:
+        if self.to_month is not None and _month_order(self.to_month) < _month_order(self.from_month):
+            raise ValueError(f"to_month: {self.to_month} is before from_month {self.from_month}")
+        return self
+
+
+class Applicant(_Strict):
+    full_name: PersonName
+    personal_id: PersonalIdNumber
+    sex: Sex
+    date_of_birth: VnDate
+    place_of_birth: Text = Field(min_length=1)
+    nationality: Nationality
+    permanent_residence: Address = Field(description="Nơi thường trú")
+    temporary_residence: Address | None = Field(default=None, description="Nơi tạm trú")
+
+    @model_validator(mode="after")
+    def _id_matches(self) -> Self:
+        try:
+            check_personal_id_matches(self.personal_id, self.date_of_birth, self.sex)
+        except IdentifierError as exc:
+            raise ValueError(f"personal_id: {exc}") from None
+        return self
+
+
+class CriminalRecordFiling(_Strict):
+    """Tờ khai yêu cầu cấp Phiếu lý lịch tư pháp (Mẫu 03/2024/LLTP, TT 06/2024/TT-BTP), filed
+    online by the applicant logged in with VNeID (whose level the procedure checks)."""
+
+    applicant: Applicant
+    father_name: PersonName | None = None
+    mother_name: PersonName | None = None
+    spouse_name: PersonName | None = None
+    residence_history: tuple[ResidencePeriod, ...] = Field(min_length=1, description="From the age of 14")
     certificate_type: Literal[1, 2] = Field(description="Phiếu số 1 or số 2")
     purpose: Text = Field(min_length=1, max_length=200)
+    copies_requested: int = Field(default=1, ge=1, le=20, description="Phiếu wanted")
+
+    @model_validator(mode="after")
+    def _history_from_fourteen(self) -> Self:
+        fourteen = (self.applicant.date_of_birth.year + 14, self.applicant.date_of_birth.month)
+        if _month_order(self.residence_history[0].from_month) > fourteen:
+            raise ValueError(
+                f"residence_history: it must start by the applicant's 14th birthday ({fourteen[1]:02d}/{fourteen[0]})"
+            )
+        return self
 
 
 FILING_MODELS: dict[str, type[BaseModel]] = {

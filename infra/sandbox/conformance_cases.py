@@ -154,6 +154,12 @@ def sandbox_cases(seed: int = 2026, citizens: int = 300) -> dict[str, Case]:
         "check_criminal_record": Case(
             {
                 "applicant": _ref(person),
+                "applicant_date_of_birth": person.date_of_birth.isoformat(),
+                "applicant_sex": person.sex.value,
+                "place_of_birth": "Hậu Giang",
+                "residence_history": [
+                    {"from_month": f"{person.date_of_birth:%m}/{person.date_of_birth.year + 14}", "address": "Cần Thơ"}
+                ],
                 "certificate_type": 1,
                 "purpose": "bổ sung hồ sơ xin việc",
                 "fee_transaction_id": "PG-0001",

@@ -169,8 +169,20 @@ def criminal_record_filing(registry: PopulationRegistry, rng: random.Random, *, 
             key=lambda c: c.personal_id,
         )
     )
+    fourteen = f"{applicant.date_of_birth:%m}/{applicant.date_of_birth.year + 14}"
     return {
-        "applicant": {"full_name": applicant.full_name, "personal_id": applicant.personal_id},
+        "applicant": {
+            "full_name": applicant.full_name,
+            "personal_id": applicant.personal_id,
+            "sex": applicant.sex.value,
+            "date_of_birth": f"{applicant.date_of_birth:%d/%m/%Y}",
+            "place_of_birth": "Hậu Giang",
+            "nationality": "VN",
+            "permanent_residence": {"commune_code": applicant.commune_code},
+        },
+        "residence_history": [
+            {"from_month": fourteen, "address": "Ấp Láng Hầm, Châu Thành A, Hậu Giang", "occupation": "nông dân"},
+        ],
         "certificate_type": 1,
         "purpose": "Bổ sung hồ sơ xin việc (job application)",
     }

@@ -12,7 +12,7 @@ import pytest
 from pydantic import BaseModel, ValidationError
 
 from contracts.envelope import describe_error
-from contracts.filings import BirthFiling, DeathFiling
+from contracts.filings import BirthFiling, CriminalRecordFiling, DeathFiling
 
 FORMS = Path(__file__).parents[1] / "forms"
 
@@ -27,8 +27,8 @@ def with_field(data: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
     *parents, last = path.split(".")
     node = changed
     for part in parents:
-        node = node[part]
-    node[last] = value
+        node = node[int(part)] if isinstance(node, list) else node[part]
+    node[int(last) if isinstance(node, list) else last] = value
     return changed
 
 
@@ -120,3 +120,39 @@ DEATH_WRONG = [
 @pytest.mark.parametrize(("path", "value", "named"), DEATH_WRONG, ids=[p for p, _, _ in DEATH_WRONG])
 def test_a_death_form_with_one_field_wrong_is_refused_naming_it(path, value, named):
     assert refusal(DeathFiling, with_field(form("death_registration"), path, value)).startswith(named)
+
+
+def test_the_filled_in_criminal_record_application_validates():
+    filing = CriminalRecordFiling.model_validate(form("criminal_record_application"))
+    assert len(filing.residence_history) == 3 and filing.residence_history[-1].to_month is None
+
+
+CRIMINAL_WRONG = [
+    ("applicant.full_name", "L4n", "applicant.full_name: "),
+    ("applicant.personal_id", "193195000123", "applicant.personal_id: "),
+    ("applicant.sex", "male", "applicant: personal_id: personal ID number has century/gender digit 1"),
+    ("applicant.date_of_birth", "05/05/1996", "applicant: personal_id: personal ID number has birth-year digits 95"),
+    ("applicant.place_of_birth", "", "applicant.place_of_birth: "),
+    ("applicant.nationality", "vn1", "applicant.nationality: "),
+    ("applicant.permanent_residence", {"commune_code": "99999"}, "applicant.permanent_residence: commune_code: "),
+    ("applicant.temporary_residence", {"street": "x"}, "applicant.temporary_residence.commune_code: "),
+    ("father_name", "1", "father_name: "),
+    ("mother_name", "", "mother_name: "),
+    ("spouse_name", "\u200b", "spouse_name: "),
+    ("residence_history", [], "residence_history: "),
+    ("residence_history.0.from_month", "13/2009", "residence_history.0.from_month: "),
+    ("residence_history.0.to_month", "04/2009", "residence_history.0: to_month: 04/2009 is before from_month 05/2009"),
+    ("residence_history.0.address", "", "residence_history.0.address: "),
+    ("residence_history.0.occupation", "\x00", "residence_history.0.occupation: "),
+    ("residence_history.0.workplace", "\x00", "residence_history.0.workplace: "),
+    ("residence_history.0.from_month", "05/2010", "residence_history: it must start by the applicant's 14th birthday"),
+    ("certificate_type", 3, "certificate_type: "),
+    ("purpose", "", "purpose: "),
+    ("copies_requested", 0, "copies_requested: "),
+]
+
+
+@pytest.mark.parametrize(("path", "value", "named"), CRIMINAL_WRONG, ids=[p for p, _, _ in CRIMINAL_WRONG])
+def test_a_criminal_record_application_with_one_field_wrong_is_refused_naming_it(path, value, named):
+    refused = refusal(CriminalRecordFiling, with_field(form("criminal_record_application"), path, value))
+    assert refused.startswith(named), refused

@@ -67,7 +67,16 @@ FILINGS: dict[str, dict[str, Any]] = {  # by filing kind
         "complete_dossier_received_on": "20/11/2026",
     },
     "criminal_record": {
-        "applicant": {"full_name": MOTHER[1], "personal_id": MOTHER[0]},
+        "applicant": {
+            "full_name": MOTHER[1],
+            "personal_id": MOTHER[0],
+            "sex": "female",
+            "date_of_birth": "05/05/1995",
+            "place_of_birth": "Hậu Giang",
+            "nationality": "VN",
+            "permanent_residence": ADDRESS,
+        },
+        "residence_history": [{"from_month": "05/2009", "address": "Ấp Láng Hầm, xã Thạnh Xuân"}],
         "certificate_type": 1,
         "purpose": "xin việc (job application)",
     },

@@ -41,7 +41,16 @@ from tests.unit.test_saga import DOSSIER, FILING, PROC, T0, ctx, dispatched, fil
 CATALOG = builtin_catalog()
 CRIMINAL = CATALOG["criminal_record"]
 APPLICANT = {
-    "applicant": {"full_name": "Trần Thị Lan", "personal_id": "093195000123"},
+    "applicant": {
+        "full_name": "Trần Thị Lan",
+        "personal_id": "093195000123",
+        "sex": "female",
+        "date_of_birth": "05/05/1995",
+        "place_of_birth": "Hậu Giang",
+        "nationality": "VN",
+        "permanent_residence": {"commune_code": "31360"},
+    },
+    "residence_history": [{"from_month": "05/2009", "address": "Ấp Láng Hầm, xã Thạnh Xuân"}],
     "certificate_type": 1,
     "purpose": "xin việc",
 }
