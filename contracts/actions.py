@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import date, datetime
-from typing import Self
+from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -216,6 +216,8 @@ class IssueEnterpriseCode(_Model):
     enterprise_name: Text
     province_code: str = Field(pattern=r"^[0-9]{2}$")
     representative_id: PersonalIdNumber
+    main_business_line: str = Field(pattern=r"^[0-9]{4}$", description="VSIC level-4 code")
+    vat_method: Literal["deduction", "direct"]
 
 
 class EnterpriseCodeIssued(_Model):
@@ -232,6 +234,9 @@ class ComputeLandObligations(_Model):
     land_user_name: PersonName
     land_user_id: PersonalIdNumber = Field(description="Personal ID, also the personal tax code since July 2025")
     address_commune_code: str = Field(pattern=r"^[0-9]{5}$")
+    parcel_no: str
+    map_sheet_no: str
+    land_use_purpose: Text
     declared_value_vnd: int = Field(gt=0)
     area_m2: float = Field(gt=0)
 

@@ -160,22 +160,65 @@ class BirthFiling(_Strict):
         return self
 
 
+Phone = Annotated[str, Field(pattern=r"^(\+84|0)[0-9]{9,10}$", description="Vietnamese phone number")]
+Email = Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[a-zA-Z]{2,}$", max_length=254)]
+
+
 class Representative(_Strict):
+    """The legal representative (người đại diện theo pháp luật), who also signs the form."""
+
     full_name: PersonName
     personal_id: PersonalIdNumber
+    date_of_birth: VnDate
+    sex: Sex
+    title: Text = Field(min_length=1, max_length=100, description="Chức danh, e.g. Giám đốc")
+    contact_address: Address
+    phone: Phone | None = None
+    email: Email | None = None
+
+    @model_validator(mode="after")
+    def _id_matches(self) -> Self:
+        try:
+            check_personal_id_matches(self.personal_id, self.date_of_birth, self.sex)
+        except IdentifierError as exc:
+            raise ValueError(f"personal_id: {exc}") from None
+        return self
+
+
+class BusinessLine(_Strict):
+    code: str = Field(pattern=r"^[0-9]{4}$", description="VSIC level-4 code (ngành kinh tế cấp 4)")
+    name: Text | None = None
 
 
 class BusinessFiling(_Strict):
-    """Đăng ký doanh nghiệp: a new enterprise, its head office and legal representative."""
+    """Giấy đề nghị đăng ký doanh nghiệp (TT 68/2025/TT-BTC, Annex I): a new enterprise, its names,
+    head office, business lines, capital, legal representative and tax and insurance registration."""
 
     enterprise_name: Text = Field(min_length=3, max_length=200)
+    enterprise_name_foreign: Text | None = Field(default=None, max_length=200)
+    enterprise_name_short: Text | None = Field(default=None, max_length=100)
     enterprise_type: Literal["TNHH", "CP", "DNTN", "HD"] = Field(
         description="TNHH limited liability, CP joint-stock, DNTN sole proprietorship, HD partnership"
     )
     head_office: Address
+    head_office_phone: Phone | None = None
+    head_office_email: Email | None = None
+    main_business_line: BusinessLine = Field(description="Ngành, nghề kinh doanh chính")
+    other_business_lines: tuple[BusinessLine, ...] = ()
     legal_representative: Representative
     charter_capital_vnd: int = Field(gt=0)
     employees: int = Field(ge=0, le=1_000_000)
+    vat_method: Literal["deduction", "direct"] = Field(description="Khấu trừ or trực tiếp")
+    fiscal_year_start: str = Field(default="01/01", pattern=r"^(0[1-9]|[12][0-9]|3[01])/(0[1-9]|1[0-2])$")
+    social_insurance_cycle: Literal["monthly", "quarterly", "semiannual"] = "monthly"
+    beneficial_owner_declared: bool = Field(default=False, description="Chủ sở hữu hưởng lợi declared")
+
+    @model_validator(mode="after")
+    def _each_line_once(self) -> Self:
+        codes = [self.main_business_line.code, *(line.code for line in self.other_business_lines)]
+        if len(set(codes)) != len(codes):
+            raise ValueError("other_business_lines: a line is listed twice (or is also the main line)")
+        return self
 
 
 class Deceased(_Strict):
@@ -227,24 +270,50 @@ class DeathFiling(_Strict):
 class LandParty(_Strict):
     full_name: PersonName
     personal_id: PersonalIdNumber
+    address: Address = Field(description="Địa chỉ, in today's units")
+
+
+class LandCertificate(_Strict):
+    """The certificate of land use rights already issued (giấy chứng nhận) for the parcel."""
+
+    serial_no: str = Field(min_length=1, max_length=40, description="Số phát hành")
+    register_no: str = Field(min_length=1, max_length=40, description="Số vào sổ cấp giấy chứng nhận")
+    issued_on: VnDate
+    issued_by: Text = Field(min_length=1)
+
+
+class TransferContract(_Strict):
+    number: str = Field(min_length=1, max_length=40)
+    signed_on: VnDate
+    notarised_by: Text | None = Field(default=None, description="The notary office that certified it")
 
 
 class LandTransferFiling(_Strict):
-    """Chuyển nhượng quyền sử dụng đất: the land registration office's transfer dossier, whose
-    form no. 15 fields (phiếu chuyển thông tin) go to the tax office."""
+    """Đơn đăng ký biến động đất đai (Mẫu 11/ĐK, Decree 101/2024) for a transfer of land use rights,
+    with the contract's price from the transfer tax declaration (03/BĐS-TNCN); the land office's
+    form no. 15 (phiếu chuyển thông tin) takes its fields to the tax office."""
 
-    parcel_no: str = Field(min_length=1, max_length=40, description="Land parcel (thửa đất) number and map sheet")
+    parcel_no: str = Field(min_length=1, max_length=20, description="Thửa đất số")
+    map_sheet_no: str = Field(min_length=1, max_length=20, description="Tờ bản đồ số")
     area_m2: float = Field(gt=0)
     parcel_address: Address
+    land_use_purpose: Text = Field(min_length=1, description="Mục đích sử dụng, e.g. đất ở tại đô thị")
+    land_use_term: Text | None = Field(default=None, description="Thời hạn sử dụng, e.g. lâu dài")
+    land_origin: Text | None = Field(default=None, description="Nguồn gốc sử dụng")
+    certificate: LandCertificate
+    contract: TransferContract
     declared_value_vnd: int = Field(gt=0, description="Transfer price declared in the contract")
     transferor: LandParty
     transferee: LandParty
+    new_certificate_wanted: bool = Field(default=True, description="Đề nghị cấp giấy chứng nhận mới")
     complete_dossier_received_on: VnDate = Field(description="Date the complete dossier was received")
 
     @model_validator(mode="after")
     def _two_parties(self) -> Self:
         if self.transferor.personal_id == self.transferee.personal_id:
             raise ValueError("transferee.personal_id: the transferee cannot be the transferor")
+        if self.contract.signed_on > self.complete_dossier_received_on:
+            raise ValueError("contract.signed_on: after the dossier was received")
         return self
 
 

@@ -173,6 +173,9 @@ def sandbox_cases(seed: int = 2026, citizens: int = 300) -> dict[str, Case]:
                 "land_user_name": person.full_name,
                 "land_user_id": person.personal_id,
                 "address_commune_code": person.commune_code,
+                "parcel_no": "12",
+                "map_sheet_no": "3",
+                "land_use_purpose": "đất ở tại đô thị",
                 "declared_value_vnd": 1_500_000_000,
                 "area_m2": 120.5,
             }
@@ -190,6 +193,8 @@ def sandbox_cases(seed: int = 2026, citizens: int = 300) -> dict[str, Case]:
                 "enterprise_name": "Công ty TNHH Liên Thông",
                 "province_code": PROVINCE,
                 "representative_id": person.personal_id,
+                "main_business_line": "0118",
+                "vat_method": "deduction",
             }
         ),
         "return_result": Case({"documents": {"birth_certificate_no": "KS-93001-2026-00001"}}),

@@ -91,7 +91,17 @@ def business_filing(registry: PopulationRegistry, rng: random.Random, *, employe
         f"{representative.full_name.split()[-1]} Hậu Giang",
         "enterprise_type": "TNHH",
         "head_office": {"commune_code": "31360", "province_code": "92", "street": "Quốc lộ 1A"},
-        "legal_representative": {"full_name": representative.full_name, "personal_id": representative.personal_id},
+        "legal_representative": {
+            "full_name": representative.full_name,
+            "personal_id": representative.personal_id,
+            "date_of_birth": f"{representative.date_of_birth:%d/%m/%Y}",
+            "sex": representative.sex.value,
+            "title": "Giám đốc",
+            "contact_address": {"commune_code": representative.commune_code},
+        },
+        "main_business_line": {"code": "0118", "name": "Trồng rau, đậu các loại và trồng hoa"},
+        "other_business_lines": [{"code": "4620"}],
+        "vat_method": "deduction",
         "charter_capital_vnd": 2_000_000_000,
         "employees": employees,
     }
@@ -140,19 +150,36 @@ def death_filing(
     }
 
 
+def _party(citizen: Citizen) -> dict[str, Any]:
+    return {
+        "full_name": citizen.full_name,
+        "personal_id": citizen.personal_id,
+        "address": {"commune_code": citizen.commune_code},
+    }
+
+
 def land_transfer_filing(
     registry: PopulationRegistry, rng: random.Random, declared_value_vnd: int = 1_500_000_000
 ) -> dict[str, Any]:
     transferor = _pick(registry, rng, Sex.MALE)
     transferee = _pick(registry, rng, Sex.FEMALE)
     return {
-        "parcel_no": f"Thửa {rng.randrange(1, 900)}, tờ bản đồ số {rng.randrange(1, 60)}",
+        "parcel_no": str(rng.randrange(1, 900)),
+        "map_sheet_no": str(rng.randrange(1, 60)),
+        "land_use_purpose": "đất ở tại đô thị",
+        "certificate": {
+            "serial_no": f"CS {rng.randrange(10**6):06d}",
+            "register_no": f"CS{rng.randrange(10**5):05d}",
+            "issued_on": "15/03/2018",
+            "issued_by": "Sở Tài nguyên và Môi trường tỉnh Hậu Giang",
+        },
+        "contract": {"number": f"{rng.randrange(1, 9999)}/2026/CCGD", "signed_on": date.today().isoformat()},
         "area_m2": 250.5,
         # Land records still carry pre-merger units: Phường V, Vị Thanh, Hậu Giang (now phường Vị Tân, Cần Thơ).
         "parcel_address": {"commune_code": "31327", "province_code": "93", "street": "Đường 3 Tháng 2"},
         "declared_value_vnd": declared_value_vnd,
-        "transferor": {"full_name": transferor.full_name, "personal_id": transferor.personal_id},
-        "transferee": {"full_name": transferee.full_name, "personal_id": transferee.personal_id},
+        "transferor": _party(transferor),
+        "transferee": _party(transferee),
         "complete_dossier_received_on": date.today().isoformat(),
     }
 

@@ -42,7 +42,7 @@ class TaxOffice:
 
     def code_for(self, key: str, province: str) -> str:
         if key not in self.issued:
-            n = len(self.issued)
+            n = len(self.issued) + 1  # the sequence part runs from 0000001
             while (check := tax_check_digit(f"{province}{n:07d}")) is None:
                 n += 1
             self.issued[key] = f"{province}{n:07d}{check}"

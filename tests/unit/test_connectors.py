@@ -439,7 +439,16 @@ BUSINESS = {
     "enterprise_name": "Công ty TNHH Nông sản Lan Hậu Giang",
     "enterprise_type": "TNHH",
     "head_office": {"commune_code": "31360", "province_code": "92", "street": "Quốc lộ 1A"},
-    "legal_representative": {"full_name": "Trần Thị Lan", "personal_id": "093195000123"},
+    "legal_representative": {
+        "full_name": "Trần Thị Lan",
+        "personal_id": "093195000123",
+        "date_of_birth": "05/05/1995",
+        "sex": "female",
+        "title": "Giám đốc",
+        "contact_address": {"commune_code": "31360"},
+    },
+    "main_business_line": {"code": "0118", "name": "Trồng rau, đậu các loại và trồng hoa"},
+    "vat_method": "deduction",
     "charter_capital_vnd": 2_000_000_000,
     "employees": 12,
 }

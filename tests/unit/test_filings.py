@@ -7,12 +7,21 @@ from contracts.envelope import describe_error
 from contracts.filings import FILING_MODELS, Address, LandTransferFiling
 
 LAND = {
-    "parcel_no": "Thửa 12, tờ bản đồ số 3",
+    "parcel_no": "12",
+    "map_sheet_no": "3",
+    "land_use_purpose": "đất ở tại đô thị",
+    "certificate": {
+        "serial_no": "CS 123456",
+        "register_no": "CS01234",
+        "issued_on": "15/03/2018",
+        "issued_by": "Sở Tài nguyên và Môi trường tỉnh Hậu Giang",
+    },
+    "contract": {"number": "1234/2026/CCGD", "signed_on": "20/11/2026"},
     "area_m2": 120,
     "parcel_address": {"commune_code": "31327", "province_code": "93"},
     "declared_value_vnd": 900_000_000,
-    "transferor": {"full_name": "Lê Văn Hùng", "personal_id": "093092000456"},
-    "transferee": {"full_name": "Trần Thị Lan", "personal_id": "093195000123"},
+    "transferor": {"full_name": "Lê Văn Hùng", "personal_id": "093092000456", "address": {"commune_code": "31360"}},
+    "transferee": {"full_name": "Trần Thị Lan", "personal_id": "093195000123", "address": {"commune_code": "31360"}},
     "complete_dossier_received_on": "26/11/2026",
 }
 

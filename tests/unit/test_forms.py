@@ -12,7 +12,7 @@ import pytest
 from pydantic import BaseModel, ValidationError
 
 from contracts.envelope import describe_error
-from contracts.filings import BirthFiling, CriminalRecordFiling, DeathFiling
+from contracts.filings import BirthFiling, BusinessFiling, CriminalRecordFiling, DeathFiling, LandTransferFiling
 
 FORMS = Path(__file__).parents[1] / "forms"
 
@@ -156,3 +156,90 @@ CRIMINAL_WRONG = [
 def test_a_criminal_record_application_with_one_field_wrong_is_refused_naming_it(path, value, named):
     refused = refusal(CriminalRecordFiling, with_field(form("criminal_record_application"), path, value))
     assert refused.startswith(named), refused
+
+
+def test_the_filled_in_land_transfer_form_validates_in_todays_units():
+    filing = LandTransferFiling.model_validate(form("land_transfer"))
+    assert (filing.parcel_address.commune_code, filing.parcel_address.former_commune_code) == ("31333", "31327")
+
+
+LAND_WRONG = [
+    ("parcel_no", "", "parcel_no: "),
+    ("map_sheet_no", "x" * 21, "map_sheet_no: "),
+    ("area_m2", 0, "area_m2: "),
+    ("parcel_address", {"commune_code": "31379"}, "parcel_address: commune_code: "),
+    ("land_use_purpose", "", "land_use_purpose: "),
+    ("land_use_term", "\x00", "land_use_term: "),
+    ("land_origin", "\u200b", "land_origin: "),
+    ("certificate.serial_no", "", "certificate.serial_no: "),
+    ("certificate.register_no", "", "certificate.register_no: "),
+    ("certificate.issued_on", "31/04/2018", "certificate.issued_on: "),
+    ("certificate.issued_by", "", "certificate.issued_by: "),
+    ("contract.number", "", "contract.number: "),
+    ("contract.signed_on", "27/11/2026", "contract.signed_on: after the dossier was received"),
+    ("contract.notarised_by", "\x00", "contract.notarised_by: "),
+    ("declared_value_vnd", -1, "declared_value_vnd: "),
+    ("transferor.full_name", "", "transferor.full_name: "),
+    ("transferor.personal_id", "093092", "transferor.personal_id: "),
+    ("transferor.address", {"commune_code": "0"}, "transferor.address: commune_code: "),
+    ("transferee.personal_id", "093092000456", "transferee.personal_id: the transferee cannot be the transferor"),
+    ("transferee.address", None, "transferee.address: "),
+    ("new_certificate_wanted", "có", "new_certificate_wanted: "),
+    ("complete_dossier_received_on", "26-11-2026", "complete_dossier_received_on: "),
+]
+
+
+@pytest.mark.parametrize(("path", "value", "named"), LAND_WRONG, ids=[p for p, _, _ in LAND_WRONG])
+def test_a_land_transfer_form_with_one_field_wrong_is_refused_naming_it(path, value, named):
+    refused = refusal(LandTransferFiling, with_field(form("land_transfer"), path, value))
+    assert refused.startswith(named), refused
+
+
+def test_the_filled_in_business_registration_validates_in_todays_units():
+    filing = BusinessFiling.model_validate(form("business_registration"))
+    assert filing.head_office.commune_code == "31360" and filing.main_business_line.code == "0118"
+
+
+BUSINESS_WRONG = [
+    ("enterprise_name", "Cô", "enterprise_name: "),
+    ("enterprise_name_foreign", "x" * 201, "enterprise_name_foreign: "),
+    ("enterprise_name_short", "\x00", "enterprise_name_short: "),
+    ("enterprise_type", "LLC", "enterprise_type: "),
+    ("head_office", {"commune_code": "31379"}, "head_office: commune_code: "),
+    ("head_office_phone", "12345", "head_office_phone: "),
+    ("head_office_email", "lienhe@", "head_office_email: "),
+    ("main_business_line.code", "118", "main_business_line.code: "),
+    ("main_business_line.name", "\u200b", "main_business_line.name: "),
+    ("other_business_lines.0.code", "0118", "other_business_lines: a line is listed twice"),
+    ("other_business_lines.1.code", "A030", "other_business_lines.1.code: "),
+    ("legal_representative.full_name", "", "legal_representative.full_name: "),
+    ("legal_representative.personal_id", "0931950001234", "legal_representative.personal_id: "),
+    ("legal_representative.date_of_birth", "05/05/1994", "legal_representative: personal_id: "),
+    ("legal_representative.sex", "male", "legal_representative: personal_id: "),
+    ("legal_representative.title", "", "legal_representative.title: "),
+    ("legal_representative.contact_address", {}, "legal_representative.contact_address.commune_code: "),
+    ("legal_representative.phone", "+8491234", "legal_representative.phone: "),
+    ("legal_representative.email", "lan tran@x.vn", "legal_representative.email: "),
+    ("charter_capital_vnd", 0, "charter_capital_vnd: "),
+    ("employees", -3, "employees: "),
+    ("vat_method", "khấu trừ", "vat_method: "),
+    ("fiscal_year_start", "31/02x", "fiscal_year_start: "),
+    ("social_insurance_cycle", "yearly", "social_insurance_cycle: "),
+    ("beneficial_owner_declared", "unknown", "beneficial_owner_declared: "),
+]
+
+
+@pytest.mark.parametrize(("path", "value", "named"), BUSINESS_WRONG, ids=[p for p, _, _ in BUSINESS_WRONG])
+def test_a_business_registration_with_one_field_wrong_is_refused_naming_it(path, value, named):
+    refused = refusal(BusinessFiling, with_field(form("business_registration"), path, value))
+    assert refused.startswith(named), refused
+
+
+def test_every_procedure_s_filing_kind_has_a_filled_in_form():
+    from contracts.filings import FILING_MODELS
+
+    examples = {"birth": "birth_registration", "death": "death_registration", "business": "business_registration"}
+    examples |= {"criminal_record": "criminal_record_application", "land_transfer": "land_transfer"}
+    assert set(examples) == set(FILING_MODELS)
+    for kind, name in examples.items():
+        FILING_MODELS[kind].model_validate(form(name))

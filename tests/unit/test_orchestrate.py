@@ -58,12 +58,21 @@ MOTHER, FATHER = ("093195000123", "Trần Thị Lan"), ("093092000456", "Lê Vă
 ADDRESS = {"commune_code": "31360", "province_code": "92"}
 FILINGS: dict[str, dict[str, Any]] = {  # by filing kind
     "land_transfer": {
-        "parcel_no": "T-12/5",
+        "parcel_no": "12",
+        "map_sheet_no": "3",
+        "land_use_purpose": "đất ở tại đô thị",
+        "certificate": {
+            "serial_no": "CS 123456",
+            "register_no": "CS01234",
+            "issued_on": "15/03/2018",
+            "issued_by": "Sở Tài nguyên và Môi trường tỉnh Hậu Giang",
+        },
+        "contract": {"number": "1234/2026/CCGD", "signed_on": "20/11/2026"},
         "area_m2": 120.5,
         "parcel_address": ADDRESS,
         "declared_value_vnd": 1_500_000_000,
-        "transferor": {"full_name": FATHER[1], "personal_id": FATHER[0]},
-        "transferee": {"full_name": MOTHER[1], "personal_id": MOTHER[0]},
+        "transferor": {"full_name": FATHER[1], "personal_id": FATHER[0], "address": ADDRESS},
+        "transferee": {"full_name": MOTHER[1], "personal_id": MOTHER[0], "address": ADDRESS},
         "complete_dossier_received_on": "20/11/2026",
     },
     "criminal_record": {
