@@ -48,6 +48,11 @@ class Address(_Strict):
     province_code: str | None = Field(
         default=None, pattern=r"^[0-9]{2}$", description="Pre- or post-merger code; stored as today's"
     )
+    former_district_code: str | None = Field(
+        default=None,
+        pattern=r"^[0-9]{3}$",
+        description="A pre-merger district code as old systems file it: checked against the commune, kept",
+    )
     former_commune_code: str | None = Field(
         default=None, description="The pre-merger code as filed, kept for the record"
     )
@@ -63,8 +68,16 @@ class Address(_Strict):
             or not isinstance(filed_province, str | None)
         ):
             return data  # field validation reports what is missing or of the wrong type
-        try:  # under an abolished province, the code can only be a pre-merger one
-            former = filed_province is not None and units.abolished_province(filed_province)
+        district = data.get("former_district_code")
+        if isinstance(district, str):
+            try:
+                units.check_former_district(district, data["commune_code"])
+            except units.UnknownUnitError as exc:
+                raise ValueError(f"former_district_code: {exc}") from None
+        try:  # under an abolished province or a district, the code can only be a pre-merger one
+            former = isinstance(district, str) or (
+                filed_province is not None and units.abolished_province(filed_province)
+            )
             commune = units.canonical_commune(data["commune_code"], former=former)
         except units.UnknownUnitError as exc:
             raise ValueError(f"commune_code: {exc}") from None

@@ -98,6 +98,18 @@ def abolished_province(code: str) -> bool:
     return code in units.former_provinces and code not in units.provinces
 
 
+def check_former_district(district: str, commune: str) -> None:
+    """A pre-merger district code (districts were abolished on 1 July 2025) and the commune filed
+    with it: UnknownUnitError unless the district existed and the commune lay in it."""
+    units = _units()
+    if district not in units.former_districts:
+        raise UnknownUnitError(f"district code {district!r} is not a pre-merger district code")
+    old = units.former_communes.get(commune)
+    if old is None or old.district != district:
+        name = units.former_districts[district][0]
+        raise UnknownUnitError(f"commune {commune} did not lie in district {district} ({name}) before the merger")
+
+
 def canonical_commune(code: str, *, former: bool = False) -> Commune:
     """Today's unit for a commune code, current or pre-merger (``former``: it was filed as a
     pre-merger code, e.g. under an abolished province, even if today's list reuses it)."""

@@ -295,12 +295,14 @@ class KafkaProbe:
             headers=[*envelope_headers(), *headers],
         )
 
-    async def ask(self, command: Envelope, timeout_s: float, signing: str = "hub") -> Answer:
-        """Send ``command`` and wait for the agency's reply to it."""
+    async def ask(self, command: Envelope, timeout_s: float) -> Answer:
+        """Send ``command``, signed by the hub, and wait for the agency's reply to it."""
         sent = time.monotonic()
-        await self.send(command, signing)
+        await self.send(command)
         deadline = sent + timeout_s
         while not self._answers.get(command.id):
+            if self._task is not None and self._task.done():
+                self._task.result()  # the outbox reader died: say why, rather than time out on every row
             self._arrived.clear()
             remaining = deadline - time.monotonic()
             if remaining <= 0:

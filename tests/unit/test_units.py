@@ -54,3 +54,17 @@ def test_a_code_filed_under_an_abolished_province_is_read_as_a_pre_merger_code()
     assert units.canonical_commune("31342").former_code is None
     assert Address(commune_code="31342", province_code="93").former_commune_code == "31342"
     assert Address(commune_code="31342", province_code="93").commune_code == "31342"
+
+
+def test_an_old_address_with_its_district_is_checked_and_kept():
+    # Thị trấn Rạch Gòi (31359) lay in huyện Châu Thành A (932) of Hậu Giang.
+    address = Address(commune_code="31359", former_district_code="932", province_code="93")
+    assert (address.commune_code, address.former_commune_code, address.former_district_code) == (
+        "31360",
+        "31359",
+        "932",
+    )
+    with pytest.raises(ValueError, match=r"former_district_code: commune 31359 did not lie in district 930"):
+        Address(commune_code="31359", former_district_code="930")
+    with pytest.raises(ValueError, match=r"former_district_code: district code '999' is not a pre-merger district"):
+        Address(commune_code="31359", former_district_code="999")
