@@ -68,19 +68,25 @@ class Address(_Strict):
             or not isinstance(filed_province, str | None)
         ):
             return data  # field validation reports what is missing or of the wrong type
+        filed, recorded = data["commune_code"], data.get("former_commune_code")
+        # An address already in today's units names the pre-merger code it was filed under: derive
+        # from that, so validating it again gives the same address.
+        code = recorded if isinstance(recorded, str) and recorded != filed else filed
         district = data.get("former_district_code")
         if isinstance(district, str):
             try:
-                units.check_former_district(district, data["commune_code"])
+                units.check_former_district(district, code)
             except units.UnknownUnitError as exc:
                 raise ValueError(f"former_district_code: {exc}") from None
-        try:  # under an abolished province or a district, the code can only be a pre-merger one
-            former = isinstance(district, str) or (
-                filed_province is not None and units.abolished_province(filed_province)
-            )
-            commune = units.canonical_commune(data["commune_code"], former=former)
+        # Under an abolished province or a district, or recorded as such, the code is a pre-merger one.
+        former = code != filed or isinstance(district, str)
+        former = former or (filed_province is not None and units.abolished_province(filed_province))
+        try:
+            commune = units.canonical_commune(code, former=former)
         except units.UnknownUnitError as exc:
             raise ValueError(f"commune_code: {exc}") from None
+        if code != filed and commune.code != filed:
+            raise ValueError(f"former_commune_code: {code} became commune {commune.code}, not {filed}")
         if filed_province:
             try:
                 province = units.current_province(filed_province)
