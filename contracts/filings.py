@@ -379,11 +379,22 @@ class Applicant(_Strict):
         return self
 
 
+class AuthorisedRequester(Requester):
+    """Who asks for someone else's certificate (Mẫu 04/2024/LLTP): an authorised person, or a
+    parent or guardian for a minor."""
+
+    authorisation: Text | None = Field(
+        default=None, description="The authorisation document (văn bản ủy quyền); none for a minor's parent"
+    )
+
+
 class CriminalRecordFiling(_Strict):
-    """Tờ khai yêu cầu cấp Phiếu lý lịch tư pháp (Mẫu 03/2024/LLTP, TT 06/2024/TT-BTP), filed
-    online by the applicant logged in with VNeID (whose level the procedure checks)."""
+    """Tờ khai yêu cầu cấp Phiếu lý lịch tư pháp: Mẫu 03/2024/LLTP for oneself, Mẫu 04/2024/LLTP
+    (``requester`` given) through an authorised person or for a minor (TT 06/2024/TT-BTP); filed
+    online by whoever asks, logged in with VNeID (whose level the procedure checks)."""
 
     applicant: Applicant
+    requester: AuthorisedRequester | None = Field(default=None, description="Mẫu 04: who asks, if not the applicant")
     father_name: PersonName | None = None
     mother_name: PersonName | None = None
     spouse_name: PersonName | None = None
@@ -391,6 +402,24 @@ class CriminalRecordFiling(_Strict):
     certificate_type: Literal[1, 2] = Field(description="Phiếu số 1 or số 2")
     purpose: Text = Field(min_length=1, max_length=200)
     copies_requested: int = Field(default=1, ge=1, le=20, description="Phiếu wanted")
+
+    @model_validator(mode="after")
+    def _who_may_ask(self) -> Self:
+        if self.requester is None:
+            return self
+        if self.requester.personal_id == self.applicant.personal_id:
+            raise ValueError("requester: leave it out when the applicant asks for themself (Mẫu 03)")
+        if self.requester.authorisation is not None and self.certificate_type == 2:
+            raise ValueError("certificate_type: a Phiếu số 2 cannot be asked for through an authorised person")
+        born = self.applicant.date_of_birth
+        adult_on = (
+            born.replace(year=born.year + 18) if (born.month, born.day) != (2, 29) else date(born.year + 18, 3, 1)
+        )
+        if self.requester.authorisation is None and date.today() >= adult_on:
+            raise ValueError(
+                "requester.authorisation: needed unless the applicant is a minor and the requester their parent"
+            )
+        return self
 
     @model_validator(mode="after")
     def _history_from_fourteen(self) -> Self:

@@ -243,3 +243,32 @@ def test_every_procedure_s_filing_kind_has_a_filled_in_form():
     assert set(examples) == set(FILING_MODELS)
     for kind, name in examples.items():
         FILING_MODELS[kind].model_validate(form(name))
+
+
+def test_an_authorised_request_is_mau_04_for_a_phieu_so_1_only():
+    filing = CriminalRecordFiling.model_validate(form("criminal_record_authorised"))
+    assert filing.requester is not None and filing.requester.relationship == "chị gái"
+    authorised = form("criminal_record_authorised")
+    assert refusal(CriminalRecordFiling, authorised | {"certificate_type": 2}).startswith(
+        "certificate_type: a Phiếu số 2 cannot be asked for through an authorised person"
+    )
+    unauthorised = with_field(authorised, "requester.authorisation", None)
+    assert refusal(CriminalRecordFiling, unauthorised).startswith("requester.authorisation: needed unless")
+    myself = with_field(authorised, "requester.personal_id", "093195000123")
+    assert refusal(CriminalRecordFiling, myself).startswith("requester: leave it out")
+
+
+def test_a_parent_asks_for_a_minor_without_an_authorisation():
+    minor = {
+        "full_name": "Lê Minh Khang",
+        "personal_id": "093212551234",
+        "sex": "male",
+        "date_of_birth": "01/09/2012",
+        "place_of_birth": "Bệnh viện Đa khoa tỉnh Hậu Giang",
+        "nationality": "VN",
+        "permanent_residence": {"commune_code": "31360"},
+    }
+    parent = {"full_name": "Trần Thị Lan", "personal_id": "093195000123", "relationship": "mẹ"}
+    filing = form("criminal_record_authorised") | {"applicant": minor, "requester": parent, "certificate_type": 2}
+    filing["residence_history"] = [{"from_month": "09/2012", "address": "Ấp Láng Hầm, xã Thạnh Xuân"}]
+    assert CriminalRecordFiling.model_validate(filing).requester is not None
