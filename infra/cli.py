@@ -204,6 +204,16 @@ def _conformance(args: argparse.Namespace) -> int:
     if agency is None:
         print(f"lienthong conformance: --agency: no agency {args.agency!r} in the registry", file=sys.stderr)
         return 2
+    timeout = args.timeout
+    if timeout is None:
+        try:
+            timeout = float(os.environ.get("LIENTHONG_STEP_TIMEOUT_S", "60"))
+        except ValueError:
+            print("lienthong conformance: LIENTHONG_STEP_TIMEOUT_S: not a number of seconds", file=sys.stderr)
+            return 2
+    if timeout <= 0 or args.quiet < 0:
+        print("lienthong conformance: --timeout must be above 0 and --quiet at least 0", file=sys.stderr)
+        return 2
     if args.procedures_dir:  # they may declare the actions of agencies the deployment added
         from contracts.catalog import load_catalog
 
@@ -227,7 +237,7 @@ def _conformance(args: argparse.Namespace) -> int:
     def progress(row: Row) -> None:
         print(f"  {row.verdict:<5} {row.check}{f' ({row.action})' if row.action else ''}", file=sys.stderr)
 
-    report = asyncio.run(conform(agency, cases, reach, timeout_s=args.timeout, quiet_s=args.quiet, listener=progress))
+    report = asyncio.run(conform(agency, cases, reach, timeout_s=timeout, quiet_s=args.quiet, listener=progress))
     print("\n".join(report.lines()))
     return 0 if report.passed else 1
 
@@ -648,7 +658,6 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--timeout",
         type=float,
-        default=float(os.environ.get("LIENTHONG_STEP_TIMEOUT_S", 60)),
         help="the reply timeout, seconds (default $LIENTHONG_STEP_TIMEOUT_S, else 60)",
     )
     p.add_argument(

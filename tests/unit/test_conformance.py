@@ -49,3 +49,19 @@ def test_the_report_conforms_only_without_a_failed_row():
     report.add(Row("ignores", "", False, "it answered"))
     assert not report.passed and report.lines()[-1].endswith("does not conform")
     assert report.lines()[-2].split() == ["ignores", "-", "FAIL", "it", "answered"]
+
+
+def test_the_command_refuses_bad_arguments_before_reaching_anything(capsys, monkeypatch):
+    from infra.cli import parser
+
+    def run(*argv: str) -> int:
+        args = parser().parse_args(["conformance", *argv])  # main() would set up logging
+        return args.func(args)
+
+    assert run("--agency", "nobody") == 2
+    assert run("--agency", "tax", "--timeout", "0") == 2
+    monkeypatch.setenv("LIENTHONG_STEP_TIMEOUT_S", "soon")
+    assert run("--agency", "tax") == 2
+    errors = capsys.readouterr().err
+    assert "--agency: no agency 'nobody' in the registry" in errors
+    assert "--timeout must be above 0" in errors and "LIENTHONG_STEP_TIMEOUT_S: not a number of seconds" in errors
