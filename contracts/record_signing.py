@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 import binascii
 import os
+import tempfile
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -173,12 +174,18 @@ def trusted(keyring: Path) -> dict[str, str]:
 
 
 def trust(keyring: Path, entries: Mapping[str, str]) -> None:
-    """Add ``entries`` (key id -> base64 public key) to the trust store, keeping the others."""
+    """Add ``entries`` (key id -> base64 public key) to the trust store, keeping the others. The
+    file is replaced whole (a process loading it meanwhile reads the old one or the new one, never
+    a half-written one)."""
     merged = trusted(keyring) | dict(entries)
     lines = ["# Public keys by key id (lienthong keys <folder>); receivers verify signatures with them.", "[keys]"]
     lines += [f'"{key_id}" = "{merged[key_id]}"' for key_id in sorted(merged)]
     keyring.mkdir(mode=0o700, parents=True, exist_ok=True)
-    (keyring / TRUST_FILE).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    fd, staged = tempfile.mkstemp(dir=keyring, prefix=f".{TRUST_FILE}.")
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write("\n".join(lines) + "\n")
+    os.chmod(staged, 0o644)  # public keys: readable by the receivers' processes
+    os.replace(staged, keyring / TRUST_FILE)
 
 
 def generate_keyring(keyring: Path, key_ids: Iterable[str]) -> None:

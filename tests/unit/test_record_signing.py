@@ -78,3 +78,30 @@ def test_a_missing_key_or_trust_store_is_a_settings_error_naming_the_file(tmp_pa
         Signer.load(tmp_path, "hub-1")
     with pytest.raises(SettingsError, match=r"trust store .*trust\.toml"):
         TrustStore.load(tmp_path)
+
+
+def test_a_trust_store_being_rewritten_is_never_read_half_written(tmp_path):
+    """``lienthong agency add`` rewrites the hub's trust store while a worker may be loading it."""
+    import threading
+
+    from contracts.record_signing import TrustStore, generate_keyring, trust
+
+    generate_keyring(tmp_path, [f"party-{n}" for n in range(40)])
+    expected = set(TrustStore.load(tmp_path).keys)
+    seen: list[int] = []
+    done = threading.Event()
+
+    def load_repeatedly() -> None:
+        while not done.is_set():
+            seen.append(len(TrustStore.load(tmp_path).keys))
+
+    reader = threading.Thread(target=load_repeatedly)
+    reader.start()
+    try:
+        for _ in range(120):
+            trust(tmp_path, {})
+    finally:
+        done.set()
+        reader.join()
+    assert seen and set(seen) == {len(expected)}
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # nothing staged is left
