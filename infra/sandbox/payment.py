@@ -7,7 +7,10 @@
 A request is identified by its ``reference``; the same reference with another amount is refused.
 When a request is paid (after ``auto_pay_after_s``, or on ``/pay``) the gateway POSTs a JSON
 notification to the request's ``callback_url``, signed with the shared secret as
-``contracts.signing`` describes (timestamp, fresh nonce, HMAC-SHA256 over both and the body).
+``contracts.signing`` describes (timestamp, fresh nonce, HMAC-SHA256 over both and the body). As
+real gateways do with their payment notifications (IPN), it sends one again while the callback
+cannot be reached (for ``notify_for_s``), and again when the same request comes in after it was
+paid: a hub worker that was down when the citizen paid still learns of it.
 """
 
 from __future__ import annotations
@@ -27,9 +30,16 @@ from infra.sandbox.effects import EffectLog
 
 
 class PaymentGateway:
-    def __init__(self, secret: bytes, effects_path: Path | None = None, auto_pay_after_s: float | None = 0.2) -> None:
+    def __init__(
+        self,
+        secret: bytes,
+        effects_path: Path | None = None,
+        auto_pay_after_s: float | None = 0.2,
+        notify_for_s: float = 120,
+    ) -> None:
         self.secret = secret
         self.auto_pay_after_s = auto_pay_after_s
+        self.notify_for_s = notify_for_s
         self.effects = EffectLog("payment", effects_path)
         self.payments: dict[str, dict[str, Any]] = {}  # by transaction id
         self._by_reference: dict[str, str] = {}
@@ -77,6 +87,8 @@ class PaymentGateway:
                     "Reference reused",
                     f"reference {reference} was created for {existing['amount_vnd']} VND, not {amount}",
                 )
+            if existing["status"] == "paid":  # asked again after the citizen paid: tell the hub again
+                self._spawn(self.notify(txn))
             return web.json_response({"transaction_id": txn, "status": existing["status"]}, status=200)
         txn = f"PG{len(self.payments) + 1:08d}"
         self.payments[txn] = {
@@ -154,8 +166,11 @@ class PaymentGateway:
         return body, signed_headers(secret if secret is not None else self.secret, body, timestamp)
 
     async def post(self, txn: str, body: bytes, headers: dict[str, str]) -> int:
-        """POST exactly these bytes and headers (a test replays a captured notification with it)."""
-        for attempt in range(5):
+        """POST exactly these bytes and headers (a test replays a captured notification with it),
+        again while the callback cannot be reached, for up to ``notify_for_s``; 0 if it never was."""
+        deadline = asyncio.get_running_loop().time() + self.notify_for_s
+        delay = 0.2
+        while True:
             try:
                 response = await self._http.post(
                     self.payments[txn]["callback_url"],
@@ -165,8 +180,10 @@ class PaymentGateway:
                 self.notifications_sent += 1
                 return response.status_code
             except httpx.TransportError:
-                await asyncio.sleep(0.2 * 2**attempt)
-        return 0
+                if asyncio.get_running_loop().time() + delay > deadline:
+                    return 0
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5)
 
     def _spawn(self, coro) -> None:
         task = asyncio.create_task(coro)
