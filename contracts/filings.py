@@ -31,6 +31,17 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _holder_of(personal_id: str, date_of_birth: date | None, sex: Sex, field: str = "personal_id") -> None:
+    """ValueError naming ``field`` unless the ID's century/sex and year digits fit its holder (no
+    check without a date of birth)."""
+    if date_of_birth is None:
+        return
+    try:
+        check_personal_id_matches(personal_id, date_of_birth, sex)
+    except IdentifierError as exc:
+        raise ValueError(f"{field}: {exc}") from None
+
+
 def _vn_date(value: object) -> object:
     """Accept dd/mm/yyyy, as Vietnamese systems write dates, besides ISO yyyy-mm-dd."""
     return parse_date(value) if isinstance(value, str) and "/" in value else value
@@ -169,11 +180,7 @@ class BirthFiling(_Strict):
                     f"{role}.personal_id: century/gender digit {digit} denotes a "
                     f"{'female' if digit % 2 else 'male'}, but the {role} must be {sex.value}"
                 )
-            if parent.date_of_birth is not None:
-                try:
-                    check_personal_id_matches(parent.personal_id, parent.date_of_birth, sex)
-                except IdentifierError as exc:
-                    raise ValueError(f"{role}.personal_id: {exc}") from None
+            _holder_of(parent.personal_id, parent.date_of_birth, sex, f"{role}.personal_id")
         if self.child.date_of_birth > date.today():
             raise ValueError("child.date_of_birth: the date of birth is in the future")
         return self
@@ -197,10 +204,7 @@ class Representative(_Strict):
 
     @model_validator(mode="after")
     def _id_matches(self) -> Self:
-        try:
-            check_personal_id_matches(self.personal_id, self.date_of_birth, self.sex)
-        except IdentifierError as exc:
-            raise ValueError(f"personal_id: {exc}") from None
+        _holder_of(self.personal_id, self.date_of_birth, self.sex)
         return self
 
 
@@ -251,11 +255,7 @@ class Deceased(_Strict):
 
     @model_validator(mode="after")
     def _id_matches(self) -> Self:
-        if self.date_of_birth is not None:
-            try:
-                check_personal_id_matches(self.personal_id, self.date_of_birth, self.sex)
-            except IdentifierError as exc:
-                raise ValueError(f"personal_id: {exc}") from None
+        _holder_of(self.personal_id, self.date_of_birth, self.sex)
         return self
 
 
@@ -372,10 +372,7 @@ class Applicant(_Strict):
 
     @model_validator(mode="after")
     def _id_matches(self) -> Self:
-        try:
-            check_personal_id_matches(self.personal_id, self.date_of_birth, self.sex)
-        except IdentifierError as exc:
-            raise ValueError(f"personal_id: {exc}") from None
+        _holder_of(self.personal_id, self.date_of_birth, self.sex)
         return self
 
 
