@@ -1,12 +1,17 @@
 import json
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 import pytest
+from structlog.testing import capture_logs
 
 from contracts.catalog import builtin_catalog
 from contracts.envelope import Envelope
-from contracts.errors import Rejected
+from contracts.errors import Rejected, SignatureRefused
 from contracts.events import DOSSIER_FILED, STEP_COMMAND, STEP_REPLY, Outcome, StepReply
-from streams.ingest import to_canonical
+from contracts.record_signing import Signer, TrustStore
+from streams.ingest import admit, to_canonical
+from tests.unit.fakes import keyring
 from tests.unit.test_normalize import FILING
 
 DOSSIER = FILING["ma_ho_so"]
@@ -95,3 +100,66 @@ def test_json_a_parser_would_choke_on_or_that_is_not_strict_is_refused(raw, reas
     with pytest.raises(Rejected) as info:
         to_canonical("justice", raw, CATALOG)
     assert str(info.value) == reason
+
+
+# --- admission: what a record on an outbox must be before the saga sees it -------------------------
+
+NATIVE_FILING = json.dumps(FILING).encode()
+WINDOW_S = 900
+
+
+def hub(max_record_bytes: int = 262_144):
+    """What ``admit`` reads of the hub: its limits, trust store and catalog."""
+    settings = SimpleNamespace(max_record_bytes=max_record_bytes, signature_window_s=WINDOW_S)
+    return SimpleNamespace(settings=settings, trust=TrustStore.load(keyring()), catalog=CATALOG)
+
+
+def record(value: bytes, key_id: str | None = "justice-1", signed_at: datetime | None = None):
+    """A consumed record as Faust hands it to the agent, signed by ``key_id`` at ``signed_at``."""
+    headers = Signer.load(keyring(), key_id).headers(value, signed_at) if key_id else []
+    return SimpleNamespace(value=value, message=SimpleNamespace(headers=headers))
+
+
+def test_a_signed_filing_on_the_filers_outbox_is_admitted_and_logged_without_personal_data():
+    with capture_logs() as logs:
+        envelope = admit(hub(), "justice", record(NATIVE_FILING))
+    assert (envelope.type, envelope.subject, envelope.source) == (DOSSIER_FILED, DOSSIER, "/agency/justice")
+    (line,) = [entry for entry in logs if entry["event"] == "dossier filed"]
+    assert (line["agency"], line["dossier_id"], line["correlation_id"]) == ("justice", DOSSIER, envelope.correlationid)
+    assert FILING["so_dinh_danh_me"] not in repr(logs) and FILING["ho_ten_me"] not in repr(logs)
+
+
+def test_a_record_up_to_the_size_limit_is_admitted_and_one_byte_more_is_refused_unread():
+    size = len(NATIVE_FILING)
+    assert admit(hub(max_record_bytes=size), "justice", record(NATIVE_FILING)).subject == DOSSIER
+    with pytest.raises(Rejected) as info:
+        admit(hub(max_record_bytes=size - 1), "justice", record(NATIVE_FILING, key_id=None))  # size comes first
+    assert str(info.value) == f"record of {size} bytes is over the {size - 1}-byte limit"
+
+
+@pytest.mark.parametrize(
+    ("key_id", "reason"),
+    [
+        (None, "signature: unsigned record"),
+        ("tax-1", "signature: key 'tax-1' does not sign for this sender (justice-1)"),
+        ("hub-1", "signature: key 'hub-1' does not sign for this sender (justice-1)"),
+    ],
+)
+def test_a_record_not_signed_by_the_outboxs_agency_is_refused(key_id, reason):
+    with pytest.raises(SignatureRefused) as info:
+        admit(hub(), "justice", record(NATIVE_FILING, key_id))
+    assert str(info.value).startswith(reason)
+
+
+def test_a_record_signed_within_the_window_is_admitted_and_one_signed_before_it_is_refused_as_stale():
+    now = datetime.now(UTC)
+    inside = record(NATIVE_FILING, signed_at=now - timedelta(seconds=WINDOW_S - 30))
+    assert admit(hub(), "justice", inside).subject == DOSSIER
+    with pytest.raises(SignatureRefused) as info:
+        admit(hub(), "justice", record(NATIVE_FILING, signed_at=now - timedelta(seconds=WINDOW_S + 30)))
+    assert info.value.code == "stale" and f"outside the {WINDOW_S} s window" in str(info.value)
+
+
+def test_a_valid_record_on_another_agencys_outbox_is_refused_there():
+    with pytest.raises(SignatureRefused, match="does not sign for this sender"):
+        admit(hub(), "tax", record(NATIVE_FILING))

@@ -57,6 +57,14 @@ APPLICANT = {
 FEE_REF = f"{DOSSIER}/collect_fee"
 
 
+def started(proc, filing: dict[str, Any]) -> saga.Result:
+    """A dossier of ``proc`` filed through the portal at T0 with ``filing``."""
+    filed_ = DossierFiled(
+        dossier_id=DOSSIER, procedure=proc.id, received_at=T0, channel=2, filed_by="portal", filing=filing
+    )
+    return saga.start(proc, filed_, "corr-1", ctx(T0))
+
+
 def transitions(effects: list[saga.Effect]) -> list[tuple[Any, ...]]:
     return [(e.step, e.agency, e.state, e.reason) for e in effects if isinstance(e, saga.StepTransition)]
 
@@ -82,19 +90,7 @@ def paid(reference: str = FEE_REF, amount: int = 200_000) -> PaymentNotification
 
 
 def criminal_record_awaiting_fee() -> SagaState:
-    state, _ = saga.start(
-        CRIMINAL,
-        DossierFiled(
-            dossier_id=DOSSIER,
-            procedure="criminal_record",
-            received_at=T0,
-            channel=2,
-            filed_by="portal",
-            filing=APPLICANT,
-        ),
-        "corr-1",
-        ctx(T0),
-    )
+    state, _ = started(CRIMINAL, APPLICANT)
     state, _ = answer(CRIMINAL, state, "check_vneid")
     state, _ = answer(CRIMINAL, state, "verify_applicant")
     assert state.steps["collect_fee"].status == "running"
@@ -189,14 +185,7 @@ def test_a_step_listed_before_a_skipped_dependency_still_starts():
         "declarant": {"personal_id": "093195000123", "full_name": "A"},
         "deceased": {"personal_id": "093092000456", "full_name": "B"},
     }
-    state, effects = saga.start(
-        OUT_OF_ORDER,
-        DossierFiled(
-            dossier_id=DOSSIER, procedure="out_of_order", received_at=T0, channel=2, filed_by="portal", filing=filing
-        ),
-        "corr-1",
-        ctx(T0),
-    )
+    state, effects = started(OUT_OF_ORDER, filing)
     assert dispatched(effects) == ["verify_declarant"]
     assert state.steps["verify_deceased"].status == "skipped"
 
@@ -238,10 +227,7 @@ def test_a_dossier_whose_intake_steps_are_all_skipped_is_accepted_before_process
         "declarant": {"personal_id": "093195000123", "full_name": "A"},
         "deceased": {"personal_id": "093092000456", "full_name": "B"},
     }
-    filed_ = DossierFiled(
-        dossier_id=DOSSIER, procedure="skippable_intake", received_at=T0, channel=2, filed_by="portal", filing=filing
-    )
-    _, effects = saga.start(SKIPPABLE_INTAKE, filed_, "corr-1", ctx(T0))
+    _, effects = started(SKIPPABLE_INTAKE, filing)
     assert statuses(effects) == [S.NEWLY_REGISTERED, S.ACCEPTED, S.PROCESSING]
 
 
@@ -271,19 +257,7 @@ DOSSIER_INPUTS = validate_procedure(
 
 
 def test_steps_can_be_fed_the_dossier_code_procedure_and_receipt_time():
-    _, effects = saga.start(
-        DOSSIER_INPUTS,
-        DossierFiled(
-            dossier_id=DOSSIER,
-            procedure="dossier_inputs",
-            received_at=T0,
-            channel=2,
-            filed_by="portal",
-            filing=APPLICANT,
-        ),
-        "corr-1",
-        ctx(T0),
-    )
+    _, effects = started(DOSSIER_INPUTS, APPLICANT)
     (command,) = [e for e in effects if isinstance(e, saga.Dispatch)]
     assert command.params == {
         "documents": {"code": DOSSIER, "procedure": "dossier_inputs", "received_at": T0.isoformat()}
@@ -327,6 +301,9 @@ def test_a_resent_step_gets_a_fresh_reply_timeout_and_attempt_count():
     state, _ = saga.start(PROC, filed(), "corr-1", ctx(T0))
     state, _ = run(state, "verify_mother", "verify_father")
     state, _ = saga.apply_timeout(PROC, state, StepTimeout(step="register_birth", attempt=1), ctx(T0))
+    retry_at = state.steps["register_birth"].retry_at
+    state, _ = saga.apply_timeout(PROC, state, StepTimeout(step="register_birth", attempt=1), ctx(retry_at))
+    assert state.steps["register_birth"].attempt == 2
     state, _ = saga.apply_reply(PROC, state, reply("register_birth", Outcome.DOCUMENTS_REQUESTED, reason="x"), ctx(T0))
     supplied_at = T0 + timedelta(days=3)
     state, effects = saga.apply_supplement(PROC, state, DossierSupplemented(documents={"w": "WS-1"}), ctx(supplied_at))
@@ -394,19 +371,7 @@ def test_an_overdue_dossier_keeps_the_new_date_it_was_promised():
 
 
 def test_a_payment_before_it_was_requested_or_for_another_dossier_is_refused():
-    state, _ = saga.start(
-        CRIMINAL,
-        DossierFiled(
-            dossier_id=DOSSIER,
-            procedure="criminal_record",
-            received_at=T0,
-            channel=2,
-            filed_by="portal",
-            filing=APPLICANT,
-        ),
-        "corr-1",
-        ctx(T0),
-    )
+    state, _ = started(CRIMINAL, APPLICANT)
     with pytest.raises(PaymentMismatch, match="unknown payment reference"):
         saga.apply_payment(CRIMINAL, state, paid(), ctx(T0))  # collect_fee has not started
     state = criminal_record_awaiting_fee()
