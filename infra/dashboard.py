@@ -39,7 +39,7 @@ from contracts.identifiers import check_dossier_code
 from contracts.redact import mask_identifiers
 from contracts.status import DossierStatus
 from contracts.topics import Topics, dlq_fields
-from infra.lag import lag_report
+from infra.lag import LagReader
 from infra.timeline import read_timeline
 from infra.topics import partitions_of, reader
 
@@ -69,6 +69,7 @@ class Board:
         self.dead_letters: Counter[tuple[str, str]] = Counter()  # (stage, code)
         self.lag: list[tuple[str, int, int]] = []  # (topic, written, processed) the hub's group reads
         self.version = 0
+        self._rendered: tuple[int, str] = (-1, "")  # (version, summary JSON) last rendered
         self._pairs: dict[tuple[str, DossierStatus], tuple[str, DossierStatus]] = {}  # shared by the dossiers
 
     def on_transition(self, t: Transition) -> None:
@@ -117,6 +118,12 @@ class Board:
         if rows != self.lag:
             self.lag = rows
             self.version += 1
+
+    def summary_json(self) -> str:
+        """:meth:`summary` as JSON, rendered once per change however many pages show it."""
+        if self._rendered[0] != self.version:
+            self._rendered = (self.version, json.dumps(self.summary(), ensure_ascii=False))
+        return self._rendered[1]
 
     def summary(self) -> dict[str, Any]:
         """Everything the page shows, as JSON-ready data: the overdue dossiers are counted, and
@@ -183,7 +190,7 @@ def dashboard_app(board: Board, client: KafkaClient, topics: Topics, tick_s: flo
         return web.Response(text=PAGE.read_text("utf-8"), content_type="text/html", charset="utf-8")
 
     async def summary(_: web.Request) -> web.Response:
-        return web.json_response(board.summary())
+        return web.Response(text=board.summary_json(), content_type="application/json")
 
     async def dossier(request: web.Request) -> web.Response:
         code = request.match_info["code"]
@@ -214,7 +221,7 @@ def dashboard_app(board: Board, client: KafkaClient, topics: Topics, tick_s: flo
         while not closing.is_set() and request.transport is not None and not request.transport.is_closing():
             if board.version != shown:
                 shown = board.version
-                await stream.write(f"data: {json.dumps(board.summary(), ensure_ascii=False)}\n\n".encode())
+                await stream.write(f"data: {board.summary_json()}\n\n".encode())
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(closing.wait(), tick_s)
         return stream
@@ -238,10 +245,14 @@ def dashboard_app(board: Board, client: KafkaClient, topics: Topics, tick_s: flo
 
 
 async def watch_lag(client: KafkaClient, topics: Topics, group: str, board: Board, interval_s: float) -> None:
-    """Feed ``board`` the hub group's backlog every ``interval_s``, until cancelled."""
+    """Feed ``board`` the hub group's backlog every ``interval_s``, until cancelled, over clients
+    kept open between reads; after a failed read they are opened anew."""
     while True:
         try:
-            board.on_lag(await lag_report(client, group, topics))
+            async with LagReader(client, group, topics) as reader:
+                while True:
+                    board.on_lag(await reader.report())
+                    await asyncio.sleep(interval_s)
         except (KafkaError, TimeoutError) as exc:
             log.warning("consumer lag not read", group=group, error=str(exc))
         await asyncio.sleep(interval_s)

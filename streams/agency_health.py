@@ -1,14 +1,15 @@
 """Each agency's health, window by window, and the alerts operators act on.
 
 An agent reads ``hub.monitor.exchanges`` (keyed by agency, so one agency's exchanges reach one
-partition in order) and keeps each agency's current window in a changelog-backed table: calls,
-business refusals, technical failures, missing replies and a duration histogram (the changed
-windows go to the changelog together every ``WRITE_EVERY_S``, not once per exchange). When an
-exchange falls in a later window, the previous one is closed: its
-:class:`~contracts.events.AgencyHealth` goes to ``hub.monitor.agencies``, and, if the agency was
-failing, an ``agency_failing`` alert to ``hub.monitor.alerts``. A timer closes the windows of
-agencies that went quiet. Closing is keyed by (agency, window start), so a window closed again
-after a restart is recognisably the same record.
+partition in order), observes each on the ``lienthong_exchange_seconds`` histogram, and keeps
+each agency's current window in a changelog-backed table: calls, business refusals, technical
+failures, missing replies and a duration histogram (the changed windows go to the changelog
+together every ``WRITE_EVERY_S``, not once per exchange). When an exchange falls in a later
+window, the previous one is closed: its :class:`~contracts.events.AgencyHealth` goes to
+``hub.monitor.agencies``, and, if the agency was failing, an ``agency_failing`` alert to
+``hub.monitor.alerts``. A timer closes the windows of agencies that went quiet. Closing is keyed
+by (agency, window start), so a window closed again after a restart is recognisably the same
+record.
 
 Why not Faust's windowed tables: their window-close callback misses keys (``_del_old_keys`` looks
 up windows under the wrong key, as its own comment says, and skips a window start already closed
@@ -153,6 +154,9 @@ def register(hub: Hub) -> None:
             exchange = Envelope.from_bytes(event.value).payload(Exchange)
         except ValidationError as exc:
             raise Unprocessable(f"invalid exchange record: {describe_error(exc)}") from None
+        hub.metrics.exchanges.labels(exchange.agency, exchange.action, exchange.outcome).observe(
+            exchange.duration_ms / 1000
+        )
         current, ended = add(windows.get(exchange.agency), exchange, size_s)
         if ended is not None:
             await close(exchange.agency, ended)

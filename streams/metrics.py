@@ -35,6 +35,8 @@ log = structlog.get_logger("lienthong.metrics")
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 CIRCUIT_STATES = {"closed": 0, "half_open": 1, "open": 2}
 _CALL_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+# An exchange may wait for a person: a payment step's reply comes when the citizen pays (a day).
+_EXCHANGE_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600, 86400)
 
 
 class HubMetrics:
@@ -59,6 +61,15 @@ class HubMetrics:
             "Calls to bridged (REST, SOAP) agencies, by outcome (succeeded, rejected, failed, later)",
             ["agency", "action", "outcome"],
             buckets=_CALL_BUCKETS,
+            registry=self.registry,
+        )
+
+        self.exchanges = Histogram(
+            "lienthong_exchange_seconds",
+            "Exchanges with every agency (Kafka-native, REST, SOAP), from the command sent to its reply "
+            "applied, by outcome (succeeded, rejected, documents_requested, failed, no_reply)",
+            ["agency", "action", "outcome"],
+            buckets=_EXCHANGE_BUCKETS,
             registry=self.registry,
         )
 

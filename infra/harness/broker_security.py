@@ -12,8 +12,10 @@ whose brokers share the CA, the certificate and the client files):
   random password) for ``admin`` and every principal of the agency registry.
 
 Run again on the same folder it keeps the passwords and rewrites the bootstrap port(s).
-``scram-args DATA_DIR`` prints the ``kafka-storage format --add-scram`` arguments that create those
-users. Every secret file is readable by its owner only.
+``format-argfile DATA_DIR`` writes ``security/format.args``, a Java argument file naming Kafka's
+storage tool and its ``format --add-scram`` arguments that create those users, and prints its path:
+``java -cp … @<file> --config …`` keeps the passwords off the command line, where any local user
+could read them (``ps``, ``/proc/<pid>/cmdline``). Every secret file is readable by its owner only.
 """
 
 from __future__ import annotations
@@ -155,14 +157,23 @@ def scram_args(data_dir: Path) -> list[str]:
     return args
 
 
+def format_argfile(data_dir: Path) -> Path:
+    """A Java argument file (owner-only) with the storage tool's main class, ``format`` and
+    :func:`scram_args`; the caller appends the other options after ``@<file>``."""
+    quoted = ['"' + arg.replace("\\", "\\\\").replace('"', '\\"') + '"' for arg in scram_args(data_dir)]
+    path = data_dir / "security" / "format.args"
+    write_secret(path, "\n".join(["kafka.tools.StorageTool", "format", *quoted, ""]).encode())
+    return path
+
+
 def main(argv: list[str]) -> int:
     match argv:
         case ["setup", data_dir, port]:
             setup(Path(data_dir), [int(p) for p in port.split(",")])
-        case ["scram-args", data_dir]:
-            print("\n".join(scram_args(Path(data_dir))))
+        case ["format-argfile", data_dir]:
+            print(format_argfile(Path(data_dir)))
         case _:
-            print("usage: broker_security setup DATA_DIR PORT[,PORT...] | scram-args DATA_DIR", file=sys.stderr)
+            print("usage: broker_security setup DATA_DIR PORT[,PORT...] | format-argfile DATA_DIR", file=sys.stderr)
             return 2
     return 0
 

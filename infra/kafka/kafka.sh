@@ -70,6 +70,13 @@ java_cmd() {
         -cp "$LIBS/*" "$@"
 }
 
+# The storage tool's format arguments with the SCRAM passwords, in an owner-only Java argument
+# file, so that they never appear on a command line (ps, /proc/<pid>/cmdline); prints its path.
+format_argfile() {
+    (cd "$ROOT" && "$PYTHON" -m infra.harness.broker_security format-argfile "$1") \
+        || { say "reading the generated credentials failed"; exit 1; }
+}
+
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; }
 
 # A broker is healthy when a Kafka client gets its metadata, not merely when the port accepts.
@@ -123,14 +130,13 @@ start() {
       cat "$DATA_DIR/security/server.properties" >> "$CONFIG" )
     if [ ! -f "$DATA_DIR/log/meta.properties" ]; then
         say "formatting storage in $DATA_DIR/log (with a SCRAM user per principal)"
-        local args scram
-        args="$(cd "$ROOT" && "$PYTHON" -m infra.harness.broker_security scram-args "$DATA_DIR")" \
-            || { say "reading the generated credentials failed"; exit 1; }
-        mapfile -t scram <<< "$args"
-        java_cmd kafka.tools.StorageTool format --standalone --ignore-formatted \
-            --cluster-id "$(java_cmd kafka.tools.StorageTool random-uuid)" "${scram[@]}" \
+        local argfile cluster_id
+        argfile="$(format_argfile "$DATA_DIR")"
+        cluster_id="$(java_cmd kafka.tools.StorageTool random-uuid)"
+        java_cmd "@$argfile" --standalone --ignore-formatted --cluster-id "$cluster_id" \
             --config "$CONFIG" >"$DATA_DIR/logs/format.log" 2>&1 \
-            || { say "formatting failed:"; cat "$DATA_DIR/logs/format.log" >&2; exit 1; }
+            || { rm -f "$argfile"; say "formatting failed:"; cat "$DATA_DIR/logs/format.log" >&2; exit 1; }
+        rm -f "$argfile"
     fi
     say "starting Apache Kafka $(kafka_version) on 127.0.0.1:$PORT (heap $HEAP, data $DATA_DIR)"
     nohup java -Xms128m "-Xmx$HEAP" -XX:+UseG1GC -Djava.awt.headless=true \
@@ -262,10 +268,8 @@ kafka_uuid() {
 # Format the three nodes' storage: one cluster id, the three controllers as the initial voters
 # (a dynamic KRaft quorum) and a SCRAM user per principal on every node.
 format_cluster() {
-    local args scram cluster_id initial="" n dir_id pids=() failed=0
-    args="$(cd "$ROOT" && "$PYTHON" -m infra.harness.broker_security scram-args "$CLUSTER_DIR")" \
-        || { say "reading the generated credentials failed"; exit 1; }
-    mapfile -t scram <<< "$args"
+    local argfile cluster_id initial="" n dir_id pids=() failed=0
+    argfile="$(format_argfile "$CLUSTER_DIR")"
     cluster_id="$(kafka_uuid)"
     for n in "${NODES[@]}"; do
         dir_id="$(kafka_uuid)"
@@ -275,8 +279,8 @@ format_cluster() {
     say "formatting storage of nodes 1-3 in $CLUSTER_DIR (cluster $cluster_id, a SCRAM user per principal)"
     for n in "${NODES[@]}"; do
         ( LOGS_DIR="$(node_dir "$n")/logs"
-          java_cmd kafka.tools.StorageTool format --cluster-id "$cluster_id" --initial-controllers "$initial" \
-              "${scram[@]}" --config "$(node_dir "$n")/server.properties" >"$LOGS_DIR/format.log" 2>&1 ) &
+          java_cmd "@$argfile" --cluster-id "$cluster_id" --initial-controllers "$initial" \
+              --config "$(node_dir "$n")/server.properties" >"$LOGS_DIR/format.log" 2>&1 ) &
         pids+=($!)
     done
     for n in "${NODES[@]}"; do
@@ -284,6 +288,7 @@ format_cluster() {
             say "formatting node $n failed:"; cat "$(node_dir "$n")/logs/format.log" >&2; failed=1
         fi
     done
+    rm -f "$argfile"
     [ "$failed" = 0 ] || exit 1
     printf 'CLUSTER_ID=%s\nCLUSTER_PORTS=%s\nCLUSTER_CONTROLLER_PORTS=%s\n' \
         "$cluster_id" "$CLUSTER_PORTS" "$CLUSTER_CONTROLLER_PORTS" > "$CLUSTER_ENV"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 from contracts.events import Transition
@@ -66,3 +67,14 @@ def test_the_summary_lists_only_the_oldest_overdue_dossiers_and_counts_them_all(
     assert summary["overdue_count"] == len(codes)
     assert [r["dossier"] for r in summary["overdue"]] == codes[-1 : -OVERDUE_SHOWN - 1 : -1]
     assert summary["overdue"][0]["due"] == "2026-01-01"
+
+
+def test_the_pages_get_the_summary_of_every_change_rendered_once_per_change():
+    board = Board()
+    board.on_transition(status(CODE, S.NEWLY_REGISTERED))
+    first = board.summary_json()
+    assert json.loads(first) == board.summary() and board.summary_json() is first  # shared by every page
+    board.on_dead_letter({"stage": "ingest.justice", "code": "signature"})
+    assert json.loads(board.summary_json())["dead_letters"][0]["count"] == 1
+    board.on_transition(status(CODE, S.ACCEPTED))
+    assert [r["status"] for r in json.loads(board.summary_json())["in_flight"]] == [2]

@@ -11,7 +11,7 @@ import pytest
 
 from connectors.kafka_client import KafkaClient
 from contracts.errors import SettingsError
-from infra.harness.broker_security import principals, scram_args, setup
+from infra.harness.broker_security import format_argfile, principals, setup
 from streams.settings import ClusterSettings, HubSettings
 
 JAAS = 'org.apache.kafka.common.security.scram.ScramLoginModule required username="hub" password="p4ss";'
@@ -128,6 +128,8 @@ def test_broker_setup_writes_a_private_client_file_per_principal_and_keeps_passw
     setup(data, 29092)  # a restart on another port: same passwords, new bootstrap
     again = KafkaClient.load(files["hub"])
     assert (again.password, again.bootstrap_servers) == (clients["hub"].password, "127.0.0.1:29092")
-    args = scram_args(data)
-    assert args.count("--add-scram") == len(files)
-    assert f"SCRAM-SHA-512=[name=hub,password={again.password}]" in args
+    argfile = format_argfile(data)  # the passwords reach the storage tool, never a command line
+    assert stat.S_IMODE(argfile.stat().st_mode) == 0o600
+    lines = argfile.read_text().splitlines()
+    assert lines[:2] == ["kafka.tools.StorageTool", "format"] and lines.count('"--add-scram"') == len(files)
+    assert f'"SCRAM-SHA-512=[name=hub,password={again.password}]"' in lines
