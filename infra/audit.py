@@ -7,7 +7,7 @@ consumer (:func:`read_audit`), so they neither move a consumer group nor need th
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,14 +80,15 @@ def verify(records: list[Stored], verifier: Verifier, checkpoint_every: int) -> 
     return checks
 
 
-def citizen_exchanges(records: list[Stored], audit_key: bytes, personal_id: str) -> list[AuditRecord]:
-    """The audited exchanges whose data names the holder of ``personal_id``, oldest first."""
-    ref = subject_ref(audit_key, personal_id)
+def citizen_exchanges(records: list[Stored], audit_keys: Sequence[bytes], personal_id: str) -> list[AuditRecord]:
+    """The audited exchanges whose data names the holder of ``personal_id`` under any of
+    ``audit_keys`` (the current key and those it replaced), oldest first."""
+    refs = {subject_ref(key, personal_id) for key in audit_keys}
     found = []
     for record in records:
         try:
             entry = AuditEntry.model_validate(json.loads(record.value or b""))
         except ValueError:
             continue  # `lienthong audit verify` names it
-        found += [exchange for exchange in entry.exchanges or [] if ref in exchange.subjects]
+        found += [exchange for exchange in entry.exchanges or [] if refs.intersection(exchange.subjects)]
     return sorted(found, key=lambda e: e.at)

@@ -449,12 +449,14 @@ def _audit(args: argparse.Namespace) -> int:
     except IdentifierError as exc:
         print(f"lienthong audit citizen: {exc}", file=sys.stderr)
         return 2
-    exchanges = citizen_exchanges(_audit_records(args), key.encode(), personal_id)
+    retired = os.environ.get("LIENTHONG_AUDIT_RETIRED_KEYS", "").split()
+    exchanges = citizen_exchanges(_audit_records(args), [k.encode() for k in (key, *retired)], personal_id)
     for e in exchanges:
         did = "received" if e.kind == "command" else f"sent the hub ({e.outcome})"
         purpose = f"  purpose: {e.purpose}" if e.purpose else ""
         print(f"{e.at:%Y-%m-%d %H:%M:%S}  dossier {e.dossier_id}  {e.agency} {did}: {', '.join(e.fields)}{purpose}")
-    print(f"{len(exchanges)} exchange(s) of this person's data on record")
+    under = f"the audit key and {len(retired)} retired one(s)" if retired else "the audit key"
+    print(f"{len(exchanges)} exchange(s) of this person's data on record (pseudonyms under {under})")
     return 0
 
 
@@ -743,7 +745,8 @@ def parser() -> argparse.ArgumentParser:
         description="verify: re-read every partition of the audit topic, check each hash-chain link "
         "and checkpoint signature, name the first broken link per partition (exit 1). "
         "citizen <personal ID>: which agencies received which fields of that person's data, when, "
-        "for which dossier and why (needs LIENTHONG_AUDIT_KEY).",
+        "for which dossier and why (needs LIENTHONG_AUDIT_KEY; after the key was changed, give the keys it "
+        "replaced in LIENTHONG_AUDIT_RETIRED_KEYS, separated by spaces, to find the records written under them).",
     )
     p.add_argument("action", choices=["verify", "citizen"])
     p.add_argument("personal_id", nargs="?", help="for citizen: the 12-digit personal ID number")

@@ -62,17 +62,27 @@ async def audited_commands(hub: Hub, dossier: str) -> int:
 
 
 def lienthong(
-    hub: Hub, kafka: ClientFiles, *args: str, client: str = "operator", namespace: str | None = None
+    hub: Hub,
+    kafka: ClientFiles,
+    *args: str,
+    client: str = "operator",
+    namespace: str | None = None,
+    **variables: str,
 ) -> tuple[int, str]:
-    """Run the ``lienthong`` command line as ``client`` on ``hub``'s topics (or ``namespace``'s)."""
+    """Run the ``lienthong`` command line as ``client`` on ``hub``'s topics (or ``namespace``'s),
+    with the environment ``variables`` on top of the hub's."""
     settings = hub.worker.settings
-    env = os.environ | {
-        "LIENTHONG_KAFKA_CLIENT_PROPERTIES": str(kafka.file(client)),
-        "LIENTHONG_TOPIC_NAMESPACE": namespace or hub.topics.namespace,
-        "LIENTHONG_KEYRING": str(settings.keyring),
-        "LIENTHONG_AUDIT_KEY": settings.audit_key.get_secret_value(),
-        "LIENTHONG_AUDIT_CHECKPOINT_EVERY": str(settings.audit_checkpoint_every),
-    }
+    env = (
+        os.environ
+        | {
+            "LIENTHONG_KAFKA_CLIENT_PROPERTIES": str(kafka.file(client)),
+            "LIENTHONG_TOPIC_NAMESPACE": namespace or hub.topics.namespace,
+            "LIENTHONG_KEYRING": str(settings.keyring),
+            "LIENTHONG_AUDIT_KEY": settings.audit_key.get_secret_value(),
+            "LIENTHONG_AUDIT_CHECKPOINT_EVERY": str(settings.audit_checkpoint_every),
+        }
+        | variables
+    )
     if kafka.bootstrap_servers:
         env["KAFKA_BOOTSTRAP_SERVERS"] = kafka.bootstrap_servers
     done = subprocess.run(
@@ -203,7 +213,7 @@ async def test_a_citizen_report_lists_exactly_the_agencies_that_received_her_dat
 
     stored = await read_audit(hub.operator, hub.topics.audit)
     key = hub.worker.settings.audit_key.get_secret_value().encode()
-    report = citizen_exchanges(stored, key, mother)
+    report = citizen_exchanges(stored, [key], mother)
     assert Counter((e.agency, tuple(e.fields)) for e in report if e.kind == "command") == received
     assert {e.dossier_id for e in report} == {mine["ma_ho_so"]}
 
@@ -211,5 +221,16 @@ async def test_a_citizen_report_lists_exactly_the_agencies_that_received_her_dat
     assert code == 0, out
     assert mine["ma_ho_so"] in out and other["ma_ho_so"] not in out and mother not in out
     assert {line.split()[4] for line in out.splitlines() if " received: " in line} == {"population", "justice"}
+
+    # the audit key was changed since: the records written under the old one are still found with it
+    rotated = {"LIENTHONG_AUDIT_KEY": "a-new-audit-key-after-rotation"}
+    code, out_new_key_only = lienthong(hub, kafka, "audit", "citizen", mother, **rotated)
+    assert code == 0 and out_new_key_only.startswith("0 exchange(s)"), out_new_key_only
+    old_key = hub.worker.settings.audit_key.get_secret_value()
+    code, after = lienthong(hub, kafka, "audit", "citizen", mother, **rotated, LIENTHONG_AUDIT_RETIRED_KEYS=old_key)
+    assert code == 0 and "and 1 retired one(s)" in after and old_key not in after
+    assert [line for line in after.splitlines() if mine["ma_ho_so"] in line] == [
+        line for line in out.splitlines() if mine["ma_ho_so"] in line
+    ]
     code, out = lienthong(hub, kafka, "audit", "citizen", "12345")
     assert code == 2 and "12 digits" in out
