@@ -70,6 +70,16 @@ class Rejected(Refused):
     code = "rejected"
 
 
+class InvalidFiling(Rejected):
+    """A filing refused on its content, from a filer whose signature checked out, under a dossier
+    code and procedure it can match: the filer is told (``vn.lienthong.filing.refused``) before
+    the filing is dead-lettered."""
+
+    def __init__(self, message: str, dossier_id: str, procedure: str, correlation_id: str | None = None) -> None:
+        super().__init__(message)
+        self.dossier_id, self.procedure, self.correlation_id = dossier_id, procedure, correlation_id
+
+
 class SignatureRefused(Rejected):
     """The record's signature does not prove who sent it (``signature``), or is too old (``stale``)."""
 

@@ -151,8 +151,8 @@ class OverdueNotice(_Model):
 
 
 class FilingRefused(_Model):
-    """A filing the hub did not take, told to the agency that filed it (the dossier code was
-    already filed with other content: file under a new code)."""
+    """A filing the hub did not take, told to the agency that filed it: a field wrong, a procedure
+    it may not file, or a dossier code already filed with other content (file under a new code)."""
 
     dossier_id: DossierCode
     procedure: str

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -35,7 +36,7 @@ from contracts import strict_json
 from contracts.agencies import AGENCIES, REGISTRY
 from contracts.catalog import Procedure, canonical_filing, procedure_for
 from contracts.envelope import Envelope, describe_error, filing_envelope
-from contracts.errors import FilingRejected, Rejected
+from contracts.errors import FilingRejected, IdentifierError, InvalidFiling, Rejected
 from contracts.events import (
     DOSSIER_FILED,
     DOSSIER_SUPPLEMENTED,
@@ -48,6 +49,7 @@ from contracts.events import (
     PaymentNotification,
     StepReply,
 )
+from contracts.identifiers import check_dossier_code
 from streams import normalize
 
 if TYPE_CHECKING:
@@ -55,9 +57,20 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("lienthong.ingest")
 
-# Agencies that also file dossiers in their own format, and the translator for each.
-NATIVE_FILINGS: dict[str, Callable[[dict[str, Any]], DossierFiled]] = {
-    "justice": normalize.justice_birth,
+
+@dataclass(frozen=True)
+class NativeFormat:
+    """An agency's own filing format: its translator, the procedure its filings open and the
+    field that holds the dossier code (to tell the filer which filing was refused)."""
+
+    translate: Callable[[dict[str, Any]], DossierFiled]
+    procedure: str
+    code_field: str
+
+
+# Agencies that also file dossiers in their own format.
+NATIVE_FILINGS: dict[str, NativeFormat] = {
+    "justice": NativeFormat(normalize.justice_birth, "birth_bundle", "ma_ho_so"),
 }
 # Envelopes forwarded as they are, by type: what their data must be. Who may send each type is
 # the agency registry's ``may_send``; every agency may reply to the hub's commands.
@@ -78,20 +91,31 @@ def to_canonical(agency: str, raw: bytes, catalog: Mapping[str, Procedure]) -> E
         raise Rejected(f"expected a JSON object, got {type(doc).__name__}")
     if "specversion" in doc:
         return _envelope(agency, doc, catalog).model_copy(update={"source": f"/agency/{agency}"})
-    translate = NATIVE_FILINGS.get(agency)
-    if translate is None:
+    native = NATIVE_FILINGS.get(agency)
+    if native is None:
         raise Rejected(f"not an envelope, and {agency} has no native filing format")
     try:
-        filed = translate(doc)
+        filed = native.translate(doc)
     except FilingRejected as exc:
-        raise Rejected(f"invalid filing: {exc}") from None
-    _check_may_file(agency, filed.procedure)
+        raise refused_filing(f"invalid filing: {exc}", doc.get(native.code_field), native.procedure) from None
+    _check_may_file(agency, filed)
     return filing_envelope(filed, f"/agency/{agency}", seed=hashlib.sha256(raw).hexdigest())
 
 
-def _check_may_file(agency: str, procedure: str) -> None:
-    if not AGENCIES[agency].may("file", procedure):
-        raise Rejected(f"{agency} may not file {procedure!r} dossiers")
+def refused_filing(reason: str, code: object, procedure: str, correlation_id: str | None = None) -> Rejected:
+    """``reason`` as an :class:`InvalidFiling` its filer is told of, when ``code`` is a dossier
+    code the filer can match; otherwise only dead-lettered."""
+    try:
+        dossier_id = check_dossier_code(code) if isinstance(code, str) else None
+    except IdentifierError:
+        dossier_id = None
+    return InvalidFiling(reason, dossier_id, procedure, correlation_id) if dossier_id else Rejected(reason)
+
+
+def _check_may_file(agency: str, filed: DossierFiled, correlation_id: str | None = None) -> None:
+    if not AGENCIES[agency].may("file", filed.procedure):
+        reason = f"{agency} may not file {filed.procedure!r} dossiers"
+        raise refused_filing(reason, filed.dossier_id, filed.procedure, correlation_id)
 
 
 def _envelope(agency: str, doc: dict[str, Any], catalog: Mapping[str, Procedure]) -> Envelope:
@@ -128,11 +152,12 @@ def _filing(agency: str, envelope: Envelope, catalog: Mapping[str, Procedure]) -
         raise Rejected(f"filing claims to come from {filed.filed_by!r} but arrived on {agency}'s outbox")
     if filed.dossier_id != envelope.subject:
         raise Rejected(f"subject {envelope.subject!r} is not the dossier code {filed.dossier_id!r}")
-    _check_may_file(agency, filed.procedure)
+    _check_may_file(agency, filed, envelope.correlationid)
     try:
         canonical = canonical_filing(procedure_for(catalog, filed.procedure), filed.filing)
     except FilingRejected as exc:
-        raise Rejected(f"invalid filing: {exc}") from None
+        reason = f"invalid filing: {exc}"
+        raise refused_filing(reason, filed.dossier_id, filed.procedure, envelope.correlationid) from None
     # Forward the normalised filing (current units, ISO dates, NFC text): the saga trusts it.
     normalised = filed.model_copy(update={"filing": canonical.model_dump(mode="json")})
     return envelope.model_copy(update={"data": normalised.model_dump(mode="json")})

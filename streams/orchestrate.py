@@ -28,15 +28,17 @@ from pydantic import ValidationError
 from connectors.kafka_client import partition_for
 from contracts.agencies import AGENCIES
 from contracts.catalog import Procedure
-from contracts.envelope import Envelope, describe_error
-from contracts.errors import FilingConflict, Unprocessable
+from contracts.envelope import Envelope, derived_id, describe_error
+from contracts.errors import FilingConflict, InvalidFiling, Unprocessable
 from contracts.events import FILING_REFUSED, DossierFiled, FilingRefused
+from contracts.redact import redact
 from contracts.retry import RetryPolicy
 from contracts.topics import Send, Topics
 from contracts.working_days import WorkingCalendar
 from streams import audit, effects, ingest, saga
 from streams.clock import Clock
 from streams.deadletter import guarded_agent
+from streams.effects import SOURCE
 from streams.router import route
 from streams.saga_state import SagaState
 from streams.settings import HubSettings
@@ -123,9 +125,26 @@ class Orchestrator:
             return  # not from an agency's outbox: no inbox to tell
         filed = envelope.payload(DossierFiled)
         notice = FilingRefused(dossier_id=envelope.subject, procedure=filed.procedure, reason=str(conflict))
-        out = envelope.caused(source="/hub/orchestrate", type=FILING_REFUSED, data=notice)
-        await self._send(self._topics.inbox(conflict.filer), envelope.subject.encode(), out.to_bytes())
-        log.warning("filing refused", dossier_id=envelope.subject, filer=conflict.filer, reason=str(conflict))
+        await self._tell_filer(conflict.filer, envelope.caused(source=SOURCE, type=FILING_REFUSED, data=notice))
+
+    async def refuse_invalid_filing(self, filer: str, refused: InvalidFiling, record_id: str) -> None:
+        """Tell ``filer`` its filing was not taken and why (ingest refused its content); the notice's
+        id derives from ``record_id``, so a record refused again after a crash gives the same one."""
+        notice = FilingRefused(dossier_id=refused.dossier_id, procedure=refused.procedure, reason=redact(str(refused)))
+        out = Envelope(
+            id=derived_id("filing-refused", record_id),
+            source=SOURCE,
+            type=FILING_REFUSED,
+            subject=refused.dossier_id,
+            correlationid=refused.correlation_id or derived_id("correlation", record_id),
+            data=notice.model_dump(mode="json"),
+        )
+        await self._tell_filer(filer, out)
+
+    async def _tell_filer(self, filer: str, notice: Envelope) -> None:
+        await self._send(self._topics.inbox(filer), notice.subject.encode(), notice.to_bytes())
+        reason = notice.payload(FilingRefused).reason
+        log.warning("filing refused", dossier_id=notice.subject, filer=filer, reason=redact(reason))
 
 
 class _Stage:
@@ -162,7 +181,12 @@ def register(hub: Hub) -> None:
             await orchestrator.handle(event.value, message.partition)
             return
         stage.name = f"ingest.{agency}"
-        envelope = ingest.admit(hub, agency, event)
+        try:
+            envelope = ingest.admit(hub, agency, event)
+        except InvalidFiling as refused:  # the filer is told, then the filing is dead-lettered
+            record_id = f"{message.topic}/{message.partition}/{message.offset}"
+            await orchestrator.refuse_invalid_filing(agency, refused, record_id)
+            raise
         key, p = envelope.subject.encode(), message.partition
         if p != partition_for(key, partitions) or not hub.owns(events, p) or not hub.co_partitioned(message.topic):
             await hub.send(events, key, envelope.to_bytes())  # applied from there, by its owner

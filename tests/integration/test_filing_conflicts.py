@@ -1,6 +1,6 @@
-"""No silent discard: a filing under a dossier code the hub already has, with other content, is
-refused to the agency that filed it and dead-lettered with the reason; the same filing again
-changes nothing, and the first dossier goes on."""
+"""No silent discard: a filing under a dossier code the hub already has, with other content, or
+with a field wrong, is refused to the agency that filed it and dead-lettered with the reason; the
+same filing again changes nothing, and the first dossier goes on."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import time
 from contracts.status import DossierStatus as S
 from contracts.topics import dlq_fields
 from infra.pytest_plugin import Hub, read_topic, wait_until
-from infra.sandbox.samples import birth_filing
+from infra.sandbox.samples import birth_filing, dossier_code
 from streams.normalize import justice_birth
 
 
@@ -42,3 +42,34 @@ async def test_a_conflicting_filing_is_refused_to_its_filer_and_dead_lettered(hu
     assert await hub.wait_final(dossier) is S.RESULT_RETURNED  # the first filing's dossier, untouched
     assert hub.sandbox.portal.refusals.get(dossier) is None  # its repeat was no conflict
     assert len(hub.sandbox.justice.effects.for_dossier(dossier)) == 1  # one birth registered, not two
+
+
+async def letter_for(hub: Hub, dossier: str):
+    deadline = time.monotonic() + 30
+    while not (letters := await read_topic(hub.operator, hub.topics.deadletter, dossier)):
+        assert time.monotonic() < deadline, f"the filing of {dossier} was never dead-lettered"
+        await asyncio.sleep(0.5)
+    (letter,) = letters
+    return dlq_fields(letter.headers)
+
+
+async def test_a_filing_with_a_field_wrong_is_refused_to_its_filer_naming_the_field(hub: Hub, rng: random.Random):
+    native = birth_filing(hub.sandbox.population, rng, hub.seq()) | {"so_dinh_danh_me": "0931950001"}
+    dossier = native["ma_ho_so"]
+    await hub.sandbox.justice.file_birth(native)  # in justice's own format
+    await wait_until(lambda: hub.sandbox.justice.refusals.get(dossier), 60, "the hub to tell justice")
+    (refused,) = hub.sandbox.justice.refusals[dossier]
+    assert (refused.procedure, refused.reason) == (
+        "birth_bundle",
+        "invalid filing: so_dinh_danh_me: personal ID number must be 12 digits (got 10 characters)",
+    )
+    letter = await letter_for(hub, dossier)
+    assert (letter["code"], letter["stage"]) == ("rejected", "ingest.justice")
+
+    filing = justice_birth(birth_filing(hub.sandbox.population, rng, hub.seq())).filing
+    code = dossier_code(hub.seq())
+    await hub.sandbox.portal.file("birth_bundle", code, filing | {"birth_notice_no": ""})  # as an envelope
+    await wait_until(lambda: hub.sandbox.portal.refusals.get(code), 60, "the hub to tell the portal")
+    (refused,) = hub.sandbox.portal.refusals[code]
+    assert refused.reason.startswith("invalid filing: birth_notice_no:")
+    assert hub.sandbox.portal.current(code) is None  # no dossier was opened

@@ -7,10 +7,11 @@ from structlog.testing import capture_logs
 
 from contracts.catalog import builtin_catalog
 from contracts.envelope import Envelope
-from contracts.errors import Rejected, SignatureRefused
+from contracts.errors import InvalidFiling, Rejected, SignatureRefused
 from contracts.events import DOSSIER_FILED, STEP_COMMAND, STEP_REPLY, Outcome, StepReply
 from contracts.record_signing import Signer, TrustStore
 from streams.ingest import admit, to_canonical
+from streams.normalize import justice_birth
 from tests.unit.fakes import keyring
 from tests.unit.test_normalize import FILING
 
@@ -163,3 +164,32 @@ def test_a_record_signed_within_the_window_is_admitted_and_one_signed_before_it_
 def test_a_valid_record_on_another_agencys_outbox_is_refused_there():
     with pytest.raises(SignatureRefused, match="does not sign for this sender"):
         admit(hub(), "tax", record(NATIVE_FILING))
+
+
+def test_a_filing_refused_on_its_content_names_its_dossier_code_so_the_filer_can_be_told():
+    with pytest.raises(InvalidFiling) as info:
+        to_canonical("justice", json.dumps(FILING | {"so_dinh_danh_me": "1"}).encode(), CATALOG)
+    assert (info.value.dossier_id, info.value.procedure) == (DOSSIER, "birth_bundle")
+    assert str(info.value).startswith("invalid filing: so_dinh_danh_me: personal ID number must be 12 digits")
+
+
+def test_a_filing_whose_dossier_code_is_unreadable_is_only_dead_lettered():
+    with pytest.raises(Rejected) as info:
+        to_canonical("justice", json.dumps(FILING | {"ma_ho_so": "0001", "so_dinh_danh_me": "1"}).encode(), CATALOG)
+    assert not isinstance(info.value, InvalidFiling)
+
+
+def test_an_envelope_filing_refused_on_its_content_keeps_its_correlation_for_the_notice():
+    filed = justice_birth(FILING)
+    bad = filed.model_copy(update={"filing": filed.filing | {"birth_notice_no": ""}})
+    raw = Envelope(
+        source="/agency/portal",
+        type=DOSSIER_FILED,
+        subject=DOSSIER,
+        correlationid="portal-corr-7",
+        data=bad.model_copy(update={"filed_by": "portal"}).model_dump(mode="json"),
+    ).to_bytes()
+    with pytest.raises(InvalidFiling) as info:
+        to_canonical("portal", raw, CATALOG)
+    assert (info.value.dossier_id, info.value.correlation_id) == (DOSSIER, "portal-corr-7")
+    assert "birth_notice_no" in str(info.value)
