@@ -10,7 +10,7 @@ dead-lettered with its original bytes instead of being dropped by Faust's decode
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 import faust
@@ -70,10 +70,21 @@ class Hub:
         The bytes go straight to Faust's producer (the transactional one under exactly-once), not
         through a Faust topic: its serialisers, sensors and pending-message bookkeeping cost a
         third of a send and do nothing for bytes already encoded."""
+        delivery.track(await self._produce(topic, key, value, headers))
+
+    async def send_acked(self, topic: str, key: bytes, value: bytes) -> None:
+        """:meth:`send` an envelope and wait until the broker acknowledged it: for a write outside
+        any event, answering a client that must not hear "accepted" before the record is durable
+        (it would not send it again). Raises what the producer raised if it could not be written."""
+        await (await self._produce(topic, key, value, None))
+
+    async def _produce(
+        self, topic: str, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]] | None
+    ) -> Awaitable[object]:
         if headers is None:
             headers = envelope_headers() + self.signer.headers(value or b"")
         producer = await self.app.maybe_start_producer()
-        delivery.track(await producer.send(topic, key, value, None, None, headers))
+        return await producer.send(topic, key, value, None, None, headers)
 
     async def send_json(self, topic: str, key: bytes, value: bytes) -> None:
         """Write one signed JSON record that is not an envelope (about an agency, not a dossier)."""

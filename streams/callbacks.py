@@ -3,12 +3,14 @@
 ``POST /callbacks/payment`` checks the HMAC-SHA256 signature over timestamp, nonce and body
 (``contracts.signing``; secret ``LIENTHONG_PAYMENT_SECRET``), refuses a stale timestamp or a nonce
 already used (``LIENTHONG_CALLBACK_WINDOW_S``), checks the notification's shape, then writes a
-``vn.lienthong.payment.notified`` envelope to ``agency.payment.outbox`` keyed by the dossier code.
+``vn.lienthong.payment.notified`` envelope to ``agency.payment.outbox`` keyed by the dossier code,
+and answers 202 only once the broker acknowledged it (503 if it could not be written: the gateway
+sends it again; a notification accepted and then lost to a crash would never come again).
 The saga decides the rest (unknown reference, wrong amount, repeats), in order with the dossier's
-other events. Answers: 202 accepted, 401 bad signature / stale / replayed, 422 malformed, 503 when
-more nonces are fresh than the guard holds. A replay guard lives in one worker's memory: run one
-callback endpoint per secret, or a replay may reach another worker (the saga still applies a
-payment once).
+other events. Answers: 202 accepted, 401 bad signature / stale / replayed, 422 malformed, 503
+when more nonces are fresh than the guard holds or the notification could not be recorded. A
+replay guard lives in one worker's memory: run one callback endpoint per secret, or a replay may
+reach another worker (the saga still applies a payment once).
 """
 
 from __future__ import annotations
@@ -43,6 +45,10 @@ _TITLES = {
 }
 
 
+class _NotRecorded(Exception):
+    """The notification could not be written to the broker."""
+
+
 def callback_app(secret: bytes, outbox: str, send: Send, window_s: float = 300) -> web.Application:
     """The callback endpoints; accepted notifications are written with ``send`` to ``outbox``.
     A notification signed more than ``window_s`` from now, or with a nonce already accepted, is
@@ -57,6 +63,9 @@ def callback_app(secret: bytes, outbox: str, send: Send, window_s: float = 300) 
             return problem(503 if check is Check.BUSY else 401, _TITLES[check], detail)
         try:
             return await accept(body)
+        except _NotRecorded:
+            guard.forget(request.headers[NONCE_HEADER])
+            return problem(503, "Not recorded", "the notification could not be recorded: send it again")
         except BaseException:
             guard.forget(request.headers[NONCE_HEADER])  # not carried out: the gateway may send it again
             raise
@@ -80,7 +89,11 @@ def callback_app(secret: bytes, outbox: str, send: Send, window_s: float = 300) 
             idempotencykey=f"paid:{notification.reference}",
             data=notification.model_dump(mode="json"),
         )
-        await send(outbox, notification.dossier_id.encode(), envelope.to_bytes())
+        try:
+            await send(outbox, notification.dossier_id.encode(), envelope.to_bytes())
+        except Exception as exc:  # not on the broker: the gateway must send it again
+            log.error("payment notification not recorded", error=repr(exc))
+            raise _NotRecorded from exc
         return web.json_response({"status": "accepted"}, status=202)
 
     app = web.Application()
@@ -100,7 +113,7 @@ class _CallbackServer(mode.Service):
             callback_app(
                 settings.payment_secret.get_secret_value().encode(),
                 hub.topics.outbox("payment"),
-                hub.send,
+                hub.send_acked,
                 settings.callback_window_s,
             )
         )

@@ -167,7 +167,8 @@ class PaymentGateway:
 
     async def post(self, txn: str, body: bytes, headers: dict[str, str]) -> int:
         """POST exactly these bytes and headers (a test replays a captured notification with it),
-        again while the callback cannot be reached, for up to ``notify_for_s``; 0 if it never was."""
+        again while the callback cannot be reached or answers 5xx (it could not record it), for up to
+        ``notify_for_s``; the last status, or 0 if it never answered."""
         deadline = asyncio.get_running_loop().time() + self.notify_for_s
         delay = 0.2
         while True:
@@ -178,12 +179,13 @@ class PaymentGateway:
                     headers=headers | {"Content-Type": "application/json"},
                 )
                 self.notifications_sent += 1
-                return response.status_code
+                status = response.status_code
             except httpx.TransportError:
-                if asyncio.get_running_loop().time() + delay > deadline:
-                    return 0
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5)
+                status = 0
+            if 0 < status < 500 or asyncio.get_running_loop().time() + delay > deadline:
+                return status
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5)
 
     def _spawn(self, coro) -> None:
         task = asyncio.create_task(coro)

@@ -7,11 +7,16 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import UTC, datetime
 
+import httpx
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.protocol.admin import DeleteAclsRequest
 
 from contracts.agencies import REGISTRY
+from contracts.envelope import Envelope
+from contracts.events import PaymentNotification
+from contracts.signing import signed_headers
 from contracts.status import DossierStatus as S
 from contracts.topics import Topics
 from infra.acls import Operation, Pattern, Resource
@@ -57,13 +62,18 @@ def group_of(topics: Topics) -> str:
 
 async def revoke_table_writes(kafka: ClientFiles, topics: Topics) -> None:
     """Remove the hub's right to write its internal topics (``<group>-…``: the table changelog)."""
+    await revoke_hub_writes(kafka, f"{group_of(topics)}-", Pattern.PREFIXED)
+
+
+async def revoke_hub_writes(kafka: ClientFiles, topic: str, pattern: int = Pattern.LITERAL) -> None:
+    """Remove the hub's right to write ``topic`` (or every topic it prefixes)."""
     admin = AIOKafkaAdminClient(**kafka.client("admin").aiokafka())
     await admin.start()
     try:
         request = DeleteAclsRequest(
             Resource.TOPIC,
-            f"{group_of(topics)}-",
-            Pattern.PREFIXED,
+            topic,
+            pattern,
             f"User:{REGISTRY.hub.principal}",
             "*",
             Operation.WRITE,
@@ -97,3 +107,42 @@ async def test_a_saga_state_that_cannot_be_stored_stops_the_worker_and_is_not_lo
         hub.worker.start()
         assert await hub.wait_final(dossier) is S.RESULT_RETURNED
         assert len(justice.effects.for_dossier(dossier)) == 1
+
+
+async def test_a_payment_notification_is_accepted_only_once_it_is_on_the_broker(kafka: ClientFiles, tmp_path):
+    """The gateway does not send a notification again once told 202: a 202 given before the record
+    was durable lost a payment when the worker died right after (the small chaos run, CI)."""
+    async with running_hub(kafka, tmp_path, "unrecorded", producer_request_timeout_s=3) as hub:
+        settings = hub.worker.settings
+        paid = PaymentNotification(
+            reference=f"{dossier_code(hub.seq())}/collect_fee",
+            transaction_id="PG-UNRECORDED-1",
+            amount_vnd=200_000,
+            status="paid",
+            paid_at=datetime.now(UTC),
+        )
+        body = paid.model_dump_json().encode()
+        secret = settings.payment_secret.get_secret_value().encode()
+
+        async def notify() -> httpx.Response:
+            deadline = time.monotonic() + 60
+            async with httpx.AsyncClient(timeout=30) as http:
+                while True:  # the worker may still be starting
+                    headers = signed_headers(secret, body) | {"Content-Type": "application/json"}
+                    try:
+                        return await http.post(settings.payment_callback_url, content=body, headers=headers)
+                    except httpx.ConnectError:
+                        assert time.monotonic() < deadline, "the callback endpoint never listened"
+                        await asyncio.sleep(0.5)
+
+        await revoke_hub_writes(kafka, hub.topics.outbox("payment"))
+        await asyncio.sleep(1)  # the broker applies the change from its metadata log
+        refused = await notify()
+        assert refused.status_code == 503 and "send it again" in refused.json()["detail"]
+        assert not await read_topic(hub.operator, hub.topics.outbox("payment"), paid.dossier_id)
+
+        await provision(kafka.client("admin"), hub.topics, group_of(hub.topics))  # the operator fixes it
+        await asyncio.sleep(1)
+        assert (await notify()).status_code == 202
+        (record,) = await read_topic(hub.operator, hub.topics.outbox("payment"), paid.dossier_id)
+        assert PaymentNotification.model_validate(Envelope.from_bytes(record.value).data) == paid
