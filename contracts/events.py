@@ -233,6 +233,9 @@ class Alert(_Model):
 
     kind: Literal["agency_failing", "dossier_overdue", "step_stuck", "dead_letters"]
     subject: str = Field(description="The agency, the dossier code, or the dead-letter stage it is about")
+    agency: str | None = Field(
+        default=None, description="The agency it concerns (agency_failing, step_stuck), to group alerts by"
+    )
     message: str
     action: str = Field(description="What to do (docs/operations.md, the runbook, says more)")
     at: datetime

@@ -335,13 +335,8 @@ def _dlq(args: argparse.Namespace) -> int:
 
     cluster = _cluster(args)
     client = cluster.kafka_client()
-    letters = asyncio.run(read_all(client, cluster.topics))
-    chosen = [
-        letter
-        for letter in letters
-        if (args.key is None or (letter.key or b"").decode(errors="replace") == args.key)
-        and (args.stage is None or letter.headers.get("stage") == args.stage)
-    ]
+    letters = asyncio.run(read_all(client, cluster.topics, args.key.encode() if args.key is not None else None))
+    chosen = [letter for letter in letters if args.stage is None or letter.headers.get("stage") == args.stage]
     for letter in chosen:
         key = (letter.key or b"").decode(errors="replace")
         print(
@@ -361,7 +356,10 @@ def _dlq(args: argparse.Namespace) -> int:
 
 def _status(args: argparse.Namespace) -> int:
     from contracts.errors import IdentifierError
+    from contracts.events import Transition
     from contracts.identifiers import check_dossier_code
+    from contracts.redact import mask_identifiers
+    from infra.dlq import StoredLetter, read_all
     from infra.timeline import read_timeline, timeline_lines
 
     try:
@@ -370,14 +368,27 @@ def _status(args: argparse.Namespace) -> int:
         print(f"lienthong status: dossier code: {exc}", file=sys.stderr)
         return 2
     cluster = _cluster(args)
-    timeline = asyncio.run(read_timeline(cluster.kafka_client(), cluster.topics, args.dossier))
-    if not timeline:
-        print(f"no record of dossier {args.dossier} on {cluster.topics.monitor}", file=sys.stderr)
+    client, topics = cluster.kafka_client(), cluster.topics
+
+    async def read() -> tuple[list[Transition], list[StoredLetter]]:
+        return await read_timeline(client, topics, args.dossier), await read_all(client, topics, args.dossier.encode())
+
+    timeline, letters = asyncio.run(read())
+    if not timeline and not letters:
+        print(f"no record of dossier {args.dossier} on {topics.monitor} or {topics.deadletter}", file=sys.stderr)
         return 1
-    status = next((t for t in reversed(timeline) if t.step is None), None)
-    now = f"{int(status.status)} {status.state}" if status and status.status is not None else "no status yet"
-    print(f"dossier {args.dossier} ({timeline[0].procedure}): {now}")
-    print("\n".join(f"  {line}" for line in timeline_lines(timeline)))
+    if timeline:
+        status = next((t for t in reversed(timeline) if t.step is None), None)
+        now = f"{int(status.status)} {status.state}" if status and status.status is not None else "no status yet"
+        print(f"dossier {args.dossier} ({timeline[0].procedure}): {now}")
+        print("\n".join(f"  {line}" for line in timeline_lines(timeline)))
+    else:
+        print(f"dossier {args.dossier}: never opened (no record on {topics.monitor})")
+    if letters:
+        print(f"  dead letters keyed by it ({len(letters)}; `lienthong dlq list --key {args.dossier}`):")
+        for letter in letters:
+            at, stage, code, reason = (letter.headers.get(k, "?") for k in ("at", "stage", "code", "reason"))
+            print(f"  {at[:19].replace('T', ' ')}  {stage}  {code}: {mask_identifiers(reason)}")
     return 0
 
 
@@ -706,10 +717,11 @@ def parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "status",
-        help="print one dossier's timeline from the monitoring stream",
+        help="print one dossier's timeline from the monitoring stream, and its dead letters",
         description="Read hub.monitor.transitions (only the dossier's partition) and print the dossier's "
-        "status changes and step outcomes, with times and durations, identifiers masked. Exit 1 if the "
-        "stream holds nothing about it, 2 if the code is not a dossier code.",
+        "status changes and step outcomes, with times and durations, identifiers masked; then the records "
+        "keyed by its code on the dead-letter topic, with why (a filing refused before it opened a dossier "
+        "shows only there). Exit 1 if neither holds anything about it, 2 if the code is not a dossier code.",
     )
     p.add_argument("dossier", help="the dossier code (mã hồ sơ), e.g. 000.00.31.H26-261126-0007")
     _connection(p, "operator")

@@ -66,6 +66,9 @@ class Board:
         self.overdue: dict[str, str] = {}  # code -> the due date it passed, while not final
         self.agencies: dict[str, AgencyHealth] = {}
         self.alerts: deque[Alert] = deque(maxlen=ALERTS_KEPT)
+        # step_stuck alerts by agency: how many, and the latest (a down agency raises one per step,
+        # which would push its agency_failing alert off the list)
+        self.stuck: dict[str, tuple[Alert, int]] = {}
         self.dead_letters: Counter[tuple[str, str]] = Counter()  # (stage, code)
         self.lag: list[tuple[str, int, int]] = []  # (topic, written, processed) the hub's group reads
         self.version = 0
@@ -105,8 +108,24 @@ class Board:
             self.version += 1
 
     def on_alert(self, alert: Alert) -> None:
-        self.alerts.appendleft(alert)
+        if alert.kind == "step_stuck" and alert.agency is not None:
+            _, count = self.stuck.get(alert.agency, (alert, 0))
+            self.stuck[alert.agency] = (alert, count + 1)
+        else:
+            self.alerts.appendleft(alert)
         self.version += 1
+
+    def _alerts(self) -> list[dict[str, Any]]:
+        """The latest alerts, newest first, step_stuck ones as one row per agency with their count."""
+        rows = [(a, 1) for a in self.alerts] + list(self.stuck.values())
+        rows.sort(key=lambda row: row[0].at, reverse=True)
+        shown = []
+        for alert, count in rows[:ALERTS_KEPT]:
+            if count > 1:
+                message = f"{count} steps sent to {alert.agency} got no reply in time; the latest: {alert.message}"
+                alert = alert.model_copy(update={"message": message})
+            shown.append(alert.model_dump(mode="json") | {"count": count})
+        return shown
 
     def on_dead_letter(self, headers: dict[str, str]) -> None:
         self.dead_letters[headers.get("stage", "?"), headers.get("code", "?")] += 1
@@ -140,7 +159,7 @@ class Board:
             "overdue_count": len(self.overdue),
             "overdue": [{"dossier": code, "procedure": self.dossiers[code][0], "due": due} for code, due in oldest],
             "agencies": [h.model_dump(mode="json") for _, h in sorted(self.agencies.items())],
-            "alerts": [a.model_dump(mode="json") for a in self.alerts],
+            "alerts": self._alerts(),
             "dead_letters": [
                 {"stage": stage, "code": code, "count": n, "replay": f"lienthong dlq replay --stage {stage}"}
                 for (stage, code), n in sorted(self.dead_letters.items())

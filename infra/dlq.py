@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, TopicPartition
 
-from connectors.kafka_client import KafkaClient
+from connectors.kafka_client import KafkaClient, partition_for
 from contracts.topics import DLQ_HEADER_PREFIX, Topics, dlq_fields
 from infra.topics import partitions_of, reader
 
@@ -21,14 +21,17 @@ class StoredLetter:
     original_headers: list[tuple[str, bytes]]  # the record's own (content type, signature)
 
 
-async def read_all(client: KafkaClient, topics: Topics) -> list[StoredLetter]:
-    """Every record now on the dead-letter topic, oldest first per partition."""
+async def read_all(client: KafkaClient, topics: Topics, key: bytes | None = None) -> list[StoredLetter]:
+    """Every record now on the dead-letter topic (or only those keyed ``key``, read from their
+    partition alone: a letter keeps its original key), oldest first per partition."""
     consumer = reader(client)
     await consumer.start()
     try:
         tps = await partitions_of(consumer, topics.deadletter)
         if not tps:
             raise LookupError(f"topic {topics.deadletter} does not exist; run `lienthong topics`")
+        if key is not None:
+            tps = [TopicPartition(topics.deadletter, partition_for(key, len(tps)))]
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         ends = await consumer.end_offsets(tps)
@@ -45,6 +48,7 @@ async def read_all(client: KafkaClient, topics: Topics) -> list[StoredLetter]:
                         [(k, v) for k, v in r.headers if not k.startswith(DLQ_HEADER_PREFIX)],
                     )
                     for r in records
+                    if key is None or r.key == key
                 ]
         return letters
     finally:

@@ -100,6 +100,7 @@ def failing_alert(report: AgencyHealth) -> Alert:
     return Alert(
         kind="agency_failing",
         subject=report.agency,
+        agency=report.agency,
         message=f"{report.agency}: {broken} of {report.calls} exchanges failed or got no reply between "
         f"{report.window_start:%H:%M:%S} and {report.window_end:%H:%M:%S} UTC",
         action=f"Check {report.agency}'s system and the network to it; dossiers waiting on it are retried "

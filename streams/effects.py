@@ -191,6 +191,7 @@ def records(
             alert = Alert(
                 kind="step_stuck",
                 subject=cause.subject,
+                agency=effect.agency,
                 message=f"dossier {cause.subject} ({procedure}): {effect.agency} did not answer {effect.step} "
                 f"(attempt {effect.attempt}) within {effect.waited_s:.0f} s; it is sent again with growing delays",
                 action=f"If {effect.agency} also has an agency_failing alert, it is down: see that alert. Otherwise "

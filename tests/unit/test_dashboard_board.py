@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from contracts.events import Transition
+from contracts.events import Alert, Transition
 from contracts.status import DossierStatus as S
-from infra.dashboard import OVERDUE_SHOWN, Board
+from infra.dashboard import ALERTS_KEPT, OVERDUE_SHOWN, Board
 
 AT = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
 CODE = "000.00.31.H26-261126-0001"
@@ -78,3 +78,36 @@ def test_the_pages_get_the_summary_of_every_change_rendered_once_per_change():
     assert json.loads(board.summary_json())["dead_letters"][0]["count"] == 1
     board.on_transition(status(CODE, S.ACCEPTED))
     assert [r["status"] for r in json.loads(board.summary_json())["in_flight"]] == [2]
+
+
+def alert(kind: str, subject: str, agency: str | None, minute: int) -> Alert:
+    return Alert(
+        kind=kind,
+        subject=subject,
+        agency=agency,
+        message=f"{kind} {subject}",
+        action="act",
+        at=AT.replace(minute=minute),
+    )
+
+
+def test_an_agency_down_shows_its_failing_alert_and_its_stuck_steps_as_one_row_with_their_count():
+    board = Board()
+    board.on_alert(alert("dossier_overdue", CODE, None, 0))
+    board.on_alert(alert("agency_failing", "justice", "justice", 1))
+    codes = [f"000.00.31.H26-261126-{i:04d}" for i in range(2 * ALERTS_KEPT)]
+    for i, code in enumerate(codes):  # one per step waiting on the down agency
+        board.on_alert(alert("step_stuck", code, "justice", 2 + i % 50))
+    board.on_alert(alert("step_stuck", CODE, "portal", 3))
+    rows = board.summary()["alerts"]
+    assert [(r["kind"], r["agency"], r["count"]) for r in rows] == [
+        ("step_stuck", "justice", 2 * ALERTS_KEPT),
+        ("step_stuck", "portal", 1),
+        ("agency_failing", "justice", 1),
+        ("dossier_overdue", None, 1),
+    ]
+    assert (
+        rows[0]["message"]
+        == f"{2 * ALERTS_KEPT} steps sent to justice got no reply in time; the latest: step_stuck {codes[-1]}"
+    )
+    assert rows[1]["message"] == f"step_stuck {CODE}"  # a single one is shown as it came
