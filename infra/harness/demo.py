@@ -62,6 +62,7 @@ class Sample:
     label: str
     dossier_id: str | None  # None: not a dossier (the malformed message)
     expect: DossierStatus | None
+    told: str | None = None  # the code of a filing refused to justice, its filer, with the reason
 
 
 def out(line: str = "") -> None:
@@ -151,8 +152,13 @@ class Demo:
             letters = len(samples) - len(dossiers)
             out("• progress (live from hub.monitor.transitions and hub.deadletter)")
             try:
+                told = [s.told for s in samples if s.told]
                 await watcher.wait_for(
-                    lambda: all(watcher.final_status(d) for d in ids) and len(watcher.dead_letters) >= letters,
+                    lambda: (
+                        all(watcher.final_status(d) for d in ids)
+                        and len(watcher.dead_letters) >= letters
+                        and all(code in sandbox.justice.refusals for code in told)
+                    ),
                     self.timeout_s,
                     "every dossier to reach a final status",
                 )
@@ -214,8 +220,10 @@ class Demo:
         registry = sandbox.population
         samples: list[Sample] = []
 
-        def filed(label: str, dossier_id: str | None, expect: DossierStatus | None, via: str) -> None:
-            samples.append(Sample(label, dossier_id, expect))
+        def filed(
+            label: str, dossier_id: str | None, expect: DossierStatus | None, via: str, told: str | None = None
+        ) -> None:
+            samples.append(Sample(label, dossier_id, expect, told))
             out(f"  {dossier_id or '(no dossier)':<27} {via:<17} {label}")
 
         out(
@@ -306,7 +314,7 @@ class Demo:
 
         bad_id = birth_filing(registry, rng, seq + 4) | {"so_dinh_danh_me": "09319500012"}
         await sandbox.justice.file_birth(bad_id)
-        filed("malformed: mother's ID has 11 digits", None, None, "justice (Kafka)")
+        filed("malformed: mother's ID has 11 digits", None, None, "justice (Kafka)", told=bad_id["ma_ho_so"])
         await sandbox.justice.send_outbox(dossier_code(seq + 5), b'{"loai_ho_so": "khai_sinh", "ma_ho_so": ')
         filed("malformed: truncated JSON", None, None, "justice (Kafka)")
         return samples
@@ -337,6 +345,11 @@ class Demo:
         if len(watcher.dead_letters) < expected_letters:
             failures += 1
             out(f"  ✗ expected {expected_letters} dead letters, saw {len(watcher.dead_letters)}")
+        for code in [s.told for s in samples if s.told]:
+            notices = sandbox.justice.refusals.get(code, [])
+            failures += not notices
+            told = f"told: {notices[0].reason}" if notices else "its filer was never told why it was refused"
+            out(f"  {'✓' if notices else '✗'} filing {code}  {told}")
         out("\n  agency records (one per effect, keyed by idempotency key):")
         for agency in ("justice", "population", "insurance", "tax", "payment", "portal"):
             effects = getattr(sandbox, agency).effects
