@@ -28,7 +28,7 @@ lint: $(STAMP)  ## ruff (lint and format) and mypy, zero findings
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-mutation: $(STAMP)  ## mutation score of the saga engine and ingest (mutmut; minutes; docs/testing.md)
+mutation: $(STAMP)  ## mutation score of the saga engine, ingest and the trust code (mutmut; minutes; docs/testing.md)
 	@# mutmut 3.8 asks for click>=8.4 but runs with the click<8.4 faust-streaming needs: no-deps install.
 	$(BIN)/pip install -q --disable-pip-version-check --no-deps mutmut==3.8.1
 	$(BIN)/pip install -q --disable-pip-version-check libcst setproctitle textual

@@ -49,11 +49,13 @@ class _NotRecorded(Exception):
     """The notification could not be written to the broker."""
 
 
-def callback_app(secret: bytes, outbox: str, send: Send, window_s: float = 300) -> web.Application:
+def callback_app(
+    secret: bytes, outbox: str, send: Send, window_s: float = 300, max_nonces: int = 100_000
+) -> web.Application:
     """The callback endpoints; accepted notifications are written with ``send`` to ``outbox``.
     A notification signed more than ``window_s`` from now, or with a nonce already accepted, is
-    refused."""
-    guard = ReplayGuard(window_s)
+    refused; while ``max_nonces`` fresh nonces are held, new ones wait (503)."""
+    guard = ReplayGuard(window_s, max_nonces)
 
     async def payment_callback(request: web.Request) -> web.Response:
         body = await request.read()

@@ -4,6 +4,8 @@ before."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import time
 
@@ -12,7 +14,15 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from contracts.envelope import Envelope
 from contracts.events import PAYMENT_NOTIFIED, PaymentNotification
-from contracts.signing import NONCE_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, Check, ReplayGuard, signed_headers
+from contracts.signing import (
+    NONCE_HEADER,
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    Check,
+    ReplayGuard,
+    signed_headers,
+    verify,
+)
 from streams.callbacks import callback_app
 from tests.unit.fakes import Outbox
 
@@ -174,3 +184,28 @@ async def test_a_signed_body_that_is_not_json_is_unprocessable(endpoint):
     status, problem = await notify(client, b"paid!")
     assert (status, problem["detail"]) == (422, "Invalid JSON: expected value at line 1 column 1")
     assert outbox.records == []
+
+
+def test_the_signature_is_hmac_sha256_of_timestamp_nonce_and_body_as_agencies_are_told():
+    """The wire format gateways implement from docs/agencies.md, computed here independently."""
+    body = json.dumps(PAID).encode()
+    expected = hmac.new(SECRET, b"1764213000.nonce-1." + body, hashlib.sha256).hexdigest()
+    assert signed_headers(SECRET, body, 1764213000, "nonce-1") == {
+        TIMESTAMP_HEADER: "1764213000",
+        NONCE_HEADER: "nonce-1",
+        SIGNATURE_HEADER: f"sha256={expected}",
+    }
+    headers = signed_headers(SECRET, body, 1764213000, "nonce-1")
+    assert verify(SECRET, body, headers, ReplayGuard(300), now=1764213000 + 300) is None
+    late = verify(SECRET, body, headers | {NONCE_HEADER: "nonce-1"}, ReplayGuard(300), now=1764213000 + 301)
+    assert late is not None and late[0] is Check.STALE
+
+
+async def test_a_gateway_sending_more_notifications_than_the_guard_holds_is_told_to_wait():
+    outbox = Outbox()
+    async with TestClient(TestServer(callback_app(SECRET, OUTBOX, outbox.send, max_nonces=1))) as client:
+        body = json.dumps(PAID).encode()
+        assert (await post(client, body, signed_headers(SECRET, body)))[0] == 202
+        status, problem = await post(client, body, signed_headers(SECRET, body))
+        assert (status, problem["title"]) == (503, "Too many notifications") and "try again later" in problem["detail"]
+        assert len(outbox.records) == 1

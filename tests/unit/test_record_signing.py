@@ -53,9 +53,15 @@ def test_a_key_missing_from_the_trust_store_is_refused(keyring, tmp_path):
     other = tmp_path / "other"
     generate_keyring(other, ["tax-2"])
     headers = Signer.load(other, "tax-2").headers(VALUE, NOW)
-    assert refusal(keyring, VALUE, headers, keys=("tax-1", "tax-2"))[1].endswith(
-        "key 'tax-2' is not in the trust store"
+    assert refusal(keyring, VALUE, headers, keys=("tax-1", "tax-2")) == (
+        "signature",
+        "signature: key 'tax-2' is not in the trust store",
     )
+
+
+def test_a_record_signed_exactly_the_window_ago_is_still_accepted(keyring):
+    headers = Signer.load(keyring, "tax-1").headers(VALUE, NOW - WINDOW)
+    assert TrustStore.load(keyring).verify(VALUE, headers, ["tax-1"], WINDOW, NOW) == "tax-1"
 
 
 def test_an_old_record_replayed_is_refused_as_stale(keyring):
@@ -105,3 +111,26 @@ def test_a_trust_store_being_rewritten_is_never_read_half_written(tmp_path):
         reader.join()
     assert seen and set(seen) == {len(expected)}
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # nothing staged is left
+
+
+def test_a_tombstone_or_a_signature_that_is_not_base64_proves_nothing(keyring):
+    tax = Signer.load(keyring, "tax-1").headers(VALUE, NOW)
+    with pytest.raises(SignatureRefused) as info:
+        TrustStore.load(keyring).verify(None, tax, ["tax-1"], WINDOW, NOW)
+    assert (info.value.code, str(info.value)) == (
+        "signature",
+        "signature: a record without a value (a tombstone) proves nothing",
+    )
+    padded = [(k, b"!" + v if k == SIGNATURE_HEADER else v) for k, v in tax]  # junk a lax decoder skips
+    assert refusal(keyring, VALUE, padded) == (
+        "signature",
+        "signature: signature by 'tax-1' does not match the record",
+    )
+
+
+def test_the_keyring_is_its_owners_and_the_trust_store_readable_by_receivers(tmp_path):
+    keyring = tmp_path / "etc" / "lienthong" / "keyring"  # its parents made too
+    generate_keyring(keyring, ["tax-1"])
+    assert keyring.stat().st_mode & 0o777 == 0o700
+    assert (keyring / "tax-1.pem").stat().st_mode & 0o777 == 0o600
+    assert (keyring / "trust.toml").stat().st_mode & 0o777 == 0o644

@@ -54,6 +54,17 @@ def test_redaction_masks_the_dossiers_people_identifiers_and_dates():
     assert redact("due 2026-12-03 for 079201000999") == "due **/**/**** for 079******999"
 
 
+def test_a_name_inside_another_is_masked_whole_and_dates_in_lists_in_the_agencies_form():
+    filing = {
+        "mother": {"full_name": "Trần Thị Lan", "date_of_birth": "1995-05-07"},
+        "children": [{"full_name": "Lan"}],  # a value inside a longer one, found inside a list
+    }
+    known = personal_values(filing)
+    assert known == {"Trần Thị Lan", "Lan", "1995-05-07", "07/05/1995"}
+    assert redact("Trần Thị Lan, born 07/05/1995, and Lan", known) == "***, born ***, and ***"
+    assert redact("Hà asked", {"Hà"}) == "Hà asked"  # under 3 characters it would mask inside words
+
+
 def test_agency_list_shows_how_each_agency_connects_and_its_topics(capsys):
     args = parser().parse_args(["agency", "list", "--namespace", "prov93."])  # main() would set up logging
     assert args.func(args) == 0
