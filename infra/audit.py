@@ -18,7 +18,7 @@ from contracts.agencies import REGISTRY
 from contracts.audit import AuditEntry, ChainCheck, Verifier, subject_ref
 from contracts.events import AuditRecord
 from contracts.record_signing import TrustStore
-from infra.topics import partitions_of, reader
+from infra.topics import existing_partitions, reader
 
 Progress = Callable[[int, int], None]
 """Told (records read, records to read) now and then during a long read."""
@@ -36,9 +36,7 @@ async def read_audit(client: KafkaClient, topic: str, progress: Progress | None 
     consumer = reader(client)
     await consumer.start()
     try:
-        tps = await partitions_of(consumer, topic)
-        if not tps:
-            raise LookupError(f"topic {topic} does not exist")
+        tps = await existing_partitions(consumer, topic)
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         starts, ends = await consumer.beginning_offsets(tps), await consumer.end_offsets(tps)

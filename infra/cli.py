@@ -793,6 +793,7 @@ def main(argv: list[str] | None = None) -> int:
     from aiokafka.errors import KafkaError
 
     from contracts.errors import CatalogError, SettingsError
+    from infra.topics import TopicMissing
 
     args = parser().parse_args(argv)
     if args.command != "worker":
@@ -806,6 +807,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KafkaError as exc:  # refused (authentication, ACLs) or unreachable
         print(f"lienthong {args.command}: Kafka: {exc}", file=sys.stderr)
+        return 1
+    except TopicMissing as exc:
+        print(f"lienthong {args.command}: {exc}", file=sys.stderr)
         return 1
 
 

@@ -8,7 +8,7 @@ from aiokafka import AIOKafkaProducer, TopicPartition
 
 from connectors.kafka_client import KafkaClient, partition_for
 from contracts.topics import DLQ_HEADER_PREFIX, Topics, dlq_fields
-from infra.topics import partitions_of, reader
+from infra.topics import existing_partitions, reader
 
 
 @dataclass(frozen=True)
@@ -27,9 +27,7 @@ async def read_all(client: KafkaClient, topics: Topics, key: bytes | None = None
     consumer = reader(client)
     await consumer.start()
     try:
-        tps = await partitions_of(consumer, topics.deadletter)
-        if not tps:
-            raise LookupError(f"topic {topics.deadletter} does not exist; run `lienthong topics`")
+        tps = await existing_partitions(consumer, topics.deadletter)
         if key is not None:
             tps = [TopicPartition(topics.deadletter, partition_for(key, len(tps)))]
         consumer.assign(tps)

@@ -10,7 +10,7 @@ from contracts.envelope import Envelope
 from contracts.events import Transition, Transitions
 from contracts.redact import mask_identifiers
 from contracts.topics import Topics
-from infra.topics import partitions_of, reader
+from infra.topics import existing_partitions, reader
 
 
 async def read_timeline(client: KafkaClient, topics: Topics, dossier_id: str) -> list[Transition]:
@@ -20,9 +20,7 @@ async def read_timeline(client: KafkaClient, topics: Topics, dossier_id: str) ->
     consumer = reader(client)
     await consumer.start()
     try:
-        partitions = await partitions_of(consumer, topics.monitor)
-        if not partitions:
-            raise LookupError(f"topic {topics.monitor} does not exist; run `lienthong topics`")
+        partitions = await existing_partitions(consumer, topics.monitor)
         tp = TopicPartition(topics.monitor, partition_for(dossier_id.encode(), len(partitions)))
         consumer.assign([tp])
         await consumer.seek_to_beginning(tp)

@@ -71,6 +71,21 @@ def reader(client: KafkaClient) -> AIOKafkaConsumer:
     return AIOKafkaConsumer(**client.aiokafka(), group_id=None, enable_auto_commit=False, auto_offset_reset="earliest")
 
 
+class TopicMissing(LookupError):
+    """A topic a command reads does not exist (the namespace is wrong, or it was never provisioned)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"topic {name} does not exist; check LIENTHONG_TOPIC_NAMESPACE, or run `lienthong topics`")
+
+
+async def existing_partitions(consumer: AIOKafkaConsumer, name: str) -> list[TopicPartition]:
+    """:func:`partitions_of` a topic that must exist; raises :class:`TopicMissing` otherwise."""
+    tps = await partitions_of(consumer, name)
+    if not tps:
+        raise TopicMissing(name)
+    return tps
+
+
 async def partitions_of(consumer: AIOKafkaConsumer, name: str) -> list[TopicPartition]:
     """The partitions of topic ``name``, fetching metadata first if the consumer lacks it."""
     parts = consumer.partitions_for_topic(name)

@@ -59,3 +59,8 @@ async def test_status_prints_a_dossiers_timeline_and_says_when_it_knows_nothing(
     assert "ingest.justice  rejected: invalid filing: so_dinh_danh_me: personal ID number must be 12 digits" in out
     code, out = await asyncio.to_thread(lienthong, hub, kafka, "status", "not-a-code")
     assert code == 2 and out.startswith("lienthong status: dossier code:")
+    code, out = await asyncio.to_thread(lienthong, hub, kafka, "status", dossier, namespace="no-such-province.")
+    assert code == 1 and out.startswith(
+        "lienthong status: topic no-such-province.hub.monitor.transitions does not exist"
+    )
+    assert "Traceback" not in out
