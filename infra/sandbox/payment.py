@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -154,9 +155,10 @@ class PaymentGateway:
         return json.dumps(body).encode()
 
     async def notify(self, txn: str, body: bytes | None = None, secret: bytes | None = None) -> int:
-        """POST the notification, freshly signed, to the request's callback URL; returns the HTTP
-        status. ``body`` and ``secret`` let tests send forged or altered notifications."""
-        return await self.post(txn, *self.signed(txn, body, secret))
+        """POST the notification to the request's callback URL, signed afresh (a new nonce) for
+        each attempt, as :meth:`post` retries; returns the HTTP status. ``body`` and ``secret`` let
+        tests send forged or altered notifications."""
+        return await self._deliver(txn, lambda: self.signed(txn, body, secret))
 
     def signed(
         self, txn: str, body: bytes | None = None, secret: bytes | None = None, timestamp: int | None = None
@@ -167,11 +169,18 @@ class PaymentGateway:
 
     async def post(self, txn: str, body: bytes, headers: dict[str, str]) -> int:
         """POST exactly these bytes and headers (a test replays a captured notification with it),
-        again while the callback cannot be reached or answers 5xx (it could not record it), for up to
-        ``notify_for_s``; the last status, or 0 if it never answered."""
+        retried as :meth:`notify` is."""
+        return await self._deliver(txn, lambda: (body, headers))
+
+    async def _deliver(self, txn: str, request: Callable[[], tuple[bytes, dict[str, str]]]) -> int:
+        """POST ``request()`` again while the callback cannot be reached or answers 5xx (it could
+        not record it), for up to ``notify_for_s``; the last status, or 0 if it never answered. A
+        timed-out attempt may have been recorded: the next one, freshly signed, is then a repeat
+        the hub ignores, where the same nonce again would be refused as a replay."""
         deadline = asyncio.get_running_loop().time() + self.notify_for_s
         delay = 0.2
         while True:
+            body, headers = request()
             try:
                 response = await self._http.post(
                     self.payments[txn]["callback_url"],
