@@ -408,11 +408,9 @@ class CriminalRecordFiling(_Strict):
             raise ValueError("requester: leave it out when the applicant asks for themself (Mẫu 03)")
         if self.requester.authorisation is not None and self.certificate_type == 2:
             raise ValueError("certificate_type: a Phiếu số 2 cannot be asked for through an authorised person")
-        born = self.applicant.date_of_birth
-        adult_on = (
-            born.replace(year=born.year + 18) if (born.month, born.day) != (2, 29) else date(born.year + 18, 3, 1)
-        )
-        if self.requester.authorisation is None and date.today() >= adult_on:
+        today, born = date.today(), self.applicant.date_of_birth
+        age = today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+        if self.requester.authorisation is None and age >= 18:
             raise ValueError(
                 "requester.authorisation: needed unless the applicant is a minor and the requester their parent"
             )

@@ -178,6 +178,18 @@ async def read_topic(client: KafkaClient, topic: str, key: str) -> list[Consumer
     return [record async for record in read_to_end(client, [topic]) if record.key == key.encode()]
 
 
+async def records_arriving(
+    client: KafkaClient, topic: str, key: str, timeout_s: float, what: str
+) -> list[ConsumerRecord]:
+    """:func:`read_topic`, read again until ``topic`` holds a record keyed ``key`` or the deadline."""
+    deadline = time.monotonic() + timeout_s
+    while not (records := await read_topic(client, topic, key)):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout_s:.0f}s waiting for {what}")
+        await asyncio.sleep(0.5)
+    return records
+
+
 async def wait_until(condition: Any, timeout_s: float, what: str) -> None:
     """Poll ``condition`` (state held by another task in this loop) until it holds or the deadline."""
     deadline = time.monotonic() + timeout_s

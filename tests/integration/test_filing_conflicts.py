@@ -4,13 +4,11 @@ same filing again changes nothing, and the first dossier goes on."""
 
 from __future__ import annotations
 
-import asyncio
 import random
-import time
 
 from contracts.status import DossierStatus as S
 from contracts.topics import dlq_fields
-from infra.pytest_plugin import Hub, read_topic, wait_until
+from infra.pytest_plugin import Hub, records_arriving, wait_until
 from infra.sandbox.samples import birth_filing, dossier_code
 from streams.normalize import justice_birth
 
@@ -29,27 +27,17 @@ async def test_a_conflicting_filing_is_refused_to_its_filer_and_dead_lettered(hu
     await wait_until(lambda: hub.sandbox.justice.refusals.get(dossier), 60, "the hub to tell justice")
     (refused,) = hub.sandbox.justice.refusals[dossier]
     assert refused.reason == f"dossier code {dossier} was already filed with other content: file under a new code"
-    deadline = time.monotonic() + 30
-    while not (letters := await read_topic(hub.operator, hub.topics.deadletter, dossier)):
-        assert time.monotonic() < deadline, "the conflicting filing was never dead-lettered"
-        await asyncio.sleep(0.5)
-    (letter,) = letters
-    assert (dlq_fields(letter.headers)["code"], dlq_fields(letter.headers)["stage"]) == (
-        "filing_conflict",
-        "orchestrate",
-    )
+    letter = await letter_for(hub, dossier)
+    assert (letter["code"], letter["stage"]) == ("filing_conflict", "orchestrate")
 
     assert await hub.wait_final(dossier) is S.RESULT_RETURNED  # the first filing's dossier, untouched
     assert hub.sandbox.portal.refusals.get(dossier) is None  # its repeat was no conflict
     assert len(hub.sandbox.justice.effects.for_dossier(dossier)) == 1  # one birth registered, not two
 
 
-async def letter_for(hub: Hub, dossier: str):
-    deadline = time.monotonic() + 30
-    while not (letters := await read_topic(hub.operator, hub.topics.deadletter, dossier)):
-        assert time.monotonic() < deadline, f"the filing of {dossier} was never dead-lettered"
-        await asyncio.sleep(0.5)
-    (letter,) = letters
+async def letter_for(hub: Hub, dossier: str) -> dict[str, str]:
+    """The one dead letter keyed ``dossier``: why and where from."""
+    (letter,) = await records_arriving(hub.operator, hub.topics.deadletter, dossier, 30, f"{dossier}'s dead letter")
     return dlq_fields(letter.headers)
 
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import random
-import time
 
 from contracts.status import DossierStatus as S
 from infra.harness.broker import ClientFiles
-from infra.pytest_plugin import Hub, read_topic
+from infra.pytest_plugin import Hub, records_arriving
 from infra.sandbox.samples import birth_filing, dossier_code
 from tests.integration.test_audit import lienthong
 
@@ -49,10 +48,9 @@ async def test_status_prints_a_dossiers_timeline_and_says_when_it_knows_nothing(
     # a filing refused before it opened a dossier: what the operator finds when its filer asks
     refused = birth_filing(hub.sandbox.population, rng, hub.seq()) | {"so_dinh_danh_me": "0931950001"}
     await hub.sandbox.justice.file_birth(refused)
-    deadline = time.monotonic() + 60
-    while not await read_topic(hub.operator, hub.topics.deadletter, refused["ma_ho_so"]):
-        assert time.monotonic() < deadline, "the refused filing was never dead-lettered"
-        await asyncio.sleep(0.5)
+    await records_arriving(
+        hub.operator, hub.topics.deadletter, refused["ma_ho_so"], 60, "the refused filing's dead letter"
+    )
     code, out = await asyncio.to_thread(lienthong, hub, kafka, "status", refused["ma_ho_so"])
     assert code == 0, out
     assert out.splitlines()[0] == f"dossier {refused['ma_ho_so']}: never opened (no record on {hub.topics.monitor})"

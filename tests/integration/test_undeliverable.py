@@ -21,7 +21,7 @@ from contracts.status import DossierStatus as S
 from contracts.topics import Topics
 from infra.acls import Operation, Pattern, Resource
 from infra.harness.broker import ClientFiles
-from infra.pytest_plugin import read_topic, running_hub, wait_until
+from infra.pytest_plugin import read_topic, records_arriving, running_hub, wait_until
 from infra.sandbox.samples import birth_filing, dossier_code
 from infra.topics import provision
 from streams.delivery import EXIT_UNDELIVERABLE
@@ -49,10 +49,7 @@ async def test_a_dead_letter_that_cannot_be_written_stops_the_worker_and_is_not_
 
         await provision(kafka.client("admin"), hub.topics, group_of(hub.topics))  # the operator fixes it
         hub.worker.start()
-        deadline = time.monotonic() + 60
-        while not (letters := await read_topic(hub.operator, hub.topics.deadletter, key)):
-            assert time.monotonic() < deadline, "the record was never dead-lettered"
-            await asyncio.sleep(0.5)
+        letters = await records_arriving(hub.operator, hub.topics.deadletter, key, 60, "the record's dead letter")
         assert letters[0].value == b"not json at all"
 
 

@@ -6,9 +6,9 @@ import pytest
 from structlog.testing import capture_logs
 
 from contracts.catalog import builtin_catalog
-from contracts.envelope import Envelope
+from contracts.envelope import Envelope, filing_envelope
 from contracts.errors import InvalidFiling, Rejected, SignatureRefused
-from contracts.events import DOSSIER_FILED, STEP_COMMAND, STEP_REPLY, DossierFiled, Outcome, StepReply
+from contracts.events import DOSSIER_FILED, STEP_COMMAND, STEP_REPLY, Outcome, StepReply
 from contracts.record_signing import Signer, TrustStore
 from streams.ingest import admit, to_canonical
 from streams.normalize import justice_birth
@@ -179,37 +179,28 @@ def test_a_filing_whose_dossier_code_is_unreadable_is_only_dead_lettered():
     assert not isinstance(info.value, InvalidFiling)
 
 
-def filing_from(agency: str, filed: DossierFiled, correlation_id: str) -> bytes:
-    """``filed`` as ``agency`` writes it to its outbox: an envelope."""
-    return Envelope(
-        source=f"/agency/{agency}",
-        type=DOSSIER_FILED,
-        subject=filed.dossier_id,
-        correlationid=correlation_id,
-        data=filed.model_dump(mode="json"),
-    ).to_bytes()
-
-
 def test_an_envelope_filing_refused_on_its_content_keeps_its_correlation_for_the_notice():
     filed = justice_birth(FILING)
     bad = filed.model_copy(update={"filing": filed.filing | {"birth_notice_no": ""}, "filed_by": "portal"})
+    filed_on_outbox = filing_envelope(bad, "/agency/portal")
     with pytest.raises(InvalidFiling) as info:
-        to_canonical("portal", filing_from("portal", bad, "portal-corr-7"), CATALOG)
+        to_canonical("portal", filed_on_outbox.to_bytes(), CATALOG)
     assert (info.value.dossier_id, info.value.procedure, info.value.correlation_id) == (
         DOSSIER,
         "birth_bundle",
-        "portal-corr-7",
+        filed_on_outbox.correlationid,
     )
     assert "birth_notice_no" in str(info.value)
 
 
 def test_a_filing_for_a_procedure_its_filer_may_not_file_is_refused_to_it():
     filed = justice_birth(FILING).model_copy(update={"procedure": "land_transfer"})  # justice files no land
+    filed_on_outbox = filing_envelope(filed, "/agency/justice")
     with pytest.raises(InvalidFiling) as info:
-        to_canonical("justice", filing_from("justice", filed, "justice-corr-3"), CATALOG)
+        to_canonical("justice", filed_on_outbox.to_bytes(), CATALOG)
     assert str(info.value) == "justice may not file 'land_transfer' dossiers"
     assert (info.value.dossier_id, info.value.procedure, info.value.correlation_id) == (
         DOSSIER,
         "land_transfer",
-        "justice-corr-3",
+        filed_on_outbox.correlationid,
     )
